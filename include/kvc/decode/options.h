@@ -1,0 +1,18 @@
+// Options of kvc-decode, filled from YAML, KVC_* env vars and flags (see
+// kvc/common/config.h and docs/configuration.md).
+#pragma once
+
+#include "kvc/common/config.h"
+#include "kvc/common/status.h"
+#include "kvc/rpc/server.h"
+
+namespace kvc {
+
+struct DecodeOptions {
+  ServerOptions server;  // listen_address defaults to 127.0.0.1:50071
+};
+
+void BindDecodeOptions(OptionSet& set, DecodeOptions* options);
+[[nodiscard]] Status ValidateDecodeOptions(const DecodeOptions& options);
+
+}  // namespace kvc

@@ -1,0 +1,24 @@
+// Client-side helpers: channels and the standard health check.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "kvc/common/status.h"
+
+namespace kvc {
+
+// An insecure channel to "host:port" (loopback and trusted cluster networks;
+// authentication rides in metadata).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
+
+// Calls grpc.health.v1.Health/Check for `service` ("" = the whole server).
+// Returns the serving status name ("SERVING", "NOT_SERVING", ...) or the RPC
+// error (UNAVAILABLE when nothing listens, DEADLINE_EXCEEDED after `timeout`).
+StatusOr<std::string> CheckHealth(const std::string& target, std::chrono::milliseconds timeout,
+                                  const std::string& service = "");
+
+}  // namespace kvc

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, runs every test with ctest.
+# Step 2 rebuilds the unit tests with AddressSanitizer + UBSan and runs them
+# (skip with KVC_SKIP_SANITIZE=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+echo "== ctest (build/) =="
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300
+
+if [ "${KVC_SKIP_SANITIZE:-0}" != "1" ]; then
+  echo "== sanitizer build (build-asan/, address,undefined): unit tests =="
+  KVC_BUILD_DIR=build-asan KVC_BUILD_TYPE=Debug scripts/build.sh -DKVC_SANITIZE=address,undefined
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 600 -L unit
+fi
