@@ -1,5 +1,7 @@
 #include "kvc/common/config.h"
 
+#include <unistd.h>
+
 #include <map>
 
 #include <CLI/CLI.hpp>
@@ -51,7 +53,9 @@ Status ParseWith(std::vector<std::string> args, std::map<std::string, std::strin
 class TempYaml {
  public:
   explicit TempYaml(const std::string& text) {
-    path_ = ::testing::TempDir() + "/kvc_config_test_" + std::to_string(counter_++) + ".yaml";
+    // pid in the name: ctest runs each case as its own process, possibly in parallel.
+    path_ = ::testing::TempDir() + "/kvc_config_test_" + std::to_string(getpid()) + "_" +
+            std::to_string(counter_++) + ".yaml";
     FILE* f = std::fopen(path_.c_str(), "w");
     std::fputs(text.c_str(), f);
     std::fclose(f);
