@@ -1,0 +1,228 @@
+#include "transfer/internal/tcp_connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "transfer/internal/socket_util.h"
+#include "transfer/internal/wire.h"
+
+namespace kvc::transfer::internal {
+namespace {
+
+void FailAll(std::vector<Slice*>& slices, const Status& why) {
+  for (Slice* s : slices) s->sink->OnSliceDone(s, why);
+  slices.clear();
+}
+
+}  // namespace
+
+Status AuthenticateClient(int fd, const std::string& endpoint, const std::string& token) {
+  HelloFrame hello;
+  hello.token_length = static_cast<uint16_t>(token.size());
+  iovec iov[2] = {{&hello, sizeof(hello)}, {const_cast<char*>(token.data()), token.size()}};
+  KVC_RETURN_IF_ERROR(SendAll(fd, iov, 2));
+  HelloReplyFrame reply;
+  Status s = RecvAll(fd, &reply, sizeof(reply));
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("handshake with ", endpoint, ": ", s.message()));
+  if (reply.magic != kWireMagic) {
+    return absl::UnavailableError(absl::StrCat(endpoint, " is not a kvc transfer target"));
+  }
+  if (reply.code == static_cast<uint32_t>(absl::StatusCode::kUnauthenticated)) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(endpoint, " refused our cluster token (check transfer.cluster_token)"));
+  }
+  if (reply.code != 0) {
+    return absl::UnavailableError(absl::StrCat(endpoint, " refused the handshake, code ", reply.code));
+  }
+  return absl::OkStatus();
+}
+
+TcpConnection::TcpConnection(Params params) : params_(std::move(params)) {}
+
+TcpConnection::~TcpConnection() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void TcpConnection::Start() {
+  params_.tracker->Enter();
+  std::thread([self = shared_from_this()]() mutable {
+    ThreadTracker* tracker = self->params_.tracker;
+    self->SenderMain();
+    self.reset();
+    tracker->Exit();
+  }).detach();
+}
+
+bool TcpConnection::Enqueue(Slice* slice) {
+  std::lock_guard lock(mu_);
+  if (broken_) return false;
+  queue_.push_back(slice);
+  work_.notify_all();
+  return true;
+}
+
+void TcpConnection::Close(const Status& why) {
+  std::lock_guard lock(mu_);
+  Break(why);
+}
+
+bool TcpConnection::broken() const {
+  std::lock_guard lock(mu_);
+  return broken_;
+}
+
+size_t TcpConnection::Load() const {
+  std::lock_guard lock(mu_);
+  return queue_.size() + inflight_.size();
+}
+
+void TcpConnection::Break(const Status& why) {
+  if (broken_) return;
+  broken_ = true;
+  why_broken_ = why;
+  if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
+  work_.notify_all();
+}
+
+void TcpConnection::SenderMain() {
+  StatusOr<int> fd = ConnectTcp(params_.endpoint, params_.timeout);
+  Status status = fd.ok() ? AuthenticateClient(*fd, params_.endpoint, params_.token) : fd.status();
+  if (!status.ok()) {
+    if (fd.ok()) close(*fd);
+    params_.on_connect_failed(status);
+    std::vector<Slice*> failed;
+    {
+      std::lock_guard lock(mu_);
+      Break(status);
+      failed.assign(queue_.begin(), queue_.end());
+      queue_.clear();
+    }
+    FailAll(failed, status);
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    fd_ = *fd;
+    if (broken_) shutdown(fd_, SHUT_RDWR);
+  }
+  params_.tracker->Enter();
+  std::thread([self = shared_from_this()]() mutable {
+    ThreadTracker* tracker = self->params_.tracker;
+    self->ReceiverMain();
+    self.reset();
+    tracker->Exit();
+  }).detach();
+
+  uint64_t sequence = 0;
+  while (true) {
+    Slice* slice = nullptr;
+    std::vector<Slice*> failed;
+    Status why;
+    {
+      std::unique_lock lock(mu_);
+      work_.wait(lock, [&] { return broken_ || !queue_.empty(); });
+      if (broken_) {
+        failed.assign(queue_.begin(), queue_.end());
+        queue_.clear();
+        why = why_broken_;
+      } else {
+        slice = queue_.front();
+        queue_.pop_front();
+        inflight_.push_back(slice);
+        work_.notify_all();
+      }
+    }
+    if (slice == nullptr) {
+      FailAll(failed, why);
+      return;
+    }
+    Status sent = SendSlice(*fd, slice, sequence++);
+    if (!sent.ok()) {
+      std::lock_guard lock(mu_);
+      Break(absl::UnavailableError(
+          absl::StrCat("connection to ", params_.endpoint, " lost while sending: ", sent.message())));
+    }
+  }
+}
+
+Status TcpConnection::SendSlice(int fd, Slice* slice, uint64_t sequence) {
+  RequestFrame frame;
+  frame.op = static_cast<uint8_t>(slice->op == TransferOp::kRead ? WireOp::kRead : WireOp::kWrite);
+  frame.sequence = sequence;
+  frame.address = slice->remote;
+  frame.length = slice->length;
+  const bool drop = slice->drop_connection;
+  iovec iov[2] = {{&frame, sizeof(frame)}, {slice->local, slice->length}};
+  const int count = slice->op == TransferOp::kWrite ? 2 : 1;
+  if (drop) {
+    iov[1].iov_len = slice->length / 2;
+    (void)SendAll(fd, iov, count);
+    return absl::UnavailableError("connection dropped by fault injection");
+  }
+  return SendAll(fd, iov, count);
+}
+
+void TcpConnection::ReceiverMain() {
+  uint64_t sequence = 0;
+  while (true) {
+    Slice* slice = nullptr;
+    std::vector<Slice*> failed;
+    Status why;
+    int fd = -1;
+    {
+      std::unique_lock lock(mu_);
+      work_.wait(lock, [&] { return broken_ || !inflight_.empty(); });
+      if (broken_) {
+        failed.assign(inflight_.begin(), inflight_.end());
+        inflight_.clear();
+        why = why_broken_;
+      } else {
+        slice = inflight_.front();
+        fd = fd_;
+      }
+    }
+    if (slice == nullptr) {
+      FailAll(failed, why);
+      return;
+    }
+    Status slice_status;
+    Status io = ReceiveReply(fd, slice, sequence++, &slice_status);
+    {
+      std::lock_guard lock(mu_);
+      if (!io.ok()) {
+        Break(absl::UnavailableError(
+            absl::StrCat("connection to ", params_.endpoint, " lost: ", io.message())));
+      }
+      if (broken_) continue;  // the slice is failed with the rest; its data may be partial
+      inflight_.pop_front();
+    }
+    slice->sink->OnSliceDone(slice, slice_status);
+  }
+}
+
+Status TcpConnection::ReceiveReply(int fd, Slice* slice, uint64_t sequence, Status* slice_status) {
+  ResponseFrame frame;
+  KVC_RETURN_IF_ERROR(RecvAll(fd, &frame, sizeof(frame)));
+  if (frame.sequence != sequence || frame.message_length > 4096) {
+    return absl::DataLossError("protocol error: reply out of sequence");
+  }
+  std::string message(frame.message_length, '\0');
+  KVC_RETURN_IF_ERROR(RecvAll(fd, message.data(), message.size()));
+  if (frame.code != 0) {
+    *slice_status = Status(static_cast<absl::StatusCode>(frame.code),
+                           absl::StrCat("target ", params_.endpoint, " refused: ", message));
+    return absl::OkStatus();
+  }
+  if (slice->op == TransferOp::kRead) {
+    if (frame.length != slice->length) return absl::DataLossError("protocol error: short read reply");
+    KVC_RETURN_IF_ERROR(RecvAll(fd, slice->local, slice->length));
+  }
+  *slice_status = absl::OkStatus();
+  return absl::OkStatus();
+}
+
+}  // namespace kvc::transfer::internal

@@ -1,0 +1,187 @@
+#include "transfer/tcp_target.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
+#include "transfer/internal/socket_util.h"
+#include "transfer/internal/wire.h"
+
+namespace kvc::transfer {
+namespace {
+
+using internal::RecvAll;
+using internal::SendAll;
+
+bool TokensEqual(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;  // constant time in the token length
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+bool Reply(int fd, uint64_t sequence, const Status& status, const void* data, uint64_t length) {
+  internal::ResponseFrame frame;
+  frame.sequence = sequence;
+  frame.code = static_cast<uint32_t>(status.code());
+  const std::string message(status.message().substr(0, 4096));
+  frame.message_length = static_cast<uint32_t>(message.size());
+  frame.length = status.ok() ? length : 0;
+  iovec iov[3] = {{&frame, sizeof(frame)},
+                  {const_cast<char*>(message.data()), message.size()},
+                  {const_cast<void*>(data), status.ok() ? length : 0}};
+  return SendAll(fd, iov, 3).ok();
+}
+
+// Reads and discards `length` payload bytes so the stream stays in step.
+bool Drain(int fd, uint64_t length) {
+  std::vector<char> scratch(std::min<uint64_t>(length, 1 << 20));
+  while (length > 0) {
+    const uint64_t n = std::min<uint64_t>(length, scratch.size());
+    if (!RecvAll(fd, scratch.data(), n).ok()) return false;
+    length -= n;
+  }
+  return true;
+}
+
+std::string PeerName(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof(addr);
+  char ip[INET_ADDRSTRLEN] = "?";
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
+  }
+  return absl::StrCat(ip, ":", ntohs(addr.sin_port));
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<TcpTarget>> TcpTarget::Start(Options options,
+                                                      internal::RegionTable* regions,
+                                                      std::function<std::string()> json) {
+  std::string host;
+  int port = 0;
+  KVC_RETURN_IF_ERROR(internal::ParseHostPort(options.listen_address, &host, &port));
+  int bound = 0;
+  KVC_ASSIGN_OR_RETURN(int fd, internal::ListenTcp(options.listen_address, &bound));
+  std::unique_ptr<TcpTarget> target(new TcpTarget(std::move(options), regions, std::move(json)));
+  target->listen_fd_ = fd;
+  target->address_ = absl::StrCat(host == "localhost" ? "127.0.0.1" : host, ":", bound);
+  target->acceptor_ = std::thread([t = target.get()] { t->AcceptLoop(); });
+  return target;
+}
+
+TcpTarget::~TcpTarget() {
+  stopping_ = true;
+  shutdown(listen_fd_, SHUT_RDWR);  // wakes accept()
+  acceptor_.join();
+  close(listen_fd_);
+  {
+    std::lock_guard lock(mu_);
+    for (int fd : connections_) shutdown(fd, SHUT_RDWR);
+  }
+  tracker_.WaitAll();
+}
+
+void TcpTarget::AcceptLoop() {
+  while (!stopping_) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (!stopping_) Logger("transfer")->error("accept on {} failed: {}", address_, errno);
+      return;
+    }
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      close(fd);
+      return;
+    }
+    connections_.insert(fd);
+    tracker_.Enter();
+    std::thread([this, fd] {
+      Serve(fd);
+      {
+        std::lock_guard lock(mu_);
+        connections_.erase(fd);
+        close(fd);
+      }
+      tracker_.Exit();
+    }).detach();
+  }
+}
+
+bool TcpTarget::Authenticate(int fd, const std::string& peer) {
+  internal::HelloFrame hello;
+  if (!RecvAll(fd, &hello, sizeof(hello)).ok()) return false;
+  std::string token(hello.token_length, '\0');
+  if (hello.magic != internal::kWireMagic || hello.token_length > internal::kMaxTokenBytes ||
+      !RecvAll(fd, token.data(), token.size()).ok()) {
+    Logger("transfer")->warn("refused connection from {}: not a kvc transfer hello", peer);
+    return false;
+  }
+  internal::HelloReplyFrame reply;
+  if (hello.version != internal::kWireVersion) {
+    reply.code = static_cast<uint32_t>(absl::StatusCode::kFailedPrecondition);
+  } else if (!TokensEqual(token, options_.cluster_token)) {
+    reply.code = static_cast<uint32_t>(absl::StatusCode::kUnauthenticated);
+    MetricsRegistry::Default()
+        .GetCounter("kvc_transfer_auth_failures_total",
+                    "Connections refused because of a wrong cluster token")
+        .Increment();
+    Logger("transfer")->warn("refused connection from {}: wrong cluster token", peer);
+  }
+  (void)SendAll(fd, &reply, sizeof(reply));
+  return reply.code == 0;
+}
+
+void TcpTarget::Serve(int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  internal::SetSocketTimeout(fd, options_.timeout);
+  if (!Authenticate(fd, PeerName(fd))) return;
+  while (!stopping_ && ServeOne(fd)) {
+  }
+}
+
+// Serves one request; false when the connection should close.
+bool TcpTarget::ServeOne(int fd) {
+  internal::RequestFrame frame;
+  Status s = RecvAll(fd, &frame, sizeof(frame), /*idle_ok=*/true);
+  if (internal::IsIdle(s)) return true;
+  if (!s.ok()) return false;
+  const auto op = static_cast<internal::WireOp>(frame.op);
+  if (op == internal::WireOp::kGetSegment) {
+    const std::string json = descriptor_json_();
+    return Reply(fd, frame.sequence, absl::OkStatus(), json.data(), json.size());
+  }
+  if ((op != internal::WireOp::kRead && op != internal::WireOp::kWrite) ||
+      frame.length > internal::kMaxFrameBytes) {
+    Logger("transfer")->warn("closing connection {}: malformed request", PeerName(fd));
+    return false;
+  }
+  StatusOr<uint64_t> pin = regions_->Pin(frame.address, frame.length, /*remote=*/true);
+  if (!pin.ok()) {
+    if (op == internal::WireOp::kWrite && !Drain(fd, frame.length)) return false;
+    return Reply(fd, frame.sequence, pin.status(), nullptr, 0);
+  }
+  void* memory = reinterpret_cast<void*>(frame.address);
+  bool ok;
+  if (op == internal::WireOp::kWrite) {
+    ok = RecvAll(fd, memory, frame.length).ok();
+    regions_->Unpin(*pin);
+    ok = ok && Reply(fd, frame.sequence, absl::OkStatus(), nullptr, 0);
+  } else {
+    ok = Reply(fd, frame.sequence, absl::OkStatus(), memory, frame.length);
+    regions_->Unpin(*pin);
+  }
+  return ok;
+}
+
+}  // namespace kvc::transfer

@@ -1,0 +1,203 @@
+#include "transfer/transfer_engine_impl.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "kvc/common/ids.h"
+#include "kvc/common/logging.h"
+#include "transfer/internal/process_info.h"
+#include "transfer/internal/topology.h"
+#include "transfer/shm_backend.h"
+#include "transfer/tcp_backend.h"
+#include "transfer/verbs_backend.h"
+
+namespace kvc::transfer {
+
+using internal::Slice;
+using std::chrono::milliseconds;
+
+TransferEngineImpl::TransferEngineImpl(const TransferEngineOptions& options,
+                                       SegmentDirectory* directory, FaultInjector* faults)
+    : options_(options), directory_(directory), faults_(faults) {}
+
+Status TransferEngineImpl::Init() {
+  KVC_RETURN_IF_ERROR(ValidateTransferEngineOptions(options_));
+  TcpBackendOptions tcp;
+  tcp.cluster_token = options_.cluster_token;
+  tcp.connections_per_peer = options_.tcp_connections_per_peer;
+  tcp.timeout = milliseconds(options_.peer_timeout_ms);
+  tcp.path_down = milliseconds(options_.path_down_ms);
+  backends_.push_back(MakeTcpBackend(tcp));
+  backends_.push_back(MakeShmBackend({options_.shm_threads_per_peer}));
+  backends_.push_back(MakeVerbsBackend());
+  if (!options_.listen_address.empty()) {
+    TcpTarget::Options target;
+    target.listen_address = options_.listen_address;
+    target.cluster_token = options_.cluster_token;
+    target.timeout = milliseconds(options_.peer_timeout_ms);
+    KVC_ASSIGN_OR_RETURN(target_, TcpTarget::Start(target, &regions_, [this] {
+                           return EncodeSegmentDescriptor(LocalSegment());
+                         }));
+  }
+  segment_name_ = options_.segment_name;
+  if (segment_name_.empty()) segment_name_ = target_ ? target_->address() : NewNodeId("transfer");
+  if (options_.topology_json.empty()) {
+    topology_json_ = internal::DiscoverTopology().ToJson();
+  } else {
+    KVC_ASSIGN_OR_RETURN(internal::Topology topology,
+                         internal::Topology::FromJson(options_.topology_json));
+    topology_json_ = topology.ToJson();
+  }
+  return absl::OkStatus();
+}
+
+TransferEngineImpl::~TransferEngineImpl() {
+  shutting_down_ = true;  // failed slices are no longer retried
+  target_.reset();        // no remote access once we start tearing down
+  std::map<SegmentHandle, std::unique_ptr<Peer>> peers;
+  {
+    std::lock_guard lock(mu_);
+    peers.swap(peers_);
+  }
+  // Channels fail what they still hold (CANCELLED) and join their threads, so no
+  // callback can arrive after this line.
+  for (auto& [handle, peer] : peers) peer->channel.reset();
+}
+
+Status TransferEngineImpl::RegisterMemory(void* addr, uint64_t length, const std::string& location,
+                                          bool remote_accessible) {
+  return regions_.Add(reinterpret_cast<uint64_t>(addr), length, location, remote_accessible);
+}
+
+Status TransferEngineImpl::UnregisterMemory(void* addr) {
+  return regions_.Remove(reinterpret_cast<uint64_t>(addr), milliseconds(options_.unregister_wait_ms));
+}
+
+SegmentDescriptor TransferEngineImpl::LocalSegment() const {
+  SegmentDescriptor d;
+  d.name = segment_name_;
+  d.hostname = HostName();
+  d.boot_id = internal::BootId();
+  d.pid = getpid();
+  d.pid_start_time = internal::ProcessStartTime(d.pid);
+  if (target_) d.tcp_endpoints.push_back(target_->address());
+  d.regions = regions_.RemoteRegions();
+  d.topology_json = topology_json_;
+  return d;
+}
+
+Status TransferEngineImpl::Publish() { return directory_->Publish(LocalSegment()); }
+
+StatusOr<std::unique_ptr<internal::PeerChannel>> TransferEngineImpl::OpenChannel(
+    const SegmentDescriptor& remote) {
+  const std::string& choice = options_.backend;
+  auto backend = [&](const std::string& name) -> internal::Backend* {
+    for (auto& b : backends_) {
+      if (b->name() == name) return b.get();
+    }
+    return nullptr;
+  };
+  if (choice != "auto") {
+    internal::Backend* b = backend(choice);
+    if (b == nullptr) {
+      return absl::UnavailableError(absl::StrCat("backend '", choice, "' is not built in"));
+    }
+    return b->Open(remote);
+  }
+  if (remote.boot_id == internal::BootId()) {
+    auto shm = backend("shm")->Open(remote);
+    if (shm.ok()) return shm;
+    Logger("transfer")->info("intra-host path to {} unavailable ({}); using tcp", remote.name,
+                             shm.status().message());
+  }
+  return backend("tcp")->Open(remote);
+}
+
+StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name) {
+  KVC_ASSIGN_OR_RETURN(SegmentDescriptor descriptor, directory_->Fetch(name));
+  std::lock_guard lock(mu_);
+  auto known = handles_by_name_.find(name);
+  if (known != handles_by_name_.end()) {
+    Peer& peer = *peers_.at(known->second);
+    if (peer.pending_entries == 0 && !(peer.descriptor.tcp_endpoints == descriptor.tcp_endpoints &&
+                                       peer.descriptor.pid == descriptor.pid)) {
+      KVC_ASSIGN_OR_RETURN(peer.channel, OpenChannel(descriptor));
+    }
+    peer.descriptor = std::move(descriptor);
+    peer_order_.Touch(known->second);
+    return known->second;
+  }
+  if (peers_.size() >= options_.max_peers) KVC_RETURN_IF_ERROR(EvictPeerLocked());
+  auto peer = std::make_unique<Peer>();
+  peer->name = name;
+  KVC_ASSIGN_OR_RETURN(peer->channel, OpenChannel(descriptor));
+  peer->descriptor = std::move(descriptor);
+  const SegmentHandle handle = next_handle_++;
+  peers_[handle] = std::move(peer);
+  handles_by_name_[name] = handle;
+  peer_order_.Insert(handle);
+  return handle;
+}
+
+Status TransferEngineImpl::EvictPeerLocked() {
+  std::optional<SegmentHandle> victim = peer_order_.Evict(
+      [&](const SegmentHandle& h) { return peers_.at(h)->pending_entries == 0; });
+  if (!victim) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "all ", peers_.size(), " open segments (transfer.max_peers) have transfers in flight"));
+  }
+  handles_by_name_.erase(peers_.at(*victim)->name);
+  peers_.erase(*victim);
+  return absl::OkStatus();
+}
+
+Status TransferEngineImpl::CloseSegment(SegmentHandle handle) {
+  std::unique_ptr<Peer> peer;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(handle);
+    if (it == peers_.end()) return absl::NotFoundError(absl::StrCat("no open segment ", handle));
+    if (it->second->pending_entries > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "segment ", it->second->name, " has ", it->second->pending_entries.load(),
+          " entries in flight"));
+    }
+    peer = std::move(it->second);
+    peers_.erase(it);
+    handles_by_name_.erase(peer->name);
+    peer_order_.Erase(handle);
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<std::string> TransferEngineImpl::BackendOf(SegmentHandle handle) const {
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(handle);
+  if (it == peers_.end()) return absl::NotFoundError(absl::StrCat("no open segment ", handle));
+  return it->second->channel->backend();
+}
+
+StatusOr<BatchId> TransferEngineImpl::AllocateBatch(uint64_t capacity) {
+  if (capacity == 0 || capacity > options_.max_batch_capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("batch capacity ", capacity,
+                                                   " is outside 1..transfer.max_batch_capacity (",
+                                                   options_.max_batch_capacity, ")"));
+  }
+  auto batch = std::make_shared<Batch>();
+  batch->capacity = capacity;
+  std::lock_guard lock(mu_);
+  const BatchId id = next_batch_++;
+  batches_[id] = std::move(batch);
+  return id;
+}
+
+std::shared_ptr<TransferEngineImpl::Batch> TransferEngineImpl::FindBatch(BatchId id) const {
+  std::lock_guard lock(mu_);
+  auto it = batches_.find(id);
+  return it == batches_.end() ? nullptr : it->second;
+}
+
+}  // namespace kvc::transfer
