@@ -1,11 +1,5 @@
-// kvc-sim: discrete-event cluster simulator (not built yet).
-#include "bench/placeholder_tool.h"
+// kvc-sim: discrete-event cluster simulator running the real scheduling policy library
+// on virtual time (bench/sim, docs/scheduling.md).
+#include "bench/sim/sim_cli.h"
 
-int main(int argc, char** argv) {
-  return kvc::RunPlaceholderTool(
-      argc, argv, "kvc-sim",
-      "kvc-sim: discrete-event cluster simulator running the real scheduling policy on "
-      "virtual time.\n"
-      "Status: not built yet. The subcommands run, cache-curve and sweep arrive with the "
-      "scheduling issue.");
-}
+int main(int argc, char** argv) { return kvc::sim::RunSimCli(argc, argv); }
