@@ -1,13 +1,89 @@
 #include "kvc/store/master_options.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace kvc {
 
-void BindMasterOptions(OptionSet& set, MasterOptions* options) {
-  BindServerOptions(set, &options->server, "127.0.0.1:50052");
+void BindMasterOptions(OptionSet& set, MasterOptions* o) {
+  BindServerOptions(set, &o->server, "127.0.0.1:50052");
+  MasterPolicyOptions& p = o->policy;
+  set.Add("store.default_replicas", &p.default_replicas, "replicas per object when a put asks for 0");
+  set.Add("store.max_replicas", &p.max_replicas, "most replicas a put or ChangeReplica may ask for");
+  set.Add("store.max_object_bytes", &p.max_object_bytes, "largest value a put may store (bytes)");
+  set.Add("store.max_batch_keys", &p.max_batch_keys, "key limit of BatchGet/BatchExists/MatchPrefix");
+  set.Add("store.heartbeat_interval_ms", &p.heartbeat_interval_ms, "node heartbeat period (ms)");
+  set.Add("store.node_timeout_ms", &p.node_timeout_ms,
+          "a node silent for this long is dead and its replicas dropped (ms)");
+  set.Add("store.put_timeout_ms", &p.put_timeout_ms, "an unfinished PutStart is reclaimed after (ms)");
+  set.Add("store.lease_ms", &p.lease_ms, "read lease granted by Get (ms)");
+  set.Add("store.dram_high_watermark", &p.dram_high_watermark, "DRAM usage that starts eviction (0..1)");
+  set.Add("store.dram_low_watermark", &p.dram_low_watermark, "DRAM usage eviction stops at (0..1)");
+  set.Add("store.ssd_high_watermark", &p.ssd_high_watermark, "SSD usage that starts eviction (0..1)");
+  set.Add("store.ssd_low_watermark", &p.ssd_low_watermark, "SSD usage eviction stops at (0..1)");
+  set.Add("store.eviction_scan_limit", &p.eviction_scan_limit,
+          "LRU candidates examined per eviction pass (approximate LRU)");
+  set.Add("store.task_timeout_ms", &p.task_timeout_ms, "node task (demote/replicate) ack timeout (ms)");
+  set.Add("tick_ms", &o->tick_ms, "housekeeping period (ms)");
+  set.Add("etcd.endpoints", &o->etcd_endpoints,
+          "etcd client URLs for leader election (empty = single in-memory master)");
+  set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
+  set.Add("etcd.lease_ttl_s", &o->etcd_lease_ttl_s, "leader lease TTL (s)");
 }
 
-Status ValidateMasterOptions(const MasterOptions& options) {
-  return ValidateServerOptions(options.server);
+namespace {
+
+Status CheckWatermarks(const char* high_name, double high, const char* low_name, double low) {
+  if (!(high > 0.0 && high <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat(high_name, ": ", high, " is not in (0, 1]"));
+  }
+  if (!(low >= 0.0 && low < high)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(low_name, ": ", low, " must be >= 0 and below ", high_name, " (", high, ")"));
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status ValidateMasterPolicy(const MasterPolicyOptions& p) {
+  if (p.max_replicas == 0 || p.default_replicas == 0 || p.default_replicas > p.max_replicas) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "store.default_replicas: ", p.default_replicas, " must be in 1..store.max_replicas (",
+        p.max_replicas, ")"));
+  }
+  if (p.max_object_bytes == 0) {
+    return absl::InvalidArgumentError("store.max_object_bytes: must be > 0");
+  }
+  if (p.max_batch_keys == 0) return absl::InvalidArgumentError("store.max_batch_keys: must be > 0");
+  if (p.heartbeat_interval_ms == 0 || p.node_timeout_ms <= p.heartbeat_interval_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "store.node_timeout_ms: ", p.node_timeout_ms,
+        " must exceed store.heartbeat_interval_ms (", p.heartbeat_interval_ms, ", > 0)"));
+  }
+  if (p.put_timeout_ms == 0 || p.lease_ms == 0 || p.task_timeout_ms == 0) {
+    return absl::InvalidArgumentError(
+        "store.put_timeout_ms, store.lease_ms and store.task_timeout_ms must be > 0");
+  }
+  KVC_RETURN_IF_ERROR(CheckWatermarks("store.dram_high_watermark", p.dram_high_watermark,
+                                      "store.dram_low_watermark", p.dram_low_watermark));
+  KVC_RETURN_IF_ERROR(CheckWatermarks("store.ssd_high_watermark", p.ssd_high_watermark,
+                                      "store.ssd_low_watermark", p.ssd_low_watermark));
+  if (p.eviction_scan_limit == 0) {
+    return absl::InvalidArgumentError("store.eviction_scan_limit: must be > 0");
+  }
+  return Status();
+}
+
+Status ValidateMasterOptions(const MasterOptions& o) {
+  KVC_RETURN_IF_ERROR(ValidateServerOptions(o.server));
+  KVC_RETURN_IF_ERROR(ValidateMasterPolicy(o.policy));
+  if (o.tick_ms == 0 || o.tick_ms > 10'000) {
+    return absl::InvalidArgumentError(absl::StrCat("tick_ms: ", o.tick_ms, " is not in 1..10000"));
+  }
+  if (!o.etcd_endpoints.empty() && o.etcd_lease_ttl_s == 0) {
+    return absl::InvalidArgumentError("etcd.lease_ttl_s: must be > 0 with etcd.endpoints set");
+  }
+  return Status();
 }
 
 }  // namespace kvc

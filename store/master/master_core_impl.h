@@ -1,0 +1,139 @@
+// Private state of MasterCore (see master_core.h). Every method here runs with
+// MasterCore's mutex held; none takes it.
+#pragma once
+
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kvc/common/clock.h"
+#include "kvc/common/metrics.h"
+#include "kvc/store/master_options.h"
+#include "store/master/master_core.h"
+#include "store/master/master_types.h"
+#include "store/master/range_allocator.h"
+
+namespace kvc::store {
+
+struct MasterCore::Node {
+  std::string id;
+  std::string hostname;
+  Clock::TimePoint last_heartbeat;
+  std::map<Tier, std::unique_ptr<Segment>> segments;
+  std::vector<NodeTask> queued;  // tasks not yet handed out in a heartbeat reply
+  int64_t load_window = 0;       // index of the current 1 s read-load window
+  uint32_t reads_now = 0;        // replicas handed out in the current window
+  uint32_t reads_before = 0;     // ... and in the previous one
+};
+
+struct MasterCore::Segment {
+  Node* node = nullptr;
+  SegmentSpec spec;
+  std::unique_ptr<RangeAllocator> dram;  // DRAM: offsets; SSD: null (bytes only)
+  uint64_t used = 0;                     // SSD: bytes held (DRAM: see Used())
+  uint64_t pending_free = 0;             // held by replicas being demoted away
+  std::list<BlockKey> lru;               // every replica on this segment, most recent first
+  // Bytes held, including pending_free.
+  uint64_t Used() const { return dram ? dram->used_bytes() : used; }
+};
+
+struct MasterCore::Replica {
+  Segment* segment = nullptr;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  ReplicaState state = ReplicaState::kWriting;
+  bool busy = false;  // a node task (demote/replicate) works on it
+  std::list<BlockKey>::iterator lru;
+};
+
+struct MasterCore::Object {
+  uint64_t size = 0;
+  bool complete = false;
+  Clock::TimePoint put_started;
+  Clock::TimePoint lease_until;
+  std::vector<Replica> replicas;
+};
+
+struct MasterCore::Impl {
+  struct InFlightTask {
+    NodeTask task;
+    std::string node_id;
+    Clock::TimePoint issued;
+  };
+  struct Metrics {
+    explicit Metrics(MetricsRegistry& r);
+    Gauge& objects;
+    Gauge& dram_replicas;
+    Gauge& ssd_replicas;
+    Gauge& dram_bytes;
+    Gauge& ssd_bytes;
+    Counter& hits;
+    Counter& misses;
+    Counter& evictions;
+    Counter& demotions;
+    Counter& promotions;
+    Counter& puts;
+    Counter& gets;
+    Histogram& match_prefix_seconds;
+  };
+
+  Impl(const MasterPolicyOptions& p, const Clock& c, MetricsRegistry& m)
+      : policy(p), clock(c), metrics(m) {}
+
+  // Nodes and segments (master_core_segments.cc).
+  Node* FindNode(const std::string& id);
+  Segment* FindSegment(const std::string& node_id, Tier tier);
+  void DropSegmentReplicas(Segment* seg);
+  void RemoveNode(const std::string& node_id);
+  void ApplyTaskResult(const TaskResult& r);
+  void QueueTask(Node* node, NodeTask task);
+  static NodeTask MakeTask(NodeTask::Kind kind, const BlockKey& key, uint64_t size,
+                           uint64_t offset, ReplicaView source = {});
+
+  // Objects and replicas (master_core_objects.cc).
+  Replica& AddReplica(const BlockKey& key, Object& obj, Segment* seg, uint64_t offset,
+                      ReplicaState state);
+  // Removes replica `idx` and releases its space (DRAM range or SSD bytes).
+  void DropReplica(const BlockKey& key, Object& obj, size_t idx);
+  // Erases `key` when it has no replicas left. Returns true when erased.
+  bool EraseIfEmpty(const BlockKey& key);
+  void EraseObject(const BlockKey& key);
+  static int FindReplica(const Object& obj, const Segment* seg);
+  ReplicaView View(const Replica& r) const;
+  bool Leased(const Object& obj) const { return obj.lease_until > clock.Now(); }
+  bool Busy(const Object& obj) const;
+  // Read load of a node: replicas handed out in the current and previous second.
+  static uint32_t ReadLoad(Node& node, int64_t window);
+  std::vector<Segment*> PlacementOrder(const std::string& preferred, uint64_t size);
+
+  // Eviction (master_core_evict.cc).
+  void EvictIfNeeded();
+  void PublishGauges();
+  // Evicts approximately-LRU objects of `seg` until its usage is <= target bytes.
+  void EvictSegment(Segment* seg, uint64_t target);
+  bool TryDemote(const BlockKey& key, Object& obj, size_t idx);
+  void FinishDemotion(const BlockKey& key, Object& obj, Node* node, bool ok);
+  // Clears `busy`, returning a demotion source's pending bytes.
+  void ClearBusy(Replica& r);
+  // ChangeReplica halves (master_core_replicas.cc).
+  Status AddReplicas(const BlockKey& key, Object& obj, uint32_t count);
+  Status DropReplicas(const BlockKey& key, Object& obj, uint32_t count);
+
+  mutable std::mutex mu;  // held by every public MasterCore method
+  const MasterPolicyOptions policy;
+  const Clock& clock;
+  Metrics metrics;
+  std::map<std::string, std::unique_ptr<Node>> nodes;
+  std::unordered_map<BlockKey, Object, BlockKeyHash> objects;
+  std::unordered_map<BlockKey, Clock::TimePoint, BlockKeyHash> writing;  // started puts
+  std::map<uint64_t, InFlightTask> in_flight;
+  uint64_t next_task_id = 1;
+  uint64_t hits = 0, misses = 0, evictions = 0, demotions = 0, promotions = 0, puts = 0, gets = 0;
+  TierStats dram_stats, ssd_stats;
+};
+
+}  // namespace kvc::store
