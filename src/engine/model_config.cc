@@ -66,6 +66,7 @@ Status ParseEos(const json& j, ModelConfig* c) {
 
 Status ParseFields(const json& j, ModelConfig* c) {
   c->model_type = j.value("model_type", std::string("llama"));
+  c->name_or_path = j.value("_name_or_path", std::string());
   KVC_RETURN_IF_ERROR(GetInt(j, "vocab_size", true, &c->vocab_size));
   KVC_RETURN_IF_ERROR(GetInt(j, "hidden_size", true, &c->hidden_size));
   KVC_RETURN_IF_ERROR(GetInt(j, "intermediate_size", true, &c->intermediate_size));
@@ -159,6 +160,7 @@ std::string ModelConfigToJson(const ModelConfig& c) {
                          {"high_freq_factor", c.rope_scaling.high_freq_factor},
                          {"original_max_position_embeddings", c.rope_scaling.original_max_position}};
   }
+  if (!c.name_or_path.empty()) j["_name_or_path"] = c.name_or_path;
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
   if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;

@@ -21,6 +21,7 @@ struct RopeScaling {
 
 struct ModelConfig {
   std::string model_type = "llama";  // "llama", "qwen2", "mistral", ... (chooses defaults only)
+  std::string name_or_path;          // "_name_or_path"; the served model id when set (kvc-tiny)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;           // d
   int64_t intermediate_size = 0;     // SwiGLU width

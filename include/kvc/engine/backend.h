@@ -1,0 +1,25 @@
+// Picks and builds an engine backend for a model directory: "cpu" (default), "cuda",
+// "sim". The one place that knows every backend.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "kvc/engine/engine.h"
+
+namespace kvc::engine {
+
+struct EngineOptions {
+  std::string backend = "cpu";  // cpu | cuda | sim
+  int64_t num_blocks = 512;     // KV cache capacity in blocks
+  int64_t block_tokens = 16;    // tokens per KV block (16 for kvc-tiny, 512 for traces)
+  int threads = 0;              // CPU: OpenBLAS threads (0 = library default)
+  int cuda_device = 0;          // CUDA: device ordinal
+};
+
+// Loads the model in `model_dir` and builds the backend. Errors name the backend
+// ("cuda backend not compiled in", "no CUDA device") or the bad model file.
+[[nodiscard]] StatusOr<std::unique_ptr<Engine>> NewEngine(const std::string& model_dir,
+                                                          const EngineOptions& options);
+
+}  // namespace kvc::engine

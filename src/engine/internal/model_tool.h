@@ -1,0 +1,41 @@
+// The subcommands of kvc-model (see kvc_model_main.cc). Each returns the exit code:
+// 0 success, 1 runtime failure (message on stderr), 2 bad arguments.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kvc/engine/backend.h"
+#include "kvc/engine/sampler.h"
+
+namespace kvc::engine::tool {
+
+struct InitArgs {
+  std::string out;
+  uint64_t seed = 0;
+};
+
+struct GenerateArgs {
+  std::string model;
+  std::string prompt;
+  int64_t max_tokens = 32;
+  int64_t prefill_chunk = 0;
+  bool chat = false;
+  bool json = false;
+  EngineOptions engine;
+  SamplingOptions sampling;
+};
+
+struct BenchArgs {
+  std::string model;
+  int64_t prompt_tokens = 128;
+  int64_t batch = 1;
+  int64_t decode_tokens = 32;
+  EngineOptions engine;
+};
+
+int RunInit(const InitArgs& args);
+int RunGenerate(GenerateArgs args);
+int RunBench(const BenchArgs& args);
+
+}  // namespace kvc::engine::tool

@@ -1,0 +1,102 @@
+#include "kvc/engine/kv_cache.h"
+
+#include <cassert>
+#include <cstring>
+
+namespace kvc::engine {
+
+KvCache::KvCache(const KvCacheGeometry& geometry, int64_t num_blocks)
+    : geometry_(geometry),
+      num_blocks_(num_blocks),
+      arena_(geometry.block_bytes() * static_cast<size_t>(num_blocks)),
+      allocated_(static_cast<size_t>(num_blocks), false) {
+  assert(geometry.block_bytes() > 0 && num_blocks > 0);
+  free_list_.reserve(static_cast<size_t>(num_blocks));
+  for (int64_t i = num_blocks - 1; i >= 0; --i) free_list_.push_back(static_cast<BlockId>(i));
+}
+
+int64_t KvCache::free_blocks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(free_list_.size());
+}
+
+StatusOr<BlockId> KvCache::Allocate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_list_.empty()) {
+    return WithReason(absl::ResourceExhaustedError("KV cache full: all " + std::to_string(num_blocks_) +
+                                                   " blocks are in use"),
+                      "KV_CACHE_FULL");
+  }
+  const BlockId id = free_list_.back();
+  free_list_.pop_back();
+  allocated_[static_cast<size_t>(id)] = true;
+  return id;
+}
+
+void KvCache::Free(BlockId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id < 0 || id >= num_blocks_ || !allocated_[static_cast<size_t>(id)]) return;
+  allocated_[static_cast<size_t>(id)] = false;
+  free_list_.push_back(id);
+}
+
+std::span<uint8_t> KvCache::Block(BlockId id) {
+  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id), geometry_.block_bytes()};
+}
+
+std::span<const uint8_t> KvCache::Block(BlockId id) const {
+  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id), geometry_.block_bytes()};
+}
+
+std::span<uint8_t> KvCache::Layer(BlockId id, int64_t layer) {
+  return Block(id).subspan(LayerOffset(layer), geometry_.layer_bytes());
+}
+
+float* KvCache::Keys(BlockId id, int64_t layer) {
+  return reinterpret_cast<float*>(Layer(id, layer).data());
+}
+
+float* KvCache::Values(BlockId id, int64_t layer) {
+  return Keys(id, layer) + geometry_.block_tokens * geometry_.kv_heads * geometry_.head_dim;
+}
+
+Status KvCache::CheckAllocated(BlockId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id < 0 || id >= num_blocks_ || !allocated_[static_cast<size_t>(id)]) {
+    return absl::InvalidArgumentError("KV block " + std::to_string(id) + " is not allocated");
+  }
+  return absl::OkStatus();
+}
+
+Status KvCache::ExportBlock(BlockId id, std::vector<uint8_t>* out) const {
+  KVC_RETURN_IF_ERROR(CheckAllocated(id));
+  auto block = Block(id);
+  out->assign(block.begin(), block.end());
+  return absl::OkStatus();
+}
+
+Status KvCache::ImportBlock(BlockId id, std::span<const uint8_t> bytes) {
+  KVC_RETURN_IF_ERROR(CheckAllocated(id));
+  if (bytes.size() != geometry_.block_bytes()) {
+    return absl::InvalidArgumentError("KV block import of " + std::to_string(bytes.size()) +
+                                      " bytes, expected " + std::to_string(geometry_.block_bytes()));
+  }
+  std::memcpy(Block(id).data(), bytes.data(), bytes.size());
+  return absl::OkStatus();
+}
+
+Status KvCache::ImportLayer(BlockId id, int64_t layer, std::span<const uint8_t> bytes) {
+  KVC_RETURN_IF_ERROR(CheckAllocated(id));
+  if (layer < 0 || layer >= geometry_.num_layers) {
+    return absl::InvalidArgumentError("layer " + std::to_string(layer) + " out of range [0, " +
+                                      std::to_string(geometry_.num_layers) + ")");
+  }
+  if (bytes.size() != geometry_.layer_bytes()) {
+    return absl::InvalidArgumentError("KV layer import of " + std::to_string(bytes.size()) +
+                                      " bytes, expected " + std::to_string(geometry_.layer_bytes()));
+  }
+  std::memcpy(Layer(id, layer).data(), bytes.data(), bytes.size());
+  return absl::OkStatus();
+}
+
+}  // namespace kvc::engine

@@ -1,0 +1,50 @@
+// kvc-model: write the built-in model, generate text, benchmark the engine.
+//   kvc-model init --out DIR [--seed S]
+//   kvc-model generate --model DIR --prompt TEXT --max-tokens N [--prefill-chunk K]
+//                      [--backend cpu|cuda|sim] [--chat] [--json]
+//   kvc-model bench --model DIR [--backend ...] [--prompt-tokens P] [--batch B]
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "src/engine/internal/model_tool.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kvc-model: write the built-in kvc-tiny model, generate text, benchmark the engine"};
+  app.require_subcommand(1);
+  kvc::engine::tool::InitArgs init;
+  auto* init_cmd = app.add_subcommand("init", "write the built-in kvc-tiny model into a directory");
+  init_cmd->add_option("--out", init.out, "output directory")->required();
+  init_cmd->add_option("--seed", init.seed, "weight seed (same seed -> same files)");
+
+  kvc::engine::tool::GenerateArgs gen;
+  auto* gen_cmd = app.add_subcommand("generate", "generate a completion for a prompt");
+  gen_cmd->add_option("--model", gen.model, "model directory")->required();
+  gen_cmd->add_option("--prompt", gen.prompt, "prompt text")->required();
+  gen_cmd->add_option("--max-tokens", gen.max_tokens, "tokens to generate at most");
+  gen_cmd->add_option("--prefill-chunk", gen.prefill_chunk, "prefill chunk in tokens (0 = whole prompt)");
+  gen_cmd->add_option("--backend", gen.engine.backend, "cpu, cuda or sim");
+  gen_cmd->add_option("--threads", gen.engine.threads, "CPU threads (0 = all)");
+  gen_cmd->add_option("--temperature", gen.sampling.temperature, "0 = greedy");
+  gen_cmd->add_option("--top-k", gen.sampling.top_k, "0 = off");
+  gen_cmd->add_option("--top-p", gen.sampling.top_p, "1 = off");
+  gen_cmd->add_option("--seed", gen.sampling.seed, "sampling seed");
+  gen_cmd->add_option("--stop", gen.sampling.stop_strings, "stop string (repeatable)");
+  gen_cmd->add_flag("--ignore-eos", gen.sampling.ignore_eos, "keep going past EOS");
+  gen_cmd->add_flag("--chat", gen.chat, "wrap the prompt in the model's chat template");
+  gen_cmd->add_flag("--json", gen.json, "print one JSON object");
+
+  kvc::engine::tool::BenchArgs bench;
+  auto* bench_cmd = app.add_subcommand("bench", "measure prefill and decode tokens/s");
+  bench_cmd->add_option("--model", bench.model, "model directory")->required();
+  bench_cmd->add_option("--backend", bench.engine.backend, "cpu, cuda or sim");
+  bench_cmd->add_option("--threads", bench.engine.threads, "CPU threads (0 = all)");
+  bench_cmd->add_option("--prompt-tokens", bench.prompt_tokens, "prompt length");
+  bench_cmd->add_option("--batch", bench.batch, "requests decoded together");
+  bench_cmd->add_option("--decode-tokens", bench.decode_tokens, "tokens generated per request");
+
+  CLI11_PARSE(app, argc, argv);
+  if (init_cmd->parsed()) return kvc::engine::tool::RunInit(init);
+  if (gen_cmd->parsed()) return kvc::engine::tool::RunGenerate(gen);
+  return kvc::engine::tool::RunBench(bench);
+}

@@ -1,0 +1,116 @@
+#include "src/engine/internal/model_tool.h"
+
+#include <chrono>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "kvc/engine/generator.h"
+#include "kvc/engine/tiny_model.h"
+#include "kvc/tokenizer/chat_template.h"
+
+namespace kvc::engine::tool {
+namespace {
+
+int Fail(const Status& s) {
+  std::cerr << "kvc-model: " << s.ToString() << "\n";
+  return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+std::vector<int32_t> PromptIds(const tokenizer::Tokenizer& tok, const ModelConfig& config,
+                               const std::string& prompt, bool chat) {
+  if (chat) {
+    const std::vector<tokenizer::ChatMessage> msgs = {{"user", prompt}};
+    return tok.Encode(tokenizer::ApplyChatTemplate(tokenizer::DetectChatFamily(tok), msgs));
+  }
+  std::vector<int32_t> ids;
+  if (config.bos_token_id >= 0) ids.push_back(static_cast<int32_t>(config.bos_token_id));
+  const auto text = tok.Encode(prompt, /*parse_special=*/false);
+  ids.insert(ids.end(), text.begin(), text.end());
+  return ids;
+}
+
+}  // namespace
+
+int RunInit(const InitArgs& args) {
+  Status s = WriteTinyModel(args.out, args.seed);
+  if (!s.ok()) return Fail(s);
+  std::cout << "wrote " << kTinyModelId << " (seed " << args.seed << ") to " << args.out << "\n";
+  return 0;
+}
+
+int RunGenerate(GenerateArgs args) {
+  args.sampling.max_tokens = args.max_tokens;
+  if (Status s = ValidateSamplingOptions(args.sampling); !s.ok()) return Fail(s);
+  if (args.prefill_chunk < 0) return Fail(absl::InvalidArgumentError("--prefill-chunk must be >= 0"));
+  auto tok = tokenizer::LoadTokenizer(args.model);
+  if (!tok.ok()) return Fail(tok.status());
+  auto engine = NewEngine(args.model, args.engine);
+  if (!engine.ok()) return Fail(engine.status());
+  if (args.chat) {
+    for (const auto& t : tokenizer::ChatStopTokens(tokenizer::DetectChatFamily(**tok))) {
+      if (auto id = (*tok)->TokenId(t)) args.sampling.stop_token_ids.push_back(*id);
+    }
+  }
+  const auto ids = PromptIds(**tok, (*engine)->config(), args.prompt, args.chat);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto result = Generate(**engine, tok->get(), ids, args.sampling, args.prefill_chunk);
+  if (!result.ok()) return Fail(result.status());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!args.json) {
+    std::cout << result->text << "\n";
+    return 0;
+  }
+  nlohmann::json j = {{"text", result->text},
+                      {"token_ids", result->token_ids},
+                      {"prompt_tokens", result->prompt_tokens},
+                      {"seconds", seconds},
+                      {"finish_reason", result->finish_reason},
+                      {"backend", (*engine)->backend()}};
+  // Invalid UTF-8 (a random model can end on half a character) is replaced, not fatal.
+  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return 0;
+}
+
+int RunBench(const BenchArgs& args) {
+  if (args.prompt_tokens < 1 || args.batch < 1 || args.decode_tokens < 2) {
+    return Fail(absl::InvalidArgumentError("--prompt-tokens and --batch must be >= 1, --decode-tokens >= 2"));
+  }
+  EngineOptions eo = args.engine;
+  const int64_t per_request = args.prompt_tokens + args.decode_tokens;
+  eo.num_blocks = args.batch * ((per_request + eo.block_tokens - 1) / eo.block_tokens + 1);
+  auto engine = NewEngine(args.model, eo);
+  if (!engine.ok()) return Fail(engine.status());
+  const auto vocab = (*engine)->config().vocab_size;
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(args.batch));
+  for (size_t b = 0; b < prompts.size(); ++b) {  // deterministic, distinct prompts
+    for (int64_t i = 0; i < args.prompt_tokens; ++i) {
+      prompts[b].push_back(static_cast<int32_t>((i * 31 + static_cast<int64_t>(b) * 7 + 3) % std::min<int64_t>(vocab, 256)));
+    }
+  }
+  SamplingOptions so;
+  so.max_tokens = args.decode_tokens;
+  so.ignore_eos = true;
+  auto results = GenerateBatch(**engine, nullptr, prompts, so);
+  if (!results.ok()) return Fail(results.status());
+  double prefill_s = 0;
+  for (const auto& r : *results) prefill_s += r.prefill_seconds;
+  const double decode_s = (*results)[0].decode_seconds;
+  const double prefill_tps = static_cast<double>(args.batch * args.prompt_tokens) / prefill_s;
+  // The first token of each request comes from prefill; decode steps make the rest.
+  const double decode_tps = static_cast<double>(args.batch * (args.decode_tokens - 1)) / decode_s;
+  std::cout << "backend " << (*engine)->backend() << ", prompt " << args.prompt_tokens << " tokens, batch "
+            << args.batch << ", " << args.decode_tokens << " tokens per request\n";
+  std::cout << "prefill: " << prefill_tps << " tokens/s (" << prefill_s << " s)\n";
+  std::cout << "decode: " << decode_tps << " tokens/s (" << decode_s << " s)\n";
+  nlohmann::json j = {{"prefill_tokens_per_second", prefill_tps},
+                      {"decode_tokens_per_second", decode_tps},
+                      {"backend", (*engine)->backend()},
+                      {"prompt_tokens", args.prompt_tokens},
+                      {"batch", args.batch},
+                      {"decode_tokens", args.decode_tokens}};
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
+}  // namespace kvc::engine::tool
