@@ -1,10 +1,43 @@
-// kvc-bench: trace replay and transfer/store micro-benchmarks (not built yet).
-#include "bench/placeholder_tool.h"
+// kvc-bench: micro-benchmarks of kvc components (and, later, trace replay).
+// Each subcommand lives in its own file and registers itself with one line below.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "bench/bench_command.h"
+#include "bench/transfer_bench.h"
+#include "kvc/common/config.h"
+#include "kvc/common/logging.h"
 
 int main(int argc, char** argv) {
-  return kvc::RunPlaceholderTool(
-      argc, argv, "kvc-bench",
-      "kvc-bench: trace replay against a live cluster and transfer/store micro-benchmarks.\n"
-      "Status: not built yet. The subcommands transfer, store and replay arrive with the "
-      "transfer-engine, store and scheduling issues.");
+  std::string log_level = "warn";
+  kvc::OptionSet set;
+  set.Add("log_level", &log_level, "trace|debug|info|warn|error|critical|off");
+  CLI::App app(
+      "kvc-bench: micro-benchmarks of the transfer engine (and later the store) and trace "
+      "replay.\nSubcommands built so far: transfer. Not built yet: store, replay.",
+      "kvc-bench");
+  set.AttachTo(app);
+  app.require_subcommand(1);
+  std::vector<kvc::bench::BenchCommand> commands;
+  commands.push_back(kvc::bench::RegisterTransferCommand(app));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (kvc::Status s = set.Resolve(); !s.ok()) {
+    std::fprintf(stderr, "kvc-bench: configuration error: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (kvc::Status s = kvc::SetLogLevel(log_level); !s.ok()) {
+    std::fprintf(stderr, "kvc-bench: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  for (const auto& command : commands) {
+    if (command.subcommand->parsed()) return command.run();
+  }
+  return 2;
 }

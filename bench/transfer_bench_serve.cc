@@ -1,0 +1,48 @@
+// `kvc-bench transfer --serve`: the loopback target. Registers one
+// pattern-filled region, writes its port, serves until SIGTERM/SIGINT.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "bench/transfer_bench_internal.h"
+
+namespace kvc::bench {
+
+int ServeTransferTarget(const TransferBenchConfig& config) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
+
+  if (config.region_bytes == 0 || config.port_file.empty()) {
+    std::fprintf(stderr, "kvc-bench transfer --serve needs --region-bytes and --port-file\n");
+    return 2;
+  }
+  auto region = std::make_unique<char[]>(config.region_bytes);
+  for (uint64_t i = 0; i < config.region_bytes; ++i) region[i] = PatternByte(i);
+  auto directory = transfer::MakeInProcessSegmentDirectory();
+  transfer::TransferEngineOptions options = config.engine;
+  options.listen_address = "127.0.0.1:0";
+  auto engine = transfer::CreateTransferEngine(options, directory.get());
+  Status s = engine.ok() ? (*engine)->RegisterMemory(region.get(), config.region_bytes, "cpu:0", true)
+                         : engine.status();
+  if (!s.ok()) {
+    std::fprintf(stderr, "kvc-bench transfer --serve: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  const std::string name = (*engine)->LocalSegment().name;
+  {
+    std::ofstream out(config.port_file + ".tmp");
+    out << name.substr(name.rfind(':') + 1) << "\n";
+  }
+  std::rename((config.port_file + ".tmp").c_str(), config.port_file.c_str());
+  int signal = 0;
+  sigwait(&signals, &signal);
+  engine->reset();  // joins every connection thread before the region is freed
+  return 0;
+}
+
+}  // namespace kvc::bench
