@@ -48,7 +48,7 @@ std::string SweepPlotScript(const std::string& dir, const std::vector<std::strin
   auto plot = [&](int x_col, int filter_col, double value) {
     std::string cmd = "plot ";
     for (size_t i = 0; i < systems.size(); ++i) {
-      absl::StrAppendFormat(&cmd, "%s'%s/sweep_%s.dat' using ($%d == %.17g ? $%d : 1/0):3 "
+      absl::StrAppendFormat(&cmd, "%s'%s/sweep_%s.dat' using ($%d == %.17g ? $%d : 1/0):3 smooth unique "
                             "with linespoints lw 2 title '%s'",
                             i ? ", " : "", dir, systems[i], filter_col, value, x_col, systems[i]);
     }
