@@ -48,9 +48,11 @@ std::string SweepPlotScript(const std::string& dir, const std::vector<std::strin
   auto plot = [&](int x_col, int filter_col, double value) {
     std::string cmd = "plot ";
     for (size_t i = 0; i < systems.size(); ++i) {
-      absl::StrAppendFormat(&cmd, "%s'%s/sweep_%s.dat' using ($%d == %.17g ? $%d : 1/0):3 smooth unique "
+      // awk keeps the rows of one rate (or objective), so points join into lines.
+      absl::StrAppendFormat(&cmd,
+                            "%s\"< awk '$%d == %.17g' %s/sweep_%s.dat\" using %d:3 "
                             "with linespoints lw 2 title '%s'",
-                            i ? ", " : "", dir, systems[i], filter_col, value, x_col, systems[i]);
+                            i ? ", " : "", filter_col, value, dir, systems[i], x_col, systems[i]);
     }
     return cmd + "\n";
   };
