@@ -97,7 +97,11 @@ Status MasterCore::PutEnd(const BlockKey& key) {
                       "OBJECT_EXISTS");
   }
   obj.complete = true;
-  for (Replica& r : obj.replicas) r.state = ReplicaState::kComplete;
+  for (Replica& r : obj.replicas) {
+    r.state = ReplicaState::kComplete;
+    impl_->QueueTask(r.segment->node,
+                     Impl::MakeTask(NodeTask::Kind::kRecord, key, r.length, r.offset));
+  }
   impl_->writing.erase(key);
   impl_->puts++;
   impl_->metrics.puts.Increment();

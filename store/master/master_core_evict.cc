@@ -130,6 +130,7 @@ void MasterCore::Impl::ApplyTaskResult(const TaskResult& result) {
     if (result.ok) {
       r.busy = false;
       r.state = ReplicaState::kComplete;
+      QueueTask(node, MakeTask(NodeTask::Kind::kRecord, t.task.key, r.length, r.offset));
     } else {
       DropReplica(t.task.key, obj, static_cast<size_t>(idx));
       EraseIfEmpty(t.task.key);

@@ -75,10 +75,11 @@ TEST(MasterCoreEvictionTest, DemotesToSsdThroughNodeTask) {
   ASSERT_TRUE(f.core.MountSegment(Ssd("n1", 1000 * kBlock)).ok());
   Fill(f, 95);
   f.core.Tick();
-  HeartbeatReply reply = f.core.Heartbeat("n1", {});
-  ASSERT_FALSE(reply.tasks.empty());
-  EXPECT_EQ(reply.tasks[0].kind, NodeTask::Kind::kDemote);
-  const BlockKey demoted = reply.tasks[0].key;
+  const std::vector<NodeTask> tasks =
+      testing::TasksOf(f.core.Heartbeat("n1", {}), NodeTask::Kind::kDemote);
+  ASSERT_FALSE(tasks.empty());
+  EXPECT_EQ(tasks[0].kind, NodeTask::Kind::kDemote);
+  const BlockKey demoted = tasks[0].key;
   EXPECT_EQ(demoted, Key(0));
   EXPECT_EQ(f.core.Stats().objects, 95u);  // nothing vanished
   // Before the ack the object is busy and still served from DRAM.
@@ -89,15 +90,15 @@ TEST(MasterCoreEvictionTest, DemotesToSsdThroughNodeTask) {
   f.Advance(f.policy.lease_ms + 1);
   EXPECT_EQ(ReasonOf(f.core.Remove(demoted)), "NOT_COMPLETE");
   std::vector<TaskResult> done;
-  for (const NodeTask& t : reply.tasks) done.push_back({t.id, true});
+  for (const NodeTask& t : tasks) done.push_back({t.id, true});
   f.core.Heartbeat("n1", done);
   auto after = f.core.Get(demoted, "");
   ASSERT_TRUE(after.ok());
   ASSERT_EQ(after->replicas.size(), 1u);
   EXPECT_EQ(after->replicas[0].tier, Tier::kSsd);
   const MasterStats s = f.core.Stats();
-  EXPECT_EQ(s.demotions, reply.tasks.size());
-  EXPECT_EQ(s.ssd.replicas, reply.tasks.size());
+  EXPECT_EQ(s.demotions, tasks.size());
+  EXPECT_EQ(s.ssd.replicas, tasks.size());
   EXPECT_LE(s.dram.bytes, kCapacity * 3 / 4);
   EXPECT_EQ(s.objects, 95u);
 }
@@ -109,15 +110,16 @@ TEST(MasterCoreEvictionTest, FailedDemotionDropsTheReplica) {
   ASSERT_TRUE(f.core.MountSegment(Ssd("n1", 1000 * kBlock)).ok());
   Fill(f, 95);
   f.core.Tick();
-  HeartbeatReply reply = f.core.Heartbeat("n1", {});
-  ASSERT_GT(reply.tasks.size(), 1u);
-  const TaskResult failed{reply.tasks[0].id, false};
+  const std::vector<NodeTask> tasks =
+      testing::TasksOf(f.core.Heartbeat("n1", {}), NodeTask::Kind::kDemote);
+  ASSERT_GT(tasks.size(), 1u);
+  const TaskResult failed{tasks[0].id, false};
   f.core.Heartbeat("n1", std::span(&failed, 1));
-  EXPECT_FALSE(f.core.Exists(reply.tasks[0].key));
+  EXPECT_FALSE(f.core.Exists(tasks[0].key));
   f.Advance(f.policy.task_timeout_ms + 1);
   f.core.Heartbeat("n1", {});
   f.core.Tick();  // the rest time out
-  EXPECT_FALSE(f.core.Exists(reply.tasks[1].key));
+  EXPECT_FALSE(f.core.Exists(tasks[1].key));
   EXPECT_EQ(f.core.Stats().ssd.replicas, 0u);
 }
 
@@ -136,9 +138,10 @@ TEST(MasterCoreEvictionTest, SsdWatermarksDropWithNodeTasks) {
   EXPECT_TRUE(refused->empty());
   f.core.Tick();
   EXPECT_LE(f.core.Stats().ssd.bytes, 8 * kBlock);
-  HeartbeatReply reply = f.core.Heartbeat("n1", {});
-  ASSERT_EQ(reply.tasks.size(), 30u - 8u);
-  EXPECT_EQ(reply.tasks[0].kind, NodeTask::Kind::kDropSsd);
+  const std::vector<NodeTask> tasks =
+      testing::TasksOf(f.core.Heartbeat("n1", {}), NodeTask::Kind::kDropSsd);
+  ASSERT_EQ(tasks.size(), 30u - 8u);
+  EXPECT_EQ(tasks[0].kind, NodeTask::Kind::kDropSsd);
 }
 
 // A demotion that finishes while a reader holds a lease keeps the DRAM copy.
@@ -148,12 +151,13 @@ TEST(MasterCoreEvictionTest, DemotionKeepsDramWhileLeased) {
   ASSERT_TRUE(f.core.MountSegment(Ssd("n1", 1000 * kBlock)).ok());
   Fill(f, 95);
   f.core.Tick();
-  HeartbeatReply reply = f.core.Heartbeat("n1", {});
-  ASSERT_FALSE(reply.tasks.empty());
-  ASSERT_TRUE(f.core.Get(reply.tasks[0].key, "").ok());
-  const TaskResult ok{reply.tasks[0].id, true};
+  const std::vector<NodeTask> tasks =
+      testing::TasksOf(f.core.Heartbeat("n1", {}), NodeTask::Kind::kDemote);
+  ASSERT_FALSE(tasks.empty());
+  ASSERT_TRUE(f.core.Get(tasks[0].key, "").ok());
+  const TaskResult ok{tasks[0].id, true};
   f.core.Heartbeat("n1", std::span(&ok, 1));
-  auto got = f.core.Get(reply.tasks[0].key, "");
+  auto got = f.core.Get(tasks[0].key, "");
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->replicas.size(), 2u);
   EXPECT_EQ(got->replicas[0].tier, Tier::kDram);

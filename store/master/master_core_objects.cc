@@ -45,6 +45,9 @@ void MasterCore::Impl::DropReplica(const BlockKey& key, Object& obj, size_t idx)
   Replica& r = obj.replicas[idx];
   Segment* seg = r.segment;
   seg->lru.erase(r.lru);
+  if (seg->dram && r.state == ReplicaState::kComplete) {
+    QueueTask(seg->node, MakeTask(NodeTask::Kind::kForget, key, r.length, r.offset));
+  }
   if (seg->dram) {
     const uint64_t before = seg->dram->used_bytes();
     (void)seg->dram->Free(r.offset, r.length);
@@ -103,6 +106,7 @@ ReplicaView MasterCore::Impl::View(const Replica& r) const {
                      .transfer_segment = s.transfer_segment,
                      .rpc_address = s.rpc_address,
                      .offset = r.offset,
+                     .base_address = s.base_address,
                      .length = r.length,
                      .state = r.state};
 }

@@ -129,6 +129,7 @@ HeartbeatReply MasterCore::Heartbeat(const std::string& node_id,
   node->last_heartbeat = impl_->clock.Now();
   for (const TaskResult& r : done) impl_->ApplyTaskResult(r);
   for (NodeTask& t : node->queued) {
+    if (!t.NeedsAck()) continue;
     impl_->in_flight[t.id] = Impl::InFlightTask{t, node_id, impl_->clock.Now()};
   }
   reply.tasks = std::move(node->queued);

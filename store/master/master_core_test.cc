@@ -227,9 +227,9 @@ TEST(MasterCoreTest, MatchPrefixCountsLeadingKeysPerNode) {
   ASSERT_EQ(m->nodes.size(), 1u);
   EXPECT_EQ(m->best_node_id, "a");
   EXPECT_EQ(m->best_matched_blocks, 5u);
-  auto reply = f.core.Heartbeat("b", {});
-  ASSERT_EQ(reply.tasks.size(), 2u);
-  std::vector<TaskResult> done = {{reply.tasks[0].id, true}, {reply.tasks[1].id, true}};
+  auto tasks = testing::TasksOf(f.core.Heartbeat("b", {}), NodeTask::Kind::kReplicate);
+  ASSERT_EQ(tasks.size(), 2u);
+  std::vector<TaskResult> done = {{tasks[0].id, true}, {tasks[1].id, true}};
   f.core.Heartbeat("b", done);
   m = f.core.MatchPrefix(keys);
   ASSERT_EQ(m->nodes.size(), 2u);
@@ -274,18 +274,19 @@ TEST(MasterCoreTest, ChangeReplicaAddsAndDrops) {
   ASSERT_EQ(r->size(), 2u);
   EXPECT_EQ((*r)[1].node_id, "b");
   EXPECT_EQ((*r)[1].state, ReplicaState::kWriting);
-  auto reply = f.core.Heartbeat("b", {});
-  ASSERT_EQ(reply.tasks.size(), 1u);
-  EXPECT_EQ(reply.tasks[0].kind, NodeTask::Kind::kReplicate);
-  EXPECT_EQ(reply.tasks[0].source.node_id, "a");
+  auto tasks = testing::TasksOf(f.core.Heartbeat("b", {}), NodeTask::Kind::kReplicate);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].kind, NodeTask::Kind::kReplicate);
+  EXPECT_EQ(tasks[0].source.node_id, "a");
   // A failed copy drops the new replica.
-  const TaskResult failed{reply.tasks[0].id, false};
+  const TaskResult failed{tasks[0].id, false};
   f.core.Heartbeat("b", std::span(&failed, 1));
   EXPECT_EQ(f.core.Get(Key(1), "")->replicas.size(), 1u);
   f.Advance(f.policy.lease_ms + 1);
   ASSERT_TRUE(f.core.ChangeReplica(Key(1), 2).ok());
-  reply = f.core.Heartbeat("b", {});
-  const TaskResult ok{reply.tasks[0].id, true};
+  tasks = testing::TasksOf(f.core.Heartbeat("b", {}), NodeTask::Kind::kReplicate);
+  ASSERT_EQ(tasks.size(), 1u);
+  const TaskResult ok{tasks[0].id, true};
   f.core.Heartbeat("b", std::span(&ok, 1));
   EXPECT_EQ(f.core.Get(Key(1), "")->replicas.size(), 2u);
   EXPECT_EQ(ReasonOf(f.core.ChangeReplica(Key(1), 1).status()), "LEASED");
@@ -293,6 +294,24 @@ TEST(MasterCoreTest, ChangeReplicaAddsAndDrops) {
   auto dropped = f.core.ChangeReplica(Key(1), 1);
   ASSERT_TRUE(dropped.ok());
   EXPECT_EQ(dropped->size(), 1u);
+}
+
+// Nodes learn their DRAM contents (for re-registration) from record/forget tasks.
+TEST(MasterCoreTest, NodesAreToldWhatTheyHold) {
+  CoreFixture f;
+  ASSERT_TRUE(f.core.MountSegment(Dram("a", 1 << 20)).ok());
+  auto placed = f.core.PutStart(Key(1), 100, 1, "");
+  ASSERT_TRUE(placed.ok());
+  EXPECT_TRUE(f.core.Heartbeat("a", {}).tasks.empty());  // not complete yet
+  ASSERT_TRUE(f.core.PutEnd(Key(1)).ok());
+  auto records = testing::TasksOf(f.core.Heartbeat("a", {}), NodeTask::Kind::kRecord);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].key, Key(1));
+  EXPECT_EQ(records[0].offset, (*placed)[0].offset);
+  ASSERT_TRUE(f.core.Remove(Key(1)).ok());
+  auto forgets = testing::TasksOf(f.core.Heartbeat("a", {}), NodeTask::Kind::kForget);
+  ASSERT_EQ(forgets.size(), 1u);
+  EXPECT_EQ(forgets[0].key, Key(1));
 }
 
 // Metrics follow the operations (objects, bytes per tier, hits, puts).

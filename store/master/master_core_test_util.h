@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "kvc/common/clock.h"
 #include "kvc/common/metrics.h"
@@ -27,6 +28,15 @@ inline SegmentSpec Ssd(const std::string& node, uint64_t capacity,
   s.tier = Tier::kSsd;
   s.transfer_segment = "";
   return s;
+}
+
+// The tasks of `reply` of one kind.
+inline std::vector<NodeTask> TasksOf(const HeartbeatReply& reply, NodeTask::Kind kind) {
+  std::vector<NodeTask> out;
+  for (const NodeTask& t : reply.tasks) {
+    if (t.kind == kind) out.push_back(t);
+  }
+  return out;
 }
 
 // A core with a fake clock and its own metrics registry.

@@ -24,6 +24,7 @@ struct SegmentSpec {
   uint64_t capacity_bytes = 0;
   std::string transfer_segment;  // transfer-engine segment name holding DRAM data
   std::string rpc_address;       // the node's segment server (staging, SSD reads)
+  uint64_t base_address = 0;     // transfer address of byte 0 of a DRAM segment
 };
 
 // One copy of an object as clients see it. For DRAM, [offset, offset+length) lies
@@ -35,7 +36,8 @@ struct ReplicaView {
   Tier tier = Tier::kDram;
   std::string transfer_segment;
   std::string rpc_address;
-  uint64_t offset = 0;
+  uint64_t offset = 0;        // relative to the segment; transfer address = base + offset
+  uint64_t base_address = 0;  // of the segment (DRAM)
   uint64_t length = 0;
   ReplicaState state = ReplicaState::kWriting;
 };
@@ -63,7 +65,10 @@ struct NodeTask {
     kDemote = 1,     // copy DRAM [offset, offset+size) into the SSD tier under key
     kDropSsd = 2,    // delete key from the SSD tier
     kReplicate = 3,  // read size bytes from source into own DRAM at offset
+    kRecord = 4,     // key is now complete in own DRAM at offset (no ack needed)
+    kForget = 5,     // key no longer lives in own DRAM (no ack needed)
   };
+  bool NeedsAck() const { return kind == Kind::kDemote || kind == Kind::kReplicate; }
   uint64_t id = 0;
   Kind kind = Kind::kDemote;
   BlockKey key;
