@@ -36,7 +36,7 @@ class Colocated {
     chunked_ = o.deployment == Deployment::kColocatedChunked;
     const int64_t blocks = !caching_ ? 0 : o.cache_tokens < 0 ? -1 : o.cache_tokens / trace::kBlockTokens;
     nodes_.assign(o.prefill_nodes + o.decode_nodes, Node(blocks));
-    kv_capacity_ = core.perf().KvCapacityTokens();
+    kv_capacity_ = core.KvCapacityTokens();
   }
 
   void Run() {

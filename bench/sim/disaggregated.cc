@@ -34,7 +34,7 @@ class Disaggregated {
     const int64_t blocks = o.cache_tokens < 0 ? -1 : o.cache_tokens / trace::kBlockTokens;
     prefill_.assign(o.prefill_nodes, PrefillNode(blocks));
     decode_.resize(o.decode_nodes);
-    kv_capacity_ = core.perf().KvCapacityTokens();
+    kv_capacity_ = core.KvCapacityTokens();
   }
 
   void Run() {

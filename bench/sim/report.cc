@@ -39,6 +39,8 @@ nlohmann::json SummaryJson(const SimOptions& o, const SimSummary& s, double wall
   j["tbt_slo_s"] = o.tbt_slo_s;
   j["rate_scale"] = o.rate_scale;
   j["preset"] = o.preset;
+  j["nic_gbps"] = o.nic_gbps;
+  j["decode_kv_tokens"] = o.decode_kv_tokens;
   j["seed"] = o.seed;
   return j;
 }

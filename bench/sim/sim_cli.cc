@@ -34,6 +34,8 @@ struct SimFlags {
   int64_t max_requests = 0;
   uint64_t seed = 1;
   std::string preset = "llama3-70b-a800x8";
+  double nic_gbps = 0;
+  int64_t decode_kv_tokens = 0;
   std::string out;
 };
 
@@ -56,6 +58,9 @@ void BindSimFlags(OptionSet& set, SimFlags* f) {
   set.Add("max_requests", &f->max_requests, "replay only the first N requests (0 = all)");
   set.Add("seed", &f->seed, "seed of the random policy");
   set.Add("preset", &f->preset, "performance preset: llama3-70b-a800x8 | llama3-70b-h800x8");
+  set.Add("nic_gbps", &f->nic_gbps, "per-node transfer bandwidth in Gbit/s (0 = the preset's)");
+  set.Add("decode_kv_tokens", &f->decode_kv_tokens,
+          "per-node KV memory in tokens (0 = HBM left after the weights)");
   set.Add("out", &f->out, "directory for summary.json, requests.csv and PNG plots");
 }
 
@@ -85,6 +90,8 @@ StatusOr<SimOptions> ToSimOptions(const SimFlags& f) {
   o.max_requests = f.max_requests;
   o.seed = f.seed;
   o.preset = f.preset;
+  o.nic_gbps = f.nic_gbps;
+  o.decode_kv_tokens = f.decode_kv_tokens;
   KVC_RETURN_IF_ERROR(ValidateSimOptions(o));
   return o;
 }

@@ -90,6 +90,8 @@ Status ValidateSimOptions(const SimOptions& o) {
     return absl::InvalidArgumentError("--balancing-threshold must be >= 1");
   }
   if (o.max_requests < 0) return absl::InvalidArgumentError("--max-requests must be >= 0");
+  if (!(o.nic_gbps >= 0)) return absl::InvalidArgumentError("--nic-gbps must be >= 0");
+  if (o.decode_kv_tokens < 0) return absl::InvalidArgumentError("--decode-kv-tokens must be >= 0");
   KVC_ASSIGN_OR_RETURN(perfmodel::PerfSpec spec, perfmodel::PresetSpec(o.preset));
   return perfmodel::ValidateSpec(spec);
 }
@@ -98,6 +100,7 @@ StatusOr<SimResult> RunSimulation(const std::vector<trace::TraceRequest>& trace,
                                   const SimOptions& options) {
   KVC_RETURN_IF_ERROR(ValidateSimOptions(options));
   KVC_ASSIGN_OR_RETURN(perfmodel::PerfSpec spec, perfmodel::PresetSpec(options.preset));
+  if (options.nic_gbps > 0) spec.node.nic_bytes_per_s = options.nic_gbps * 1e9 / 8;
   conductor::PolicyOptions policy;
   policy.prefill = options.policy;
   policy.rejection = options.rejection;

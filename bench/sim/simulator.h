@@ -39,6 +39,8 @@ struct SimOptions {
   double rate_scale = 1;     // arrival times are divided by this (2 = twice the rate)
   int64_t chunk_tokens = 512;  // chunk size of the colocated chunked baseline
   std::string preset = "llama3-70b-a800x8";  // kvc::perfmodel preset of every node
+  double nic_gbps = 0;           // per-node transfer bandwidth, Gbit/s (0 = the preset's)
+  int64_t decode_kv_tokens = 0;  // per-node KV memory in tokens (0 = HBM left by weights)
   int64_t max_requests = 0;  // replay only the first N requests (0 = all)
   uint64_t seed = 1;         // random placement policy
 };

@@ -166,6 +166,34 @@ TEST(SimulatorTest, ColocatedPrefillInterruptsDecodeUnlessChunked) {
   EXPECT_GT(chunked->requests[1].ttft_s, plain->requests[1].ttft_s - 1e-9);
 }
 
+// With KV memory for one request only, the second waits for the first to finish
+// decoding before its first decode step, which shows as one long gap.
+TEST(SimulatorTest, DecodeMemoryLimitQueuesRequests) {
+  std::vector<TraceRequest> t = {Req(0, 1000, 100, {}), Req(0, 1000, 100, {})};
+  SimOptions o = Small();
+  o.decode_nodes = 1;
+  auto roomy = RunSimulation(t, o);
+  o.decode_kv_tokens = 1500;
+  auto tight = RunSimulation(t, o);
+  ASSERT_TRUE(roomy.ok() && tight.ok());
+  const double decode_99_steps = 99 * Perf().DecodeStepSeconds(1, 1000);
+  EXPECT_LT(roomy->requests[1].tbt_s, 0.1);
+  EXPECT_GT(tight->requests[1].tbt_s * 10, decode_99_steps);  // one gap among the top 10
+  EXPECT_EQ(tight->summary.completed, 2);
+}
+
+// A slower NIC lengthens the KV hand-over to decode (the first inter-token gap).
+TEST(SimulatorTest, NicBandwidthSetsKvTransferTime) {
+  SimOptions o = Small();
+  o.nic_gbps = 8;  // 1 GB/s
+  auto r = RunSimulation({Req(0, 1000, 3, {})}, o);
+  ASSERT_TRUE(r.ok());
+  const double net = 1000 * Perf().KvBytesPerToken() / 1e9;
+  const double compute = Perf().PrefillSeconds(1000, 0);
+  EXPECT_NEAR(r->requests[0].tbt_s,
+              net / 80 + std::max(0.0, net - compute) + Perf().DecodeStepSeconds(1, 1000), 1e-6);
+}
+
 // TBT is the mean of the longest ceil(10%) gaps.
 TEST(SimulatorTest, TbtIsMeanOfLongestTenthOfGaps) {
   EXPECT_EQ(TbtFromGaps({}), 0);

@@ -67,6 +67,10 @@ class SimCore {
   // Whether request i's KV can ever fit in one node's KV memory (rejects it if not).
   bool CheckFitsOrReject(int64_t i, int64_t kv_capacity_tokens);
   void AddPrefillCompute(double seconds) { prefill_compute_s_ += seconds; }
+  // KV memory of one node in tokens (option override or the perf model's).
+  int64_t KvCapacityTokens() const {
+    return options_.decode_kv_tokens > 0 ? options_.decode_kv_tokens : perf_.KvCapacityTokens();
+  }
 
   // Admits request i (after its first token) to `batch`.
   void Admit(DecodeBatch& batch, int64_t i);
