@@ -1,9 +1,8 @@
 #include "bench/placeholder_tool.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "kvc/common/config.h"
 

@@ -1,10 +1,9 @@
 // kvcctl: the operator's command line over kvc's admin gRPC API.
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <string>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "kvc/common/config.h"
 #include "kvc/rpc/client.h"
@@ -47,7 +46,8 @@ int main(int argc, char** argv) {
       "kvcctl");
   set.AttachTo(app);
   app.require_subcommand(1);
-  auto* health = app.add_subcommand("health", "check grpc.health.v1 of any kvc server (exit 0 when SERVING)");
+  auto* health =
+      app.add_subcommand("health", "check grpc.health.v1 of any kvc server (exit 0 when SERVING)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,8 +6,10 @@
 
 namespace {
 constexpr const char* kDescription =
-    "kvc-decode: decode instance (paged KV reservation, continuous-batch decoding, token streaming).\n"
-    "Status: this build serves only the gRPC health service (grpc.health.v1); the Decode service is not built yet.";
+    "kvc-decode: decode instance (paged KV reservation, continuous-batch decoding, token "
+    "streaming).\n"
+    "Status: this build serves only the gRPC health service (grpc.health.v1); the Decode service "
+    "is not built yet.";
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -1,4 +1,5 @@
-// kvc-prefill: prefill instance (prefix reuse from the KV pool, chunked incremental prefill, layer-wise KV streaming to decode).
+// kvc-prefill: prefill instance (prefix reuse from the KV pool, chunked incremental prefill,
+// layer-wise KV streaming to decode).
 #include <cstdio>
 
 #include "kvc/prefill/options.h"
@@ -6,8 +7,10 @@
 
 namespace {
 constexpr const char* kDescription =
-    "kvc-prefill: prefill instance (prefix reuse from the KV pool, chunked incremental prefill, layer-wise KV streaming to decode).\n"
-    "Status: this build serves only the gRPC health service (grpc.health.v1); the Prefill service is not built yet.";
+    "kvc-prefill: prefill instance (prefix reuse from the KV pool, chunked incremental prefill, "
+    "layer-wise KV streaming to decode).\n"
+    "Status: this build serves only the gRPC health service (grpc.health.v1); the Prefill service "
+    "is not built yet.";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -20,7 +23,8 @@ int main(int argc, char** argv) {
     return exit_code;
   }
   if (kvc::Status s = kvc::ValidatePrefillOptions(options); !s.ok()) {
-    std::fprintf(stderr, "kvc-prefill: configuration error: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "kvc-prefill: configuration error: %s\n",
+                 std::string(s.message()).c_str());
     return 2;
   }
   return kvc::ServeUntilSignalled("prefill", options.server, {});

@@ -1,7 +1,7 @@
 #include "kvc/common/block_hash.h"
 
-#include <cassert>
 #include <bit>
+#include <cassert>
 #include <cstring>
 
 #include "absl/strings/str_format.h"

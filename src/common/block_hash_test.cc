@@ -1,9 +1,9 @@
 #include "kvc/common/block_hash.h"
 
+#include <gtest/gtest.h>
+
 #include <numeric>
 #include <set>
-
-#include <gtest/gtest.h>
 
 namespace kvc {
 namespace {

@@ -1,14 +1,14 @@
 #include "kvc/common/config.h"
 
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <limits>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -47,7 +47,8 @@ Status ParseInt(const std::string& text, Int* out) {
   } else {
     if (!t.empty() && t[0] == '-') return absl::InvalidArgumentError("must not be negative");
     if (!absl::SimpleAtoi(t, &uwide)) return absl::InvalidArgumentError("is not an integer");
-    if (uwide > std::numeric_limits<Int>::max()) return absl::InvalidArgumentError("is out of range");
+    if (uwide > std::numeric_limits<Int>::max())
+      return absl::InvalidArgumentError("is out of range");
     *out = static_cast<Int>(uwide);
   }
   return Status();
@@ -55,9 +56,12 @@ Status ParseInt(const std::string& text, Int* out) {
 
 Status ParseBool(const std::string& text, bool* out) {
   const std::string t = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  if (t == "true" || t == "1" || t == "yes" || t == "on") *out = true;
-  else if (t == "false" || t == "0" || t == "no" || t == "off") *out = false;
-  else return absl::InvalidArgumentError("is not a boolean (true/false)");
+  if (t == "true" || t == "1" || t == "yes" || t == "on")
+    *out = true;
+  else if (t == "false" || t == "0" || t == "no" || t == "off")
+    *out = false;
+  else
+    return absl::InvalidArgumentError("is not a boolean (true/false)");
   return Status();
 }
 
@@ -79,10 +83,12 @@ Status Annotate(const Status& s, const std::string& key, const std::string& valu
 void Flatten(const YAML::Node& node, const std::string& prefix,
              std::vector<std::pair<std::string, YAML::Node>>* out) {
   for (const auto& kv : node) {
-    const std::string key = prefix.empty() ? kv.first.as<std::string>()
-                                           : prefix + "." + kv.first.as<std::string>();
-    if (kv.second.IsMap()) Flatten(kv.second, key, out);
-    else out->emplace_back(key, kv.second);
+    const std::string key =
+        prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>();
+    if (kv.second.IsMap())
+      Flatten(kv.second, key, out);
+    else
+      out->emplace_back(key, kv.second);
   }
 }
 
@@ -120,11 +126,11 @@ OptionSet::Field& OptionSet::NewField(const std::string& key, const std::string&
   return *fields_.back();
 }
 
-#define KVC_DEFINE_INT_OPTION(T)                                                       \
-  void OptionSet::Add(const std::string& key, T* field, const std::string& help) {     \
-    Field& f = NewField(key, help);                                                    \
-    f.set = [field](const std::string& text) { return ParseInt<T>(text, field); };     \
-    f.get = [field] { return std::to_string(*field); };                                \
+#define KVC_DEFINE_INT_OPTION(T)                                                   \
+  void OptionSet::Add(const std::string& key, T* field, const std::string& help) { \
+    Field& f = NewField(key, help);                                                \
+    f.set = [field](const std::string& text) { return ParseInt<T>(text, field); }; \
+    f.get = [field] { return std::to_string(*field); };                            \
   }
 KVC_DEFINE_INT_OPTION(int32_t)
 KVC_DEFINE_INT_OPTION(int64_t)
@@ -212,8 +218,8 @@ Status OptionSet::ApplyYaml(const std::string& yaml_text, const std::string& ori
     std::string text;
     if (node.IsSequence()) {
       if (!field->is_list) {
-        return absl::InvalidArgumentError(absl::StrCat(key, ": a list given in ", origin,
-                                                       " but this option takes one value"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(key, ": a list given in ", origin, " but this option takes one value"));
       }
       std::vector<std::string> items;
       for (const auto& item : node) items.push_back(item.Scalar());
@@ -251,8 +257,8 @@ Status OptionSet::Resolve(const EnvLookup& env) {
   KVC_RETURN_IF_ERROR(ApplyEnv(env));
   for (auto& f : fields_) {
     if (f->cli != nullptr && f->cli->count() > 0) {
-      KVC_RETURN_IF_ERROR(Annotate(f->set(f->flag_value), f->key, f->flag_value,
-                                   "flag " + FlagNameForKey(f->key)));
+      KVC_RETURN_IF_ERROR(
+          Annotate(f->set(f->flag_value), f->key, f->flag_value, "flag " + FlagNameForKey(f->key)));
     }
   }
   return Status();

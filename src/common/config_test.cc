@@ -1,11 +1,10 @@
 #include "kvc/common/config.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <map>
-
 #include <CLI/CLI.hpp>
-#include <gtest/gtest.h>
+#include <map>
 
 namespace kvc {
 namespace {

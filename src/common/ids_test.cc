@@ -1,8 +1,8 @@
 #include "kvc/common/ids.h"
 
-#include <set>
-
 #include <gtest/gtest.h>
+
+#include <set>
 
 namespace kvc {
 namespace {

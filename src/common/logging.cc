@@ -1,9 +1,9 @@
 #include "kvc/common/logging.h"
 
-#include <mutex>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <mutex>
 
 namespace kvc {
 namespace {
@@ -13,7 +13,8 @@ thread_local std::string tls_request_id;
 // Formats the `%q` pattern flag as " [req-...]" when a request id is set.
 class RequestIdFlag final : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg&, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     if (tls_request_id.empty()) return;
     dest.push_back(' ');
     dest.push_back('[');

@@ -1,8 +1,8 @@
 #include "kvc/common/logging.h"
 
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 namespace kvc {
 namespace {

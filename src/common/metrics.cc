@@ -14,8 +14,8 @@ bool IsValidName(const std::string& name, bool allow_colon) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                       (allow_colon && c == ':');
+    const bool alpha =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
     const bool digit = c >= '0' && c <= '9';
     if (!(alpha || (i > 0 && digit))) return false;
   }
@@ -30,10 +30,14 @@ bool IsValidName(const std::string& name, bool allow_colon) {
 std::string EscapeLabelValue(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -41,9 +45,12 @@ std::string EscapeLabelValue(const std::string& v) {
 std::string EscapeHelp(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -73,8 +80,9 @@ void RenderHistogram(const std::string& name, const Labels& labels, const Histog
                      std::string* out) {
   const Histogram::Snapshot s = h.Read();
   for (size_t i = 0; i < s.upper_bounds.size(); ++i) {
-    absl::StrAppend(out, name, "_bucket", FormatLabels(labels, "le", FormatValue(s.upper_bounds[i])),
-                    " ", s.cumulative_counts[i], "\n");
+    absl::StrAppend(out, name, "_bucket",
+                    FormatLabels(labels, "le", FormatValue(s.upper_bounds[i])), " ",
+                    s.cumulative_counts[i], "\n");
   }
   absl::StrAppend(out, name, "_bucket", FormatLabels(labels, "le", "+Inf"), " ",
                   s.cumulative_counts.back(), "\n");

@@ -1,10 +1,10 @@
 #include "kvc/common/metrics.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace kvc {
 namespace {

@@ -33,7 +33,8 @@ grpc::Status HealthService::Check(grpc::ServerContext*,
   std::lock_guard lock(mu_);
   const ServingStatus status = StatusOf(request->service());
   if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service '" + request->service() + "'");
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "unknown service '" + request->service() + "'");
   }
   response->set_status(status);
   return grpc::Status::OK;

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "kvc/common/ids.h"
@@ -16,7 +15,8 @@ namespace kvc {
 
 void BindServerOptions(OptionSet& set, ServerOptions* o, const std::string& default_listen) {
   o->listen_address = default_listen;
-  set.Add("listen_address", &o->listen_address, "gRPC listen address host:port (port 0 = ephemeral)");
+  set.Add("listen_address", &o->listen_address,
+          "gRPC listen address host:port (port 0 = ephemeral)");
   set.Add("port_file", &o->port_file, "write the bound gRPC port to this file once serving");
   set.Add("log_level", &o->log_level, "trace|debug|info|warn|error|critical|off");
   set.Add("node_id", &o->node_id, "stable node id (generated when empty)");
@@ -41,8 +41,8 @@ Status ValidateHostPort(const std::string& field, const std::string& value) {
 Status ValidateServerOptions(const ServerOptions& o) {
   KVC_RETURN_IF_ERROR(ValidateHostPort("listen_address", o.listen_address));
   if (o.shutdown_grace_ms > 60'000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shutdown_grace_ms: ", o.shutdown_grace_ms, " is over the 60000 ms limit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("shutdown_grace_ms: ", o.shutdown_grace_ms, " is over the 60000 ms limit"));
   }
   return Status();
 }
@@ -84,8 +84,8 @@ StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
                                                " (address in use or not local?)"));
   }
   out->port_ = port;
-  out->address_ = absl::StrCat(options.listen_address.substr(0, options.listen_address.rfind(':')),
-                               ":", port);
+  out->address_ =
+      absl::StrCat(options.listen_address.substr(0, options.listen_address.rfind(':')), ":", port);
   return out;
 }
 

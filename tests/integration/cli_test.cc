@@ -1,9 +1,8 @@
 // Every binary answers --help with exit 0 and honest text; kvcctl health works
 // against a live server and fails cleanly against a dead address.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/subprocess.h"
 

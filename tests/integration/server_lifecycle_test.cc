@@ -1,9 +1,8 @@
 // Every server binary, started as its own process on an ephemeral loopback port,
 // answers the gRPC health check and exits cleanly within 2 s of SIGTERM.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
 
 #include "kvc/rpc/client.h"
 #include "tests/support/subprocess.h"

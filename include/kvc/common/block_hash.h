@@ -27,7 +27,9 @@ struct BlockKey {
 };
 
 struct BlockKeyHash {
-  size_t operator()(const BlockKey& k) const noexcept { return static_cast<size_t>(k.lo ^ (k.hi * 0x9e3779b97f4a7c15ULL)); }
+  size_t operator()(const BlockKey& k) const noexcept {
+    return static_cast<size_t>(k.lo ^ (k.hi * 0x9e3779b97f4a7c15ULL));
+  }
 };
 
 // The root every chain of `model_id` starts from.

@@ -6,14 +6,13 @@
 //   log->info("placed on {}", node);   // ... [conductor] [req-1a2b...] placed on ...
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include <spdlog/spdlog.h>
-
 #include "absl/strings/string_view.h"
-
 #include "kvc/common/status.h"
 
 namespace kvc {

@@ -95,7 +95,8 @@ class MetricsRegistry {
     std::map<Labels, std::unique_ptr<Gauge>> gauges;
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
   };
-  Family& FamilyFor(const std::string& name, const std::string& help, Type type, const Labels& labels);
+  Family& FamilyFor(const std::string& name, const std::string& help, Type type,
+                    const Labels& labels);
 
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;  // guarded by mu_

@@ -31,10 +31,10 @@ inline constexpr const char* kReasonPayloadUrl = "type.kvc.dev/kvc.v1.ErrorDetai
 #define KVC_STATUS_CONCAT_(a, b) KVC_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK Status.
-#define KVC_RETURN_IF_ERROR(expr)                        \
-  do {                                                   \
-    ::absl::Status kvc_status_ = (expr);                 \
-    if (!kvc_status_.ok()) return kvc_status_;           \
+#define KVC_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::absl::Status kvc_status_ = (expr);       \
+    if (!kvc_status_.ok()) return kvc_status_; \
   } while (0)
 
 // `KVC_ASSIGN_OR_RETURN(auto x, Foo());` declares/assigns x from a StatusOr or

@@ -1,11 +1,11 @@
 // Client-side helpers: channels and the standard health check.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "kvc/common/status.h"
 

@@ -3,11 +3,11 @@
 // stop cleanly on SIGTERM/SIGINT.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
@@ -18,9 +18,9 @@ namespace kvc {
 // Options every server role shares.
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:0";  // host:port of the gRPC server; port 0 = ephemeral
-  std::string port_file;         // when set, the bound port is written here once serving
-  std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
-  std::string node_id;           // stable id of this process; generated when empty
+  std::string port_file;              // when set, the bound port is written here once serving
+  std::string log_level = "info";     // trace|debug|info|warn|error|critical|off
+  std::string node_id;                // stable id of this process; generated when empty
   uint32_t shutdown_grace_ms = 1000;  // in-flight RPCs get this long after SIGTERM
 };
 
@@ -42,9 +42,9 @@ class RunningServer {
  public:
   // Binds `options.listen_address` and serves health plus `services` (borrowed:
   // they must outlive the server). Fails when the address cannot be bound.
-  static StatusOr<std::unique_ptr<RunningServer>> Start(const std::string& role,
-                                                        const ServerOptions& options,
-                                                        const std::vector<grpc::Service*>& services);
+  static StatusOr<std::unique_ptr<RunningServer>> Start(
+      const std::string& role, const ServerOptions& options,
+      const std::vector<grpc::Service*>& services);
   ~RunningServer();
   RunningServer(const RunningServer&) = delete;
   RunningServer& operator=(const RunningServer&) = delete;
