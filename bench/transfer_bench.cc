@@ -26,7 +26,7 @@ using transfer::TransferEngine;
 
 Status Validate(const TransferBenchConfig& c) {
   if (c.serve) return absl::OkStatus();
-  if (c.loopback == !c.target.empty()) {
+  if (!c.memcpy_baseline && c.loopback == !c.target.empty()) {
     return absl::InvalidArgumentError("give exactly one of --loopback or --target NAME");
   }
   if (c.op != "read" && c.op != "write") {
@@ -110,7 +110,7 @@ void Print(const TransferBenchConfig& c, const TransferBenchResult& r) {
                       {"ops_per_second", ops},      {"p50_us", r.p50_us},
                       {"p99_us", r.p99_us},         {"errors", r.errors},
                       {"verified", r.verified},     {"verify_requested", c.verify},
-                      {"slice_bytes", c.engine.slice_bytes},
+                      {"slice_bytes", r.backend == "shm" ? c.engine.shm_slice_bytes : c.engine.slice_bytes},
                       {"tcp_connections", c.engine.tcp_connections_per_peer}};
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
@@ -122,6 +122,10 @@ int RunTransfer(TransferBenchConfig c) {
     return 2;
   }
   if (c.serve) return ServeTransferTarget(c);
+  if (c.memcpy_baseline) {
+    Print(c, RunMemcpyBaseline(c));
+    return 0;
+  }
   LoopbackTarget child;
   std::string target = c.target;
   if (c.loopback) {
@@ -173,7 +177,11 @@ BenchCommand RegisterTransferCommand(CLI::App& app) {
   sub->add_option("--threads", c.threads, "submitting threads")->capture_default_str();
   sub->add_option("--duration", c.duration, "seconds to run")->capture_default_str();
   sub->add_flag("--verify", c.verify, "check the bytes after the timed run");
+  sub->add_flag("--memcpy", c.memcpy_baseline,
+                "measure single-thread memcpy of the same blocks instead (reference)");
   sub->add_option("--slice-bytes", c.engine.slice_bytes, "engine slice size")->capture_default_str();
+  sub->add_option("--shm-slice-bytes", c.engine.shm_slice_bytes, "engine slice size on shm")
+      ->capture_default_str();
   sub->add_option("--connections", c.engine.tcp_connections_per_peer, "TCP connections per peer")
       ->capture_default_str();
   sub->add_option("--shm-threads", c.engine.shm_threads_per_peer, "copy threads per shm peer")

@@ -20,6 +20,7 @@ struct TransferBenchConfig {
   uint32_t threads = 1;
   double duration = 5.0;
   bool verify = false;
+  bool memcpy_baseline = false;    // measure one thread's memcpy instead (reference)
   uint64_t region_bytes = 0;       // --serve: bytes to register (0 = computed)
   std::string port_file;           // --serve: where to write the bound port
   transfer::TransferEngineOptions engine;
@@ -47,6 +48,9 @@ inline char PatternByte(uint64_t offset) {
                                                             transfer::TransferEngine& engine,
                                                             transfer::SegmentHandle target,
                                                             const transfer::RegionDescriptor& remote);
+
+// --memcpy: one thread copying block-size chunks across a batch*block working set.
+TransferBenchResult RunMemcpyBaseline(const TransferBenchConfig& config);
 
 // --serve: a target engine with a pattern-filled region until SIGTERM/SIGINT.
 int ServeTransferTarget(const TransferBenchConfig& config);

@@ -10,6 +10,7 @@ void BindTransferEngineOptions(OptionSet& set, TransferEngineOptions* o, const s
   set.Add(p + "cluster_token", &o->cluster_token, "shared secret peers present on connect");
   set.Add(p + "backend", &o->backend, "auto|tcp|shm|ucx|verbs");
   set.Add(p + "slice_bytes", &o->slice_bytes, "bytes per slice");
+  set.Add(p + "shm_slice_bytes", &o->shm_slice_bytes, "bytes per slice on the intra-host path");
   set.Add(p + "tcp_connections_per_peer", &o->tcp_connections_per_peer, "TCP paths per peer");
   set.Add(p + "shm_threads_per_peer", &o->shm_threads_per_peer, "copy threads per intra-host peer");
   set.Add(p + "peer_timeout_ms", &o->peer_timeout_ms, "silence after which a peer is dead");
@@ -37,6 +38,9 @@ Status ValidateTransferEngineOptions(const TransferEngineOptions& o) {
   }
   if (o.slice_bytes < 4096 || o.slice_bytes > (64u << 20)) {
     return bad("slice_bytes", absl::StrCat(o.slice_bytes, " is outside 4096..67108864"));
+  }
+  if (o.shm_slice_bytes < 4096 || o.shm_slice_bytes > (64u << 20)) {
+    return bad("shm_slice_bytes", absl::StrCat(o.shm_slice_bytes, " is outside 4096..67108864"));
   }
   if (o.tcp_connections_per_peer < 1 || o.tcp_connections_per_peer > 64) {
     return bad("tcp_connections_per_peer", "must be in 1..64");

@@ -39,7 +39,7 @@ std::unique_ptr<TransferEngineImpl::Entry> TransferEngineImpl::MakeEntry(
   entry->batch = batch;
   entry->peer = peer;
   entry->local_key = key;
-  const uint64_t slice = options_.slice_bytes;
+  const uint64_t slice = peer->slice_bytes;
   const uint64_t count = (request.length + slice - 1) / slice;
   entry->slices.resize(count);
   for (uint64_t s = 0; s < count; ++s) {
@@ -112,7 +112,7 @@ void TransferEngineImpl::Dispatch(Slice* slice) {
   }
   if (faults_ != nullptr) {
     SliceInfo info{entry->peer->name, entry->index, slice->index,
-                   slice->index * options_.slice_bytes, slice->length, slice->attempt};
+                   slice->index * entry->peer->slice_bytes, slice->length, slice->attempt};
     const FaultDecision decision = faults_->OnSlice(info);
     switch (decision.action) {
       case FaultAction::kPass:

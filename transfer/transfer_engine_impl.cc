@@ -125,6 +125,7 @@ StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name)
     if (peer.pending_entries == 0 && !(peer.descriptor.tcp_endpoints == descriptor.tcp_endpoints &&
                                        peer.descriptor.pid == descriptor.pid)) {
       KVC_ASSIGN_OR_RETURN(peer.channel, OpenChannel(descriptor));
+      peer.slice_bytes = SliceBytesFor(peer.channel->backend());
     }
     peer.descriptor = std::move(descriptor);
     peer_order_.Touch(known->second);
@@ -134,12 +135,17 @@ StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name)
   auto peer = std::make_unique<Peer>();
   peer->name = name;
   KVC_ASSIGN_OR_RETURN(peer->channel, OpenChannel(descriptor));
+  peer->slice_bytes = SliceBytesFor(peer->channel->backend());
   peer->descriptor = std::move(descriptor);
   const SegmentHandle handle = next_handle_++;
   peers_[handle] = std::move(peer);
   handles_by_name_[name] = handle;
   peer_order_.Insert(handle);
   return handle;
+}
+
+uint64_t TransferEngineImpl::SliceBytesFor(const std::string& backend) const {
+  return backend == "shm" ? options_.shm_slice_bytes : options_.slice_bytes;
 }
 
 Status TransferEngineImpl::EvictPeerLocked() {

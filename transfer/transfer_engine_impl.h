@@ -48,6 +48,7 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
     std::string name;
     SegmentDescriptor descriptor;               // guarded by the engine's mu_
     std::unique_ptr<internal::PeerChannel> channel;
+    uint64_t slice_bytes = 0;  // guarded by the engine's mu_; per backend
     std::atomic<int64_t> pending_entries{0};
   };
   struct Batch;
@@ -81,6 +82,7 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   std::unique_ptr<Entry> MakeEntry(const TransferRequest& request, Peer* peer, uint64_t key,
                                    Batch* batch);
   Status EvictPeerLocked();
+  uint64_t SliceBytesFor(const std::string& backend) const;
   static TransferStatus StatusOfLocked(const Entry& entry);
 
   const TransferEngineOptions options_;

@@ -15,6 +15,7 @@ namespace {
 
 using std::chrono::milliseconds;
 constexpr uint64_t kSlice = 64 << 10;
+constexpr uint64_t kShmSlice = 256 << 10;
 
 struct Pair {
   std::unique_ptr<SegmentDirectory> directory = MakeInProcessSegmentDirectory();
@@ -68,11 +69,12 @@ class RoundTripTest : public ::testing::TestWithParam<std::string> {};
 // Writes then reads back edge sizes (1 byte, one slice, slice+1, unaligned) byte-exactly.
 TEST_P(RoundTripTest, EdgeSizesAreByteExact) {
   Pair p;
-  p.Start(GetParam(), 4 * kSlice + 100);
+  p.Start(GetParam(), 8 * kSlice + 100);
   auto backend = p.initiator->BackendOf(p.handle);
   ASSERT_TRUE(backend.ok());
   EXPECT_EQ(*backend, GetParam());
-  for (uint64_t len : {uint64_t{1}, kSlice, kSlice + 1, 3 * kSlice + 17}) {
+  // kSlice: the TCP slice; kShmSlice: the shm slice (both defaults).
+  for (uint64_t len : {uint64_t{1}, kSlice, kSlice + 1, kShmSlice, kShmSlice + 1, 3 * kSlice + 17}) {
     for (uint64_t off : {uint64_t{0}, uint64_t{3}}) {
       Fill(p.local, static_cast<uint32_t>(len + off));
       std::vector<char> sent(p.local.begin() + off, p.local.begin() + off + len);

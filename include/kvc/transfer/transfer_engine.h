@@ -49,6 +49,9 @@ struct TransferEngineOptions {
   // Entries are cut into slices of at most this many bytes; slices of one entry
   // spread over connections/paths. Smaller = more parallelism, more overhead.
   uint64_t slice_bytes = 64 << 10;
+  // Slice size on the intra-host (shm) path, where a slice is one kernel copy
+  // call and no connection spreading happens: larger amortises the per-call cost.
+  uint64_t shm_slice_bytes = 256 << 10;
   // TCP connections kept per peer, each with its own sender/receiver threads.
   // More helps when one stream cannot fill the link; each costs two threads.
   uint32_t tcp_connections_per_peer = 2;
