@@ -2,6 +2,7 @@
 
 #include "kvc/engine/cpu_engine.h"
 #include "kvc/engine/model_weights.h"
+#include "kvc/engine/sim_engine.h"
 
 namespace kvc::engine {
 
@@ -10,6 +11,21 @@ StatusOr<std::unique_ptr<Engine>> NewEngine(const std::string& model_dir, const 
     KVC_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights, LoadModelWeights(model_dir));
     return NewCpuEngine(std::move(weights),
                         CpuEngineOptions{options.num_blocks, options.block_tokens, options.threads});
+  }
+  if (options.backend == "sim") {
+    SimEngineOptions so;
+    so.preset = options.sim_preset;
+    so.time_scale = options.sim_time_scale;
+    so.kv_bytes_per_token = options.sim_kv_bytes_per_token;
+    so.block_tokens = options.block_tokens;
+    so.num_blocks = options.num_blocks;
+    if (!model_dir.empty()) {
+      KVC_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
+      so.vocab_size = config.vocab_size;
+      so.eos_token_ids = config.eos_token_ids;
+      so.max_position_embeddings = config.max_position_embeddings;
+    }
+    return NewSimEngine(so);
   }
   return absl::InvalidArgumentError("unknown backend '" + options.backend + "' (cpu, cuda, sim)");
 }

@@ -15,6 +15,11 @@ struct EngineOptions {
   int64_t block_tokens = 16;    // tokens per KV block (16 for kvc-tiny, 512 for traces)
   int threads = 0;              // CPU: OpenBLAS threads (0 = library default)
   int cuda_device = 0;          // CUDA: device ordinal
+  // sim: perfmodel preset, wall seconds per modelled second, real KV bytes per token.
+  // The model directory's config.json (when present) gives vocabulary and EOS ids.
+  std::string sim_preset = "llama3-70b-a800x8";
+  double sim_time_scale = 1.0;
+  int64_t sim_kv_bytes_per_token = 1280;
 };
 
 // Loads the model in `model_dir` and builds the backend. Errors name the backend
