@@ -1,0 +1,451 @@
+#include "kvc/http/server.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace kvc::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::string Request::Header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string OpenAiErrorBody(const std::string& message, const std::string& type,
+                            const std::string& code) {
+  nlohmann::json j = {{"error", {{"message", message}, {"type", type}, {"code", code}}}};
+  return j.dump();
+}
+
+class Session;
+
+struct HttpServer::Impl {
+  explicit Impl(ServerOptions o) : options(std::move(o)), acceptor(ioc) {}
+  void Accept();
+  void Register(const std::shared_ptr<Session>& s);
+  void Unregister(Session* s);
+
+  const ServerOptions options;
+  std::map<std::pair<std::string, std::string>, Handler> routes;  // constant after Start()
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  std::atomic<bool> stopping{false};
+  mutable std::mutex mu;
+  std::map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
+};
+
+namespace {
+
+enum class ReplyState { kNone, kResponded, kStreaming, kEnded };
+
+std::string ChunkOf(const std::string& payload) {
+  return absl::StrFormat("%x\r\n", payload.size()) + payload + "\r\n";
+}
+
+}  // namespace
+
+// One TCP connection. Every member below is touched only on the connection's
+// strand, except the atomics and the disconnect callback (guarded by cb_mu_).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl* server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+  void CloseFromAnyThread() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+  bool closed() const { return closed_.load(); }
+  std::atomic<ReplyState>& reply_state() { return reply_state_; }
+
+  void PostResponse(bhttp::response<bhttp::string_body> response) {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), r = std::move(response)]() mutable {
+                self->WriteResponse(std::move(r));
+              });
+  }
+  void PostRaw(std::string bytes, bool last) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), b = std::move(bytes),
+                                       last]() mutable { self->Enqueue(std::move(b), last); });
+  }
+  void SetDisconnectCallback(std::function<void()> cb) {
+    std::unique_lock lock(cb_mu_);
+    if (closed_.load()) {
+      lock.unlock();
+      net::post(stream_.get_executor(), std::move(cb));
+      return;
+    }
+    on_disconnect_ = std::move(cb);
+  }
+  // Called when a stream started: watch the socket so a client that goes away
+  // is noticed even while no event is being written.
+  void PostWatchForDisconnect() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->WatchForDisconnect(); });
+  }
+  void BeginStream() { streaming_ = true; }
+
+ private:
+  void Read();
+  void OnRead(beast::error_code ec);
+  void Dispatch();
+  void WriteResponse(bhttp::response<bhttp::string_body> response);
+  void Enqueue(std::string bytes, bool last);
+  void WriteNext();
+  void WatchForDisconnect();
+  void Close();
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl* server_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool keep_alive_ = false;
+  bool streaming_ = false;
+  std::deque<std::string> out_;
+  bool writing_ = false;
+  bool close_after_drain_ = false;
+  char probe_[1];
+  std::atomic<bool> closed_{false};
+  std::atomic<ReplyState> reply_state_{ReplyState::kNone};
+  std::mutex cb_mu_;
+  std::function<void()> on_disconnect_;  // guarded by cb_mu_
+};
+
+namespace {
+
+class WriterImpl final : public ResponseWriter {
+ public:
+  WriterImpl(std::shared_ptr<Session> session, bool keep_alive, unsigned version)
+      : session_(std::move(session)), keep_alive_(keep_alive), version_(version) {}
+
+  ~WriterImpl() override {
+    // A handler that dropped the request without answering must not leave the
+    // client waiting forever.
+    if (session_->reply_state().load() == ReplyState::kNone) {
+      Respond(500, "application/json",
+              OpenAiErrorBody("the server dropped the request without a response", "server_error",
+                              "internal_error"),
+              {});
+    } else if (session_->reply_state().load() == ReplyState::kStreaming) {
+      End();
+    }
+  }
+
+  bool Respond(int status, const std::string& content_type, std::string body,
+               const Headers& extra) override {
+    ReplyState expected = ReplyState::kNone;
+    if (session_->closed() ||
+        !session_->reply_state().compare_exchange_strong(expected, ReplyState::kResponded)) {
+      return false;
+    }
+    bhttp::response<bhttp::string_body> r{static_cast<bhttp::status>(status), version_};
+    r.set(bhttp::field::server, "kvc");
+    r.set(bhttp::field::content_type, content_type);
+    for (const auto& [k, v] : extra) r.set(k, v);
+    r.keep_alive(keep_alive_);
+    r.body() = std::move(body);
+    r.prepare_payload();
+    session_->PostResponse(std::move(r));
+    return true;
+  }
+
+  bool StartEventStream(const Headers& extra) override {
+    ReplyState expected = ReplyState::kNone;
+    if (session_->closed() ||
+        !session_->reply_state().compare_exchange_strong(expected, ReplyState::kStreaming)) {
+      return false;
+    }
+    std::string head =
+        "HTTP/1.1 200 OK\r\nServer: kvc\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n";
+    for (const auto& [k, v] : extra) absl::StrAppend(&head, k, ": ", v, "\r\n");
+    head += "\r\n";
+    session_->PostRaw(std::move(head), false);
+    session_->PostWatchForDisconnect();
+    return true;
+  }
+
+  bool SendEvent(const std::string& data) override {
+    if (session_->closed() || session_->reply_state().load() != ReplyState::kStreaming)
+      return false;
+    session_->PostRaw(ChunkOf("data: " + data + "\n\n"), false);
+    return true;
+  }
+
+  void End() override {
+    ReplyState expected = ReplyState::kStreaming;
+    if (!session_->reply_state().compare_exchange_strong(expected, ReplyState::kEnded)) return;
+    session_->PostRaw("0\r\n\r\n", true);
+  }
+
+  bool Closed() const override { return session_->closed(); }
+  void OnDisconnect(std::function<void()> callback) override {
+    session_->SetDisconnectCallback(std::move(callback));
+  }
+
+ private:
+  std::shared_ptr<Session> session_;
+  const bool keep_alive_;
+  const unsigned version_;
+};
+
+}  // namespace
+
+void Session::Read() {
+  if (closed_) return;
+  parser_.emplace();
+  parser_->body_limit(server_->options.max_body_bytes);
+  parser_->header_limit(64 * 1024);
+  stream_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
+  bhttp::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+}
+
+void Session::OnRead(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit) {
+    reply_state_ = ReplyState::kResponded;
+    bhttp::response<bhttp::string_body> r{bhttp::status::payload_too_large, 11};
+    r.set(bhttp::field::content_type, "application/json");
+    r.body() = OpenAiErrorBody(
+        absl::StrCat("request body is over the ", server_->options.max_body_bytes, "-byte limit"),
+        "invalid_request_error", "body_too_large");
+    r.keep_alive(false);
+    r.prepare_payload();
+    WriteResponse(std::move(r));
+    return;
+  }
+  if (ec) return Close();  // end of stream, timeout, malformed request line
+  Dispatch();
+}
+
+void Session::Dispatch() {
+  auto& msg = parser_->get();
+  keep_alive_ = msg.keep_alive();
+  Request req;
+  req.method = std::string(msg.method_string());
+  const std::string target(msg.target());
+  const size_t q = target.find('?');
+  req.path = target.substr(0, q);
+  if (q != std::string::npos) req.query = target.substr(q + 1);
+  for (const auto& field : msg) {
+    req.headers[absl::AsciiStrToLower(std::string(field.name_string()))] =
+        std::string(field.value());
+  }
+  req.body = std::move(msg.body());
+  beast::error_code ignored;
+  auto endpoint = stream_.socket().remote_endpoint(ignored);
+  req.remote_address = ignored ? "" : endpoint.address().to_string();
+
+  reply_state_ = ReplyState::kNone;
+  auto writer = std::make_shared<WriterImpl>(shared_from_this(), keep_alive_, msg.version());
+  auto it = server_->routes.find({req.method, req.path});
+  if (it == server_->routes.end()) {
+    bool path_known = false;
+    for (const auto& [key, h] : server_->routes) path_known |= key.second == req.path;
+    if (path_known) {
+      writer->Respond(405, "application/json",
+                      OpenAiErrorBody("method " + req.method + " not allowed on " + req.path,
+                                      "invalid_request_error", "method_not_allowed"),
+                      {});
+    } else {
+      writer->Respond(404, "application/json",
+                      OpenAiErrorBody("no route " + req.path, "invalid_request_error", "not_found"),
+                      {});
+    }
+    return;
+  }
+  try {
+    it->second(req, writer);
+  } catch (const std::exception& e) {
+    writer->Respond(500, "application/json",
+                    OpenAiErrorBody(std::string("internal error: ") + e.what(), "server_error",
+                                    "internal_error"),
+                    {});
+  }
+}
+
+void Session::WriteResponse(bhttp::response<bhttp::string_body> response) {
+  if (closed_) return;
+  auto shared = std::make_shared<bhttp::response<bhttp::string_body>>(std::move(response));
+  const bool keep = shared->keep_alive();
+  stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+  bhttp::async_write(stream_, *shared,
+                     [self = shared_from_this(), shared, keep](beast::error_code ec, size_t) {
+                       if (ec || !keep) {
+                         {
+                           std::lock_guard lock(self->cb_mu_);
+                           self->on_disconnect_ = nullptr;  // the request completed normally
+                         }
+                         return self->Close();
+                       }
+                       {
+                         std::lock_guard lock(self->cb_mu_);
+                         self->on_disconnect_ = nullptr;
+                       }
+                       self->Read();
+                     });
+}
+
+void Session::Enqueue(std::string bytes, bool last) {
+  if (closed_) return;
+  streaming_ = true;
+  out_.push_back(std::move(bytes));
+  if (last) close_after_drain_ = true;
+  if (!writing_) WriteNext();
+}
+
+void Session::WriteNext() {
+  if (closed_) return;
+  if (out_.empty()) {
+    writing_ = false;
+    if (close_after_drain_) {
+      std::lock_guard lock(cb_mu_);
+      on_disconnect_ = nullptr;  // ended normally
+    }
+    if (close_after_drain_) Close();
+    return;
+  }
+  writing_ = true;
+  stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+  net::async_write(stream_, net::buffer(out_.front()),
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (ec) return self->Close();
+                     self->out_.pop_front();
+                     self->WriteNext();
+                   });
+}
+
+void Session::WatchForDisconnect() {
+  if (closed_) return;
+  // A streaming client sends nothing; any completion here means it closed
+  // (EOF/reset) or sent garbage — either way the stream is over.
+  stream_.socket().async_read_some(
+      net::buffer(probe_),
+      [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
+}
+
+void Session::Close() {
+  if (closed_.exchange(true)) return;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+  std::function<void()> cb;
+  {
+    std::lock_guard lock(cb_mu_);
+    cb = std::move(on_disconnect_);
+    on_disconnect_ = nullptr;
+  }
+  if (cb) cb();
+  server_->Unregister(this);
+}
+
+void HttpServer::Impl::Register(const std::shared_ptr<Session>& s) {
+  std::lock_guard lock(mu);
+  sessions[s.get()] = s;
+}
+
+void HttpServer::Impl::Unregister(Session* s) {
+  std::lock_guard lock(mu);
+  sessions.erase(s);
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping) return;
+    if (!ec) {
+      auto session = std::make_shared<Session>(std::move(socket), this);
+      Register(session);
+      session->Start();
+    }
+    Accept();
+  });
+}
+
+HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+HttpServer::~HttpServer() { Shutdown(); }
+
+void HttpServer::Route(const std::string& method, const std::string& path, Handler handler) {
+  impl_->routes[{method, path}] = std::move(handler);
+}
+
+Status HttpServer::Start() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl_->options.address, ec);
+  if (ec)
+    return absl::InvalidArgumentError("http address '" + impl_->options.address +
+                                      "': " + ec.message());
+  tcp::endpoint endpoint(address, impl_->options.port);
+  auto& a = impl_->acceptor;
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("http: cannot listen on ", impl_->options.address,
+                                               ":", impl_->options.port, ": ", ec.message()));
+  }
+  impl_->port = a.local_endpoint().port();
+  impl_->work.emplace(net::make_work_guard(impl_->ioc));
+  impl_->Accept();
+  for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  }
+  return Status();
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+size_t HttpServer::OpenConnections() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->sessions.size();
+}
+
+void HttpServer::Shutdown() {
+  if (impl_->stopping.exchange(true)) return;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [ptr, weak] : impl_->sessions) {
+      if (auto s = weak.lock()) open.push_back(std::move(s));
+    }
+  }
+  for (auto& s : open) s->CloseFromAnyThread();
+  // Let the closes (and their disconnect callbacks) run, then stop the loop.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (OpenConnections() > 0 && std::chrono::steady_clock::now() < deadline &&
+         !impl_->threads.empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  impl_->work.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+}  // namespace kvc::http

@@ -1,0 +1,235 @@
+#include "kvc/http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <thread>
+
+namespace kvc::http {
+namespace {
+
+// A blocking test client with a receive deadline on every read.
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~Client() { Close(); }
+  bool connected() const { return connected_; }
+  void Send(const std::string& s) { (void)!write(fd_, s.data(), s.size()); }
+  // Reads until `needle` appears or the connection closes / times out.
+  std::string ReadUntil(const std::string& needle) {
+    std::string out;
+    char buf[4096];
+    while (out.find(needle) == std::string::npos) {
+      ssize_t n = read(fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+  std::string ReadAll() { return ReadUntil("\x01never\x02"); }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions o = {}) {
+    o.port = 0;
+    server_ = std::make_unique<HttpServer>(o);
+    server_->Route("GET", "/hello", [](const Request& r, std::shared_ptr<ResponseWriter> w) {
+      w->Respond(200, "text/plain", "hello " + r.query);
+    });
+    server_->Route("POST", "/echo", [](const Request& r, std::shared_ptr<ResponseWriter> w) {
+      w->Respond(200, "text/plain", r.body + "|" + r.Header("x-kvc-test"), {{"X-Reply", "yes"}});
+    });
+    server_->Route("GET", "/stream", [](const Request&, std::shared_ptr<ResponseWriter> w) {
+      // Answer from another thread, as a real generator would.
+      std::thread([w] {
+        w->StartEventStream();
+        for (int i = 0; i < 3; ++i) w->SendEvent("{\"i\":" + std::to_string(i) + "}");
+        w->SendEvent("[DONE]");
+        w->End();
+      }).detach();
+    });
+    server_->Route("GET", "/hang", [this](const Request&, std::shared_ptr<ResponseWriter> w) {
+      w->StartEventStream();
+      w->OnDisconnect([this] {
+        std::lock_guard lock(mu_);
+        disconnected_ = true;
+        cv_.notify_all();
+      });
+      std::lock_guard lock(mu_);
+      held_ = w;  // keeps the stream open until the client leaves
+    });
+    server_->Route("GET", "/drop", [](const Request&, std::shared_ptr<ResponseWriter>) {});
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    held_.reset();
+  }
+
+  std::unique_ptr<HttpServer> server_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disconnected_ = false;
+  std::shared_ptr<ResponseWriter> held_;
+};
+
+// A plain request gets its response, and keep-alive serves a second one on the same connection.
+TEST_F(HttpServerTest, RespondsAndKeepsAlive) {
+  StartServer();
+  Client c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send("GET /hello?x=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string a = c.ReadUntil("hello x=1");
+  EXPECT_NE(a.find("HTTP/1.1 200"), std::string::npos) << a;
+  c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Kvc-Test: hdr\r\nContent-Length: 4\r\n\r\nbody");
+  std::string b = c.ReadUntil("body|hdr");
+  EXPECT_NE(b.find("body|hdr"), std::string::npos) << b;
+  EXPECT_NE(b.find("X-Reply: yes"), std::string::npos) << b;
+}
+
+// Unknown paths get 404 and wrong methods 405, both with an OpenAI-style error body.
+TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
+  StartServer();
+  Client a(server_->port());
+  a.Send("GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  std::string ra = a.ReadAll();
+  EXPECT_NE(ra.find("HTTP/1.1 404"), std::string::npos) << ra;
+  EXPECT_NE(ra.find("\"error\""), std::string::npos);
+  Client b(server_->port());
+  b.Send("POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(b.ReadAll().find("HTTP/1.1 405"), std::string::npos);
+}
+
+// An SSE stream written from another thread arrives in order, chunked, and ends.
+TEST_F(HttpServerTest, EventStreamInOrder) {
+  StartServer();
+  Client c(server_->port());
+  c.Send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string s = c.ReadAll();  // server closes after End()
+  EXPECT_NE(s.find("text/event-stream"), std::string::npos) << s;
+  const size_t i0 = s.find("data: {\"i\":0}"), i2 = s.find("data: {\"i\":2}"),
+               done = s.find("data: [DONE]"), last = s.find("\r\n0\r\n\r\n");
+  ASSERT_NE(i0, std::string::npos) << s;
+  EXPECT_LT(i0, i2);
+  EXPECT_LT(i2, done);
+  EXPECT_NE(last, std::string::npos) << "no final chunk";
+}
+
+// A client that leaves mid-stream fires OnDisconnect, so the request can be cancelled.
+TEST_F(HttpServerTest, DisconnectFiresCallback) {
+  StartServer();
+  {
+    Client c(server_->port());
+    c.Send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n");
+    c.ReadUntil("\r\n\r\n");
+  }  // closes the socket
+  std::unique_lock lock(mu_);
+  EXPECT_TRUE(cv_.wait_for(lock, std::chrono::seconds(5), [this] { return disconnected_; }));
+  lock.unlock();
+  EXPECT_FALSE(held_->SendEvent("late")) << "writes after disconnect must report failure";
+}
+
+// Over-limit bodies get 413 and do not reach the handler.
+TEST_F(HttpServerTest, BodyLimit) {
+  ServerOptions o;
+  o.max_body_bytes = 16;
+  StartServer(o);
+  Client c(server_->port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'));
+  std::string r = c.ReadAll();
+  EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+  EXPECT_EQ(r.find("|"), std::string::npos);
+}
+
+// Garbage on the wire closes that connection and leaves the server serving others.
+TEST_F(HttpServerTest, GarbageRequestIsDropped) {
+  StartServer();
+  Client bad(server_->port());
+  bad.Send("\x16\x03\x01 not http at all\r\n\r\n");
+  bad.ReadAll();
+  Client good(server_->port());
+  good.Send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(good.ReadAll().find("200"), std::string::npos);
+}
+
+// A handler that drops its writer still produces a response (500), never a hang.
+TEST_F(HttpServerTest, DroppedWriterAnswers500) {
+  StartServer();
+  Client c(server_->port());
+  c.Send("GET /drop HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(c.ReadAll().find("HTTP/1.1 500"), std::string::npos);
+}
+
+// Hundreds of concurrently open streams are held by two I/O threads, and Shutdown
+// closes them all and fires every disconnect callback.
+TEST_F(HttpServerTest, ManyOpenStreamsThenShutdown) {
+  ServerOptions o;
+  o.io_threads = 2;
+  o.port = 0;
+  server_ = std::make_unique<HttpServer>(o);
+  std::atomic<int> disconnects{0};
+  std::mutex held_mu;
+  std::vector<std::shared_ptr<ResponseWriter>> held;
+  server_->Route("GET", "/s", [&](const Request&, std::shared_ptr<ResponseWriter> w) {
+    w->StartEventStream();
+    w->SendEvent("open");
+    w->OnDisconnect([&] { disconnects++; });
+    std::lock_guard lock(held_mu);
+    held.push_back(w);
+  });
+  ASSERT_TRUE(server_->Start().ok());
+  constexpr int kStreams = 500;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.push_back(std::make_unique<Client>(server_->port()));
+    clients.back()->Send("GET /s HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+  for (auto& c : clients)
+    ASSERT_NE(c->ReadUntil("data: open").find("data: open"), std::string::npos);
+  EXPECT_EQ(server_->OpenConnections(), static_cast<size_t>(kStreams));
+  server_->Shutdown();
+  EXPECT_EQ(disconnects.load(), kStreams);
+  EXPECT_EQ(server_->OpenConnections(), 0u);
+  std::lock_guard lock(held_mu);
+  held.clear();
+}
+
+// Binding a taken port fails with a clear message.
+TEST(HttpServerStartTest, PortInUse) {
+  ServerOptions o;
+  o.port = 0;
+  HttpServer a(o);
+  ASSERT_TRUE(a.Start().ok());
+  ServerOptions p;
+  p.port = a.port();
+  HttpServer b(p);
+  Status s = b.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(std::to_string(a.port())), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kvc::http
