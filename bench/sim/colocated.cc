@@ -20,12 +20,12 @@ struct Node {
   std::deque<int64_t> queue;  // placed, prefill not started
   double queued_s = 0;        // predicted prefill work of the queue
   DecodeBatch batch;
-  int64_t prefilling = -1;    // request whose prefill is in progress
-  int64_t prefilled = 0;      // its tokens done (cached prefix included)
+  int64_t prefilling = -1;  // request whose prefill is in progress
+  int64_t prefilled = 0;    // its tokens done (cached prefix included)
   bool busy = false;
   double busy_until = 0;
-  int64_t chunk = 0;          // prefill tokens of the running iteration
-  bool decoding = false;      // the running iteration includes a decode step
+  int64_t chunk = 0;      // prefill tokens of the running iteration
+  bool decoding = false;  // the running iteration includes a decode step
 };
 
 class Colocated {
@@ -34,7 +34,9 @@ class Colocated {
     const SimOptions& o = core.options();
     caching_ = o.deployment != Deployment::kColocatedNone;
     chunked_ = o.deployment == Deployment::kColocatedChunked;
-    const int64_t blocks = !caching_ ? 0 : o.cache_tokens < 0 ? -1 : o.cache_tokens / trace::kBlockTokens;
+    const int64_t blocks = !caching_            ? 0
+                           : o.cache_tokens < 0 ? -1
+                                                : o.cache_tokens / trace::kBlockTokens;
     nodes_.assign(o.prefill_nodes + o.decode_nodes, Node(blocks));
     kv_capacity_ = core.KvCapacityTokens();
   }
@@ -61,7 +63,8 @@ class Colocated {
     for (size_t n = 0; n < nodes_.size(); ++n) {
       const Node& node = nodes_[n];
       states[n].node = static_cast<int>(n);
-      const double running = node.prefilling >= 0 ? std::max(0.0, node.busy_until - core_.now()) : 0;
+      const double running =
+          node.prefilling >= 0 ? std::max(0.0, node.busy_until - core_.now()) : 0;
       states[n].queue_seconds = node.queued_s + running;
       states[n].prefix_tokens = core_.UsablePrefix(i, node.cache.MatchPrefix(ids));
     }
@@ -84,7 +87,8 @@ class Colocated {
     const RequestResult& r = core_.result(i);
     if (node.batch.reserved_tokens + r.input_tokens + r.output_tokens > kv_capacity_) return;
     node.queue.pop_front();
-    node.queued_s = node.queue.empty() ? 0 : std::max(0.0, node.queued_s - core_.live(i).plan.prefill_s);
+    node.queued_s =
+        node.queue.empty() ? 0 : std::max(0.0, node.queued_s - core_.live(i).plan.prefill_s);
     node.batch.reserved_tokens += r.input_tokens + r.output_tokens;
     node.prefilling = i;
     node.prefilled = core_.UsablePrefix(i, node.cache.MatchPrefix(core_.request(i).hash_ids));

@@ -44,10 +44,18 @@ class Disaggregated {
     Event e;
     while (core_.Pop(e)) {
       switch (e.kind) {
-        case kArrival: OnArrival(e.request); break;
-        case kPrefillDone: OnPrefillDone(e.node, e.request); break;
-        case kKvArrived: OnKvArrived(e.node, e.request); break;
-        case kStepDone: OnStepDone(e.node); break;
+        case kArrival:
+          OnArrival(e.request);
+          break;
+        case kPrefillDone:
+          OnPrefillDone(e.node, e.request);
+          break;
+        case kKvArrived:
+          OnKvArrived(e.node, e.request);
+          break;
+        case kStepDone:
+          OnStepDone(e.node);
+          break;
       }
     }
   }
@@ -59,7 +67,8 @@ class Disaggregated {
       const PrefillNode& p = prefill_[n];
       nodes[n].node = static_cast<int>(n);
       nodes[n].queue_seconds = std::max(0.0, p.busy_until - core_.now()) + p.queued_s;
-      nodes[n].prefix_tokens = core_.UsablePrefix(i, p.cache.MatchPrefix(core_.request(i).hash_ids));
+      nodes[n].prefix_tokens =
+          core_.UsablePrefix(i, p.cache.MatchPrefix(core_.request(i).hash_ids));
     }
     return nodes;
   }
@@ -144,8 +153,8 @@ class Disaggregated {
     // part of the transfer slower than the computation.
     const double network_s = core_.perf().NetworkSeconds(r.input_tokens);
     const double compute_s = core_.perf().PrefillSeconds(r.input_tokens, r.prefix_tokens);
-    const double tail_s = network_s / core_.perf().spec().model.layers +
-                          std::max(0.0, network_s - compute_s);
+    const double tail_s =
+        network_s / core_.perf().spec().model.layers + std::max(0.0, network_s - compute_s);
     core_.FirstToken(i);
     if (r.finish_s >= 0) {
       Forget(decode_[r.decode_node].incoming, i);

@@ -2,10 +2,9 @@
 // Functions that write files return a Status naming the path on failure.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bench/sim/simulator.h"
 #include "kvc/common/status.h"

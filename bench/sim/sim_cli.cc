@@ -1,10 +1,9 @@
 #include "bench/sim/sim_cli.h"
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "bench/sim/cache_curve.h"
@@ -49,7 +48,8 @@ void BindSimFlags(OptionSet& set, SimFlags* f) {
           "chunked (prefix cache + chunked prefill); empty = disaggregated");
   set.Add("rejection", &f->rejection, "early rejection: none|plain|predictive");
   set.Add("pool", &f->pool, "global (nodes fetch prefixes from each other) | local");
-  set.Add("cache_tokens", &f->cache_tokens, "per-node prefix cache capacity in tokens (<0: unbounded)");
+  set.Add("cache_tokens", &f->cache_tokens,
+          "per-node prefix cache capacity in tokens (<0: unbounded)");
   set.Add("ttft_slo", &f->ttft_slo, "TTFT objective, seconds");
   set.Add("tbt_slo", &f->tbt_slo, "TBT objective (mean of the longest 10% gaps), seconds");
   set.Add("rate_scale", &f->rate_scale, "multiplies the request rate (divides timestamps)");
@@ -78,7 +78,8 @@ StatusOr<SimOptions> ToSimOptions(const SimFlags& f) {
     }
   }
   if (f.pool != "global" && f.pool != "local") {
-    return absl::InvalidArgumentError(absl::StrCat("--pool must be global or local, got '", f.pool, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--pool must be global or local, got '", f.pool, "'"));
   }
   o.global_pool = f.pool == "global";
   o.cache_tokens = f.cache_tokens < 0 ? -1 : static_cast<int64_t>(f.cache_tokens);
@@ -112,7 +113,8 @@ int Run(const SimFlags& flags) {
   if (!trace.ok()) return Fail(2, trace.status());
   const auto start = std::chrono::steady_clock::now();
   auto result = RunSimulation(*trace, *options);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!result.ok()) return Fail(2, result.status());
   const nlohmann::json summary = SummaryJson(*options, result->summary, wall);
   if (!flags.out.empty()) {
@@ -142,7 +144,8 @@ int CacheCurve(const std::string& trace_path, const std::string& capacities,
     absl::StrAppend(&data, static_cast<int64_t>(cap), " ", rate, "\n");
   }
   const double unbounded = PrefixHitRate(*trace, -1);
-  std::printf("%s\n", nlohmann::json({{"capacity_tokens", "inf"}, {"hit_rate", unbounded}}).dump().c_str());
+  std::printf("%s\n",
+              nlohmann::json({{"capacity_tokens", "inf"}, {"hit_rate", unbounded}}).dump().c_str());
   if (out.empty()) return 0;
   Status s = MakeDirectories(out);
   if (s.ok()) s = WriteTextFile(out + "/cache_curve.dat", data);
@@ -170,7 +173,8 @@ int RunSimCli(int argc, char** argv) {
   BindSimFlags(run_set, &run_flags);
   run_set.AttachTo(*run);
 
-  CLI::App* curve = app.add_subcommand("cache-curve", "prefix hit rate of a global LRU pool per capacity");
+  CLI::App* curve =
+      app.add_subcommand("cache-curve", "prefix hit rate of a global LRU pool per capacity");
   std::string curve_trace, curve_caps = "1e4,1e5,1e6,3e6,1e7,5e7,1e8", curve_out;
   curve->add_option("--trace", curve_trace, "trace file")->required();
   curve->add_option("--capacities", curve_caps, "comma-separated capacities in tokens");
@@ -188,7 +192,7 @@ int RunSimCli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help is 0; every usage error is 2
   }
   if (Status s = top.Resolve(); !s.ok()) return Fail(2, s);
   if (run->parsed()) {

@@ -68,10 +68,14 @@ StatusOr<Deployment> ParseColocated(const std::string& name) {
 
 std::string DeploymentName(Deployment d) {
   switch (d) {
-    case Deployment::kDisaggregated: return "disaggregated";
-    case Deployment::kColocatedNone: return "colocated-none";
-    case Deployment::kColocatedPrefix: return "colocated-prefix";
-    case Deployment::kColocatedChunked: return "colocated-chunked";
+    case Deployment::kDisaggregated:
+      return "disaggregated";
+    case Deployment::kColocatedNone:
+      return "colocated-none";
+    case Deployment::kColocatedPrefix:
+      return "colocated-prefix";
+    case Deployment::kColocatedChunked:
+      return "colocated-chunked";
   }
   return "?";
 }

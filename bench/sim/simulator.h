@@ -34,15 +34,15 @@ struct SimOptions {
   double kvcache_balancing_threshold = 1.25;  // see conductor::PolicyOptions
   bool global_pool = true;  // false: per-node caches only, nothing is fetched between nodes
   int64_t cache_tokens = 3'000'000;  // per-node DRAM cache (LRU) in tokens; < 0 unbounded
-  double ttft_slo_s = 30;    // objectives (paper: TTFT 30 s, TBT 100/200/300 ms)
+  double ttft_slo_s = 30;            // objectives (paper: TTFT 30 s, TBT 100/200/300 ms)
   double tbt_slo_s = 0.1;
-  double rate_scale = 1;     // arrival times are divided by this (2 = twice the rate)
+  double rate_scale = 1;       // arrival times are divided by this (2 = twice the rate)
   int64_t chunk_tokens = 512;  // chunk size of the colocated chunked baseline
   std::string preset = "llama3-70b-a800x8";  // kvc::perfmodel preset of every node
   double nic_gbps = 0;           // per-node transfer bandwidth, Gbit/s (0 = the preset's)
   int64_t decode_kv_tokens = 0;  // per-node KV memory in tokens (0 = HBM left by weights)
-  int64_t max_requests = 0;  // replay only the first N requests (0 = all)
-  uint64_t seed = 1;         // random placement policy
+  int64_t max_requests = 0;      // replay only the first N requests (0 = all)
+  uint64_t seed = 1;             // random placement policy
 };
 
 // InvalidArgument naming the field (e.g. "--prefill must be >= 1").
@@ -69,13 +69,13 @@ struct SimSummary {
   int64_t requests = 0, completed = 0, rejected = 0;
   double avg_ttft_s = 0, p50_ttft_s = 0, p90_ttft_s = 0, p99_ttft_s = 0;
   double avg_tbt_s = 0, p99_tbt_s = 0;
-  double cache_hit_rate = 0;       // reused prefix tokens / input tokens of accepted requests
-  double prefill_gpu_seconds = 0;  // prefill compute seconds x GPUs per node
+  double cache_hit_rate = 0;           // reused prefix tokens / input tokens of accepted requests
+  double prefill_gpu_seconds = 0;      // prefill compute seconds x GPUs per node
   double effective_request_ratio = 0;  // requests meeting both objectives / all requests
-  int64_t input_tokens = 0;        // of accepted requests
-  int64_t output_tokens = 0;       // generated
-  double makespan_s = 0;           // virtual time of the last event
-  int64_t events = 0;              // discrete events processed
+  int64_t input_tokens = 0;            // of accepted requests
+  int64_t output_tokens = 0;           // generated
+  double makespan_s = 0;               // virtual time of the last event
+  int64_t events = 0;                  // discrete events processed
 };
 
 struct SimResult {

@@ -1,7 +1,6 @@
 #include "bench/sim/sweep.h"
 
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
@@ -24,18 +23,12 @@ StatusOr<std::vector<std::string>> SplitNames(const std::string& text) {
 
 nlohmann::json PointJson(const SweepPoint& p) {
   const SimSummary& s = p.summary;
-  return {{"system", p.system},
-          {"rate_scale", p.rate_scale},
-          {"tbt_slo_s", p.tbt_slo_s},
-          {"effective_request_ratio", s.effective_request_ratio},
-          {"requests", s.requests},
-          {"completed", s.completed},
-          {"rejected", s.rejected},
-          {"avg_ttft_s", s.avg_ttft_s},
-          {"p99_ttft_s", s.p99_ttft_s},
-          {"avg_tbt_s", s.avg_tbt_s},
-          {"p99_tbt_s", s.p99_tbt_s},
-          {"cache_hit_rate", s.cache_hit_rate}};
+  return {{"system", p.system},         {"rate_scale", p.rate_scale},
+          {"tbt_slo_s", p.tbt_slo_s},   {"effective_request_ratio", s.effective_request_ratio},
+          {"requests", s.requests},     {"completed", s.completed},
+          {"rejected", s.rejected},     {"avg_ttft_s", s.avg_ttft_s},
+          {"p99_ttft_s", s.p99_ttft_s}, {"avg_tbt_s", s.avg_tbt_s},
+          {"p99_tbt_s", s.p99_tbt_s},   {"cache_hit_rate", s.cache_hit_rate}};
 }
 
 // One figure per rate (x: TBT objective) and one per TBT objective (x: rate); one line
@@ -63,15 +56,16 @@ std::string SweepPlotScript(const std::string& dir, const std::vector<std::strin
   }
   for (double t : tbts) {
     absl::StrAppendFormat(&s, "set output '%s/effective_vs_rate_tbt%g.png'\n", dir, t);
-    absl::StrAppendFormat(&s, "set xlabel 'request rate (x trace)'\nset title 'TBT objective %g s'\n", t);
+    absl::StrAppendFormat(
+        &s, "set xlabel 'request rate (x trace)'\nset title 'TBT objective %g s'\n", t);
     s += plot(1, 2, t);
   }
   return s;
 }
 
 Status WriteSweepOutputs(const std::string& out, const std::vector<SweepPoint>& points,
-                         const std::vector<std::string>& systems,
-                         const std::vector<double>& rates, const std::vector<double>& tbts) {
+                         const std::vector<std::string>& systems, const std::vector<double>& rates,
+                         const std::vector<double>& tbts) {
   KVC_RETURN_IF_ERROR(MakeDirectories(out));
   std::string jsonl;
   for (const SweepPoint& p : points) absl::StrAppend(&jsonl, PointJson(p).dump(), "\n");
@@ -103,9 +97,8 @@ StatusOr<std::vector<double>> ParseNumberList(const std::string& text, const cha
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     double v = 0;
     if (!absl::SimpleAtod(part, &v) || !(v >= 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(flag, ": '", std::string(part.data(), part.size()),
-                       "' is not a non-negative number"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": '", std::string(part.data(), part.size()), "' is not a non-negative number"));
     }
     values.push_back(v);
   }
@@ -125,9 +118,10 @@ StatusOr<SimOptions> OptionsForSystem(const SimOptions& base, const std::string&
   }
   auto policy = conductor::ParsePrefillPolicy(system);
   if (!policy.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown system '", system, "'; use random, load, local-cache, global-cache, "
-        "colocated-none, colocated-prefix or colocated-chunked"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown system '", system,
+                     "'; use random, load, local-cache, global-cache, "
+                     "colocated-none, colocated-prefix or colocated-chunked"));
   }
   o.deployment = Deployment::kDisaggregated;
   o.policy = *policy;

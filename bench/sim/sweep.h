@@ -41,10 +41,11 @@ struct SweepPoint {
 // Every (system, rate, TBT objective) point. Without rejection one run serves every TBT
 // objective (they only change which requests count as effective); with rejection the
 // objective changes the schedule, so each point is its own run.
-[[nodiscard]] StatusOr<std::vector<SweepPoint>> Sweep(
-    const std::vector<trace::TraceRequest>& trace, const SimOptions& base,
-    const std::vector<std::string>& systems, const std::vector<double>& rate_scales,
-    const std::vector<double>& tbt_slos);
+[[nodiscard]] StatusOr<std::vector<SweepPoint>> Sweep(const std::vector<trace::TraceRequest>& trace,
+                                                      const SimOptions& base,
+                                                      const std::vector<std::string>& systems,
+                                                      const std::vector<double>& rate_scales,
+                                                      const std::vector<double>& tbt_slos);
 
 // The CLI action: prints one JSON line per point, writes sweep.jsonl, data and PNGs
 // to `out` when non-empty. Returns the exit code.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -28,8 +27,7 @@ StatusOr<int64_t> PositiveInt(const json& obj, const char* primary, const char* 
     value = &obj[alias];
   }
   if (value == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("missing '", primary, "' (or '", alias, "')"));
+    return absl::InvalidArgumentError(absl::StrCat("missing '", primary, "' (or '", alias, "')"));
   }
   if (!value->is_number_integer() || value->get<int64_t>() <= 0) {
     return absl::InvalidArgumentError(
@@ -104,10 +102,10 @@ StatusOr<std::vector<TraceRequest>> ParseTrace(std::istream& in, const std::stri
     }
     KVC_ASSIGN_OR_RETURN(TraceRequest request, ParseTraceLine(line, origin, line_number));
     if (!requests.empty() && request.timestamp_ms < requests.back().timestamp_ms) {
-      return LineError(origin, line_number,
-                       absl::StrCat("timestamp ", request.timestamp_ms,
-                                    " is earlier than the previous line's ",
-                                    requests.back().timestamp_ms, "; sort the trace by time"));
+      return LineError(
+          origin, line_number,
+          absl::StrCat("timestamp ", request.timestamp_ms, " is earlier than the previous line's ",
+                       requests.back().timestamp_ms, "; sort the trace by time"));
     }
     request.index = static_cast<int64_t>(requests.size());
     requests.push_back(std::move(request));

@@ -21,18 +21,17 @@ namespace kvc::trace {
 inline constexpr int64_t kBlockTokens = 512;
 
 struct TraceRequest {
-  int64_t index = 0;            // position in the trace (0-based, blank lines skipped)
-  double timestamp_ms = 0;      // arrival time, ms from the start of the trace
-  int64_t input_length = 0;     // prompt tokens, > 0
-  int64_t output_length = 0;    // generated tokens, > 0
+  int64_t index = 0;              // position in the trace (0-based, blank lines skipped)
+  double timestamp_ms = 0;        // arrival time, ms from the start of the trace
+  int64_t input_length = 0;       // prompt tokens, > 0
+  int64_t output_length = 0;      // generated tokens, > 0
   std::vector<int64_t> hash_ids;  // prefix block ids, at most ceil(input_length / 512)
-  std::string session_id;       // "" when absent
+  std::string session_id;         // "" when absent
 };
 
 // Parses one line. InvalidArgument "<origin>:<line>: <what is wrong>" on a bad line.
 [[nodiscard]] StatusOr<TraceRequest> ParseTraceLine(std::string_view line,
-                                                    const std::string& origin,
-                                                    int64_t line_number);
+                                                    const std::string& origin, int64_t line_number);
 
 // Parses a whole stream; blank lines are skipped; timestamps must not decrease.
 // An empty trace is an error (nothing to simulate or replay).

@@ -1,8 +1,8 @@
 #include "bench/trace/trace.h"
 
-#include <sstream>
-
 #include <gtest/gtest.h>
+
+#include <sstream>
 
 namespace kvc::trace {
 namespace {

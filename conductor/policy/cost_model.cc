@@ -16,7 +16,8 @@ PrefillTimeModel::Coefficients Features(int64_t input_tokens, int64_t prefix_tok
   return {1.0, n, p, n * n, n * p, p * p};
 }
 
-using Matrix = std::array<std::array<double, PrefillTimeModel::kTerms + 1>, PrefillTimeModel::kTerms>;
+using Matrix =
+    std::array<std::array<double, PrefillTimeModel::kTerms + 1>, PrefillTimeModel::kTerms>;
 
 // Solves the augmented normal equations in place by Gaussian elimination with partial
 // pivoting. Returns false when the system is (numerically) singular.
@@ -65,9 +66,9 @@ StatusOr<PrefillTimeModel> PrefillTimeModel::Fit(std::span<const PrefillSample> 
   }
   Coefficients c{};
   if (samples.size() < kTerms || !Solve(m, c)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot fit prefill time from ", samples.size(),
-        " samples: need at least 6 with varied input and prefix lengths"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot fit prefill time from ", samples.size(),
+                     " samples: need at least 6 with varied input and prefix lengths"));
   }
   return PrefillTimeModel(c);
 }

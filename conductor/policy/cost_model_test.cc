@@ -10,8 +10,8 @@ TEST(CostModelTest, FitRecoversAnalyticModel) {
   perfmodel::PerfModel perf(*perfmodel::PresetSpec("llama3-70b-a800x8"));
   auto fit = PrefillTimeModel::Fit(SamplePerfModel(perf, 64000));
   ASSERT_TRUE(fit.ok()) << fit.status();
-  for (auto [n, p] : {std::pair<int64_t, int64_t>{15325, 0}, {15325, 9000}, {777, 512},
-                      {50000, 49000}}) {
+  for (auto [n, p] :
+       {std::pair<int64_t, int64_t>{15325, 0}, {15325, 9000}, {777, 512}, {50000, 49000}}) {
     EXPECT_NEAR(fit->Seconds(n, p), perf.PrefillSeconds(n, p), 1e-6 * perf.PrefillSeconds(n, 0))
         << n << "," << p;
   }

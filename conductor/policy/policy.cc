@@ -12,16 +12,20 @@ StatusOr<PrefillPolicy> ParsePrefillPolicy(const std::string& name) {
   if (name == "load") return PrefillPolicy::kLoad;
   if (name == "local-cache") return PrefillPolicy::kLocalCache;
   if (name == "global-cache") return PrefillPolicy::kGlobalCache;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown policy '", name, "'; use random, load, local-cache or global-cache"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown policy '", name, "'; use random, load, local-cache or global-cache"));
 }
 
 std::string PrefillPolicyName(PrefillPolicy policy) {
   switch (policy) {
-    case PrefillPolicy::kRandom: return "random";
-    case PrefillPolicy::kLoad: return "load";
-    case PrefillPolicy::kLocalCache: return "local-cache";
-    case PrefillPolicy::kGlobalCache: return "global-cache";
+    case PrefillPolicy::kRandom:
+      return "random";
+    case PrefillPolicy::kLoad:
+      return "load";
+    case PrefillPolicy::kLocalCache:
+      return "local-cache";
+    case PrefillPolicy::kGlobalCache:
+      return "global-cache";
   }
   return "?";
 }
@@ -93,8 +97,8 @@ DecodePlan Scheduler::SelectDecode(const ScheduleRequest& request,
   for (const DecodeNodeState& node : nodes) {
     int64_t all_context = 0;
     for (const DecodeJob& j : node.jobs) all_context += j.context_tokens;
-    const double step_now = cost_.DecodeStepSeconds(static_cast<int64_t>(node.jobs.size()),
-                                                    all_context);
+    const double step_now =
+        cost_.DecodeStepSeconds(static_cast<int64_t>(node.jobs.size()), all_context);
     int64_t batch = 1, context = request.input_tokens, reserved = 0;
     for (const DecodeJob& j : node.jobs) {
       const bool alive = at_seconds < 0
@@ -123,9 +127,9 @@ StatusOr<Decision> Scheduler::Schedule(const ScheduleRequest& request,
                                        std::span<const DecodeNodeState> decode) {
   if (prefill.empty()) return absl::InvalidArgumentError("no prefill node to schedule on");
   if (request.input_tokens <= 0 || request.output_tokens <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request needs input and output tokens > 0, got ", request.input_tokens, " and ",
-        request.output_tokens));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request needs input and output tokens > 0, got ", request.input_tokens,
+                     " and ", request.output_tokens));
   }
   Decision d;
   d.decided_at = clock_.Now();

@@ -1,8 +1,8 @@
 #include "kvc/conductor/policy.h"
 
-#include <set>
-
 #include <gtest/gtest.h>
+
+#include <set>
 
 namespace kvc::conductor {
 namespace {

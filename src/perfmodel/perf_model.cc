@@ -65,9 +65,8 @@ Status ValidateSpec(const PerfSpec& spec) {
   KVC_RETURN_IF_ERROR(Positive(n.host_to_device_bytes_per_s, "node.host_to_device_bytes_per_s"));
   KVC_RETURN_IF_ERROR(Positive(n.nic_bytes_per_s, "node.nic_bytes_per_s"));
   if (m.hidden % m.heads != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.hidden (", m.hidden, ") must be a multiple of model.heads (", m.heads,
-                     ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.hidden (", m.hidden, ") must be a multiple of model.heads (", m.heads, ")"));
   }
   if (m.parameters * m.bytes_per_value >= n.gpus * n.hbm_bytes_per_gpu) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -1,14 +1,13 @@
 // kvc-sim as a process: run / cache-curve / sweep output formats, files under --out,
 // exit codes and error messages on bad input, and the synthetic-trace facts when the
 // shared trace is present.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/support/subprocess.h"
 
@@ -54,9 +53,9 @@ std::string SmallTrace(const std::string& dir) {
     const std::string ids = i % 2 ? "[1, 2, 3, 4, " + std::to_string(100 + i) + "]"
                                   : "[" + std::to_string(200 + i) + "]";
     const int input = i % 2 ? 2500 : 500;
-    text += "{\"timestamp\": " + std::to_string(i * 100) + ", \"input_length\": " +
-            std::to_string(input) + ", \"output_length\": " + std::to_string(5 + i) +
-            ", \"hash_ids\": " + ids + "}\n";
+    text += "{\"timestamp\": " + std::to_string(i * 100) +
+            ", \"input_length\": " + std::to_string(input) +
+            ", \"output_length\": " + std::to_string(5 + i) + ", \"hash_ids\": " + ids + "}\n";
   }
   return WriteFile(dir + "/small.jsonl", text);
 }
@@ -97,10 +96,11 @@ TEST(SimCliTest, RunPrintsSummaryAndWritesOutputs) {
 // A bad trace line fails with exit 2 and names the line; a bad flag value fails too.
 TEST(SimCliTest, BadInputFailsClearly) {
   TempDir dir;
-  const std::string bad = WriteFile(dir.path() + "/bad.jsonl",
-                                    "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 1}\n"
-                                    "{\"timestamp\": 1, \"input_length\": 10, \"output_length\": 1}\n"
-                                    "{\"timestamp\": 2, \"input_length\": \"ten\", \"output_length\": 1}\n");
+  const std::string bad =
+      WriteFile(dir.path() + "/bad.jsonl",
+                "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 1}\n"
+                "{\"timestamp\": 1, \"input_length\": 10, \"output_length\": 1}\n"
+                "{\"timestamp\": 2, \"input_length\": \"ten\", \"output_length\": 1}\n");
   Outcome o = RunSim({"run", "--trace", bad}, dir.path());
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.output.find("bad.jsonl:3:"), std::string::npos) << o.output;
@@ -119,7 +119,8 @@ TEST(SimCliTest, CacheCurveOnTinyTrace) {
       dir.path() + "/tiny.jsonl",
       "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 1, \"hash_ids\": [1, 2]}\n"
       "{\"timestamp\": 1, \"input_length\": 1024, \"output_length\": 1, \"hash_ids\": [1, 3]}\n"
-      "{\"timestamp\": 2, \"input_length\": 1536, \"output_length\": 1, \"hash_ids\": [1, 2, 4]}\n");
+      "{\"timestamp\": 2, \"input_length\": 1536, \"output_length\": 1, \"hash_ids\": [1, 2, "
+      "4]}\n");
   Outcome o = RunSim({"cache-curve", "--trace", t, "--capacities", "0,1024"}, dir.path());
   ASSERT_EQ(o.exit_code, 0) << o.output;
   ASSERT_EQ(o.json_lines.size(), 3u) << o.output;

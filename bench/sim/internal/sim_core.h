@@ -26,7 +26,7 @@ struct Event {
 
 // Live state of an accepted request.
 struct LiveRequest {
-  int64_t context = 0;     // KV tokens held
+  int64_t context = 0;  // KV tokens held
   double last_token_s = 0;
   double expected_kv_s = 0;  // predicted time its KV reaches the decode node
   std::vector<float> gaps;   // inter-token gaps so far

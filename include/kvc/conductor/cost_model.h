@@ -51,9 +51,9 @@ std::vector<PrefillSample> SamplePerfModel(const perfmodel::PerfModel& model,
                                            int64_t max_input_tokens);
 
 struct CostModelOptions {
-  double kv_bytes_per_token = 327680;     // KV bytes of one token (LLaMA3-70B bf16: 320 KB)
-  double transfer_bytes_per_s = 100e9;    // node-to-node KV bandwidth (800 Gbps NIC)
-  double decode_base_seconds = 0.0108;    // decode step time of an empty context (weights)
+  double kv_bytes_per_token = 327680;        // KV bytes of one token (LLaMA3-70B bf16: 320 KB)
+  double transfer_bytes_per_s = 100e9;       // node-to-node KV bandwidth (800 Gbps NIC)
+  double decode_base_seconds = 0.0108;       // decode step time of an empty context (weights)
   double decode_seconds_per_token = 2.5e-8;  // extra step time per token of batch KV
 };
 

@@ -46,7 +46,7 @@ struct PolicyOptions {
   RejectionPolicy rejection = RejectionPolicy::kNone;
   double ttft_slo_s = std::numeric_limits<double>::infinity();  // objective on TTFT
   double tbt_slo_s = std::numeric_limits<double>::infinity();   // objective on TBT
-  uint64_t seed = 1;  // for the random policy
+  uint64_t seed = 1;                                            // for the random policy
 };
 
 // What a prefill node looks like to the scheduler at decision time.
@@ -111,8 +111,7 @@ class Scheduler {
                                             std::span<const DecodeNodeState> decode);
 
   // The parts of Schedule, exposed for tests. REQUIRES: non-empty spans.
-  PrefillPlan PlacePrefill(const ScheduleRequest& request,
-                           std::span<const PrefillNodeState> nodes);
+  PrefillPlan PlacePrefill(const ScheduleRequest& request, std::span<const PrefillNodeState> nodes);
   // Decode node with the lowest predicted TBT among those with room; with
   // `at_seconds` >= 0 the load is predicted at that time ahead (predictive), else the
   // current load is used.

@@ -31,26 +31,26 @@ namespace kvc::perfmodel {
 // The model being served.
 struct ModelSpec {
   std::string name = "llama3-70b";
-  int64_t layers = 80;            // transformer layers (l)
-  int64_t hidden = 8192;          // model width (d)
-  int64_t heads = 64;             // query heads
-  int64_t kv_heads = 8;           // GQA key/value heads
-  int64_t bytes_per_value = 2;    // bf16 weights and KV
-  double parameters = 70.6e9;     // weight count; weight bytes = parameters * bytes_per_value
-  double attention_coeff = 4;     // a in the FLOPs formula
-  double linear_coeff = 22;       // b in the FLOPs formula
+  int64_t layers = 80;          // transformer layers (l)
+  int64_t hidden = 8192;        // model width (d)
+  int64_t heads = 64;           // query heads
+  int64_t kv_heads = 8;         // GQA key/value heads
+  int64_t bytes_per_value = 2;  // bf16 weights and KV
+  double parameters = 70.6e9;   // weight count; weight bytes = parameters * bytes_per_value
+  double attention_coeff = 4;   // a in the FLOPs formula
+  double linear_coeff = 22;     // b in the FLOPs formula
 };
 
 // One serving node: `gpus` GPUs that together hold one model instance.
 struct NodeSpec {
   std::string name = "a800x8";
   int64_t gpus = 8;
-  double flops_per_gpu = 312e12;        // dense bf16 peak, FLOP/s
-  double compute_efficiency = 0.5;      // achieved share of peak in prefill (MFU)
-  double hbm_bytes_per_gpu = 80e9;      // HBM capacity per GPU
-  double hbm_bandwidth_per_gpu = 2.039e12;  // HBM bytes/s per GPU
-  double memory_efficiency = 0.8;       // achieved share of HBM bandwidth in decode
-  double kv_memory_fraction = 0.9;      // share of HBM left after weights usable for KV
+  double flops_per_gpu = 312e12;              // dense bf16 peak, FLOP/s
+  double compute_efficiency = 0.5;            // achieved share of peak in prefill (MFU)
+  double hbm_bytes_per_gpu = 80e9;            // HBM capacity per GPU
+  double hbm_bandwidth_per_gpu = 2.039e12;    // HBM bytes/s per GPU
+  double memory_efficiency = 0.8;             // achieved share of HBM bandwidth in decode
+  double kv_memory_fraction = 0.9;            // share of HBM left after weights usable for KV
   double host_to_device_bytes_per_s = 128e9;  // node total, DRAM -> HBM
   double nic_bytes_per_s = 100e9;             // node total (800 Gbps)
 };
