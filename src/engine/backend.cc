@@ -1,6 +1,7 @@
 #include "kvc/engine/backend.h"
 
 #include "kvc/engine/cpu_engine.h"
+#include "kvc/engine/cuda_engine.h"
 #include "kvc/engine/model_weights.h"
 #include "kvc/engine/sim_engine.h"
 
@@ -11,6 +12,14 @@ StatusOr<std::unique_ptr<Engine>> NewEngine(const std::string& model_dir, const 
     KVC_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights, LoadModelWeights(model_dir));
     return NewCpuEngine(std::move(weights),
                         CpuEngineOptions{options.num_blocks, options.block_tokens, options.threads});
+  }
+  if (options.backend == "cuda") {
+    // Fail before reading gigabytes of weights.
+    if (!CudaCompiledIn()) return NewCudaEngine(nullptr, {}).status();
+    if (!CudaDeviceAvailable()) return absl::UnavailableError("cuda backend: no CUDA device found");
+    KVC_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights, LoadModelWeights(model_dir));
+    return NewCudaEngine(std::move(weights),
+                         CudaEngineOptions{options.num_blocks, options.block_tokens, options.cuda_device});
   }
   if (options.backend == "sim") {
     SimEngineOptions so;

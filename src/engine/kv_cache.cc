@@ -57,6 +57,7 @@ float* KvCache::Keys(BlockId id, int64_t layer) {
 }
 
 float* KvCache::Values(BlockId id, int64_t layer) {
+  assert(geometry_.element_bytes == 4);
   return Keys(id, layer) + geometry_.block_tokens * geometry_.kv_heads * geometry_.head_dim;
 }
 

@@ -59,6 +59,13 @@ class Engine {
   [[nodiscard]] virtual StatusOr<std::vector<std::vector<float>>> DecodeStep(
       std::span<Sequence* const> batch) = 0;
 
+  // Host staging for backends whose KV lives in device memory (CUDA): copy a block's
+  // device bytes into cache().Block(id) before exporting it, and back after importing
+  // bytes (or one layer of them) into it. No-ops where cache() is the real storage.
+  [[nodiscard]] virtual Status StageBlockToHost(BlockId id) { return absl::OkStatus(); }
+  [[nodiscard]] virtual Status StageBlockToDevice(BlockId id) { return absl::OkStatus(); }
+  [[nodiscard]] virtual Status StageLayerToDevice(BlockId id, int64_t layer) { return absl::OkStatus(); }
+
   // Makes sure seq has blocks for `num_tokens` positions (allocating as needed).
   [[nodiscard]] Status EnsureBlocks(Sequence& seq, int64_t num_tokens);
   // Frees every block of seq and clears it.

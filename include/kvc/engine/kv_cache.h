@@ -28,8 +28,9 @@ struct KvCacheGeometry {
   int64_t num_layers = 1;
   int64_t block_tokens = 16;             // tokens per block: 16 for kvc-tiny, 512 for traces
   int64_t bytes_per_token_per_layer = 0; // K and V of one token in one layer
-  int64_t kv_heads = 0;                  // for the f32 accessors; 0 when the cache is opaque bytes
+  int64_t kv_heads = 0;                  // for the element accessors; 0 when the cache is opaque bytes
   int64_t head_dim = 0;
+  int64_t element_bytes = 4;             // 4 = f32 (CPU), 2 = bf16 (CUDA staging); see docs/kv-layout.md
 
   size_t layer_bytes() const { return static_cast<size_t>(block_tokens * bytes_per_token_per_layer); }
   size_t block_bytes() const { return layer_bytes() * static_cast<size_t>(num_layers); }
@@ -57,6 +58,7 @@ class KvCache {
   // Layer `layer` of block `id` (K then V). REQUIRES: id and layer valid.
   std::span<uint8_t> Layer(BlockId id, int64_t layer);
   // f32 K or V rows of one layer: [block_tokens][kv_heads][head_dim].
+  // REQUIRES: element_bytes == 4.
   float* Keys(BlockId id, int64_t layer);
   float* Values(BlockId id, int64_t layer);
   size_t LayerOffset(int64_t layer) const { return geometry_.layer_bytes() * static_cast<size_t>(layer); }
