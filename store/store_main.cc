@@ -1,13 +1,80 @@
 // kvc-store: capacity node contributing DRAM/SSD to the KV pool.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
-#include "kvc/store/store_options.h"
+#include "kvc/common/ids.h"
+#include "kvc/common/logging.h"
 #include "kvc/rpc/server.h"
+#include "kvc/store/store_options.h"
+#include "kvc/transfer/transfer_engine.h"
+#include "store/node/segment_server.h"
 
 namespace {
 constexpr const char* kDescription =
-    "kvc-store: capacity node contributing DRAM/SSD to the KV pool.\n"
-    "Status: this build serves only the gRPC health service (grpc.health.v1); the segment server is not built yet.";
+    "kvc-store: capacity node contributing DRAM (and an SSD tier on RocksDB) to the KV pool.\n"
+    "Registers its DRAM with the transfer engine, mounts it with kvc-master, carries out the\n"
+    "master's tasks (demotion to SSD, replication) and stages SSD reads (kvc.v1.StoreNode).";
+
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+int Serve(const kvc::StoreOptions& options) {
+  auto log = kvc::Logger("store");
+  if (kvc::Status s = kvc::SetLogLevel(options.server.log_level); !s.ok()) {
+    log->error("{}", s.message());
+    return 2;
+  }
+  auto directory = kvc::transfer::MakePeerSegmentDirectory(options.transfer.cluster_token);
+  auto engine = kvc::transfer::CreateTransferEngine(options.transfer, directory.get());
+  if (!engine.ok()) {
+    log->error("transfer engine: {}", engine.status());
+    return 1;
+  }
+  kvc::store::SegmentServerOptions seg;
+  seg.node_id = options.server.node_id.empty() ? kvc::NewNodeId("store") : options.server.node_id;
+  seg.master_address = options.master_address;
+  seg.dram_bytes = options.dram_bytes;
+  seg.staging_bytes = options.staging_bytes;
+  seg.ssd_path = options.ssd_path;
+  seg.ssd_bytes = options.ssd_bytes;
+  auto server = kvc::store::SegmentServer::Create(seg, **engine);
+  if (!server.ok()) {
+    log->error("{}", server.status());
+    return 1;
+  }
+  auto rpc = kvc::RunningServer::Start("store", options.server, {(*server)->service()});
+  if (!rpc.ok()) {
+    log->error("{}", rpc.status().message());
+    return 1;
+  }
+  if (!options.server.port_file.empty() && !WritePortFile(options.server.port_file, (*rpc)->port())) {
+    log->error("port_file: cannot write '{}'", options.server.port_file);
+    return 1;
+  }
+  (*server)->Run((*rpc)->address());
+  log->info("store {} serving gRPC on {}, transfer segment {}", seg.node_id, (*rpc)->address(),
+            (*engine)->LocalSegment().name);
+  std::printf("kvc-store listening on %s\n", (*rpc)->address().c_str());
+  std::fflush(stdout);
+  const int sig = kvc::WaitForTerminationSignal();
+  log->info("received signal {}, leaving the pool", sig);
+  (*rpc)->health().Shutdown();
+  (*server)->Stop(/*unmount=*/true);
+  (*rpc)->Shutdown(options.server.shutdown_grace_ms);
+  server->reset();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -23,5 +90,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kvc-store: configuration error: %s\n", std::string(s.message()).c_str());
     return 2;
   }
-  return kvc::ServeUntilSignalled("store", options.server, {});
+  return Serve(options);
 }

@@ -1,13 +1,34 @@
 #include "kvc/store/store_options.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace kvc {
 
-void BindStoreOptions(OptionSet& set, StoreOptions* options) {
-  BindServerOptions(set, &options->server, "127.0.0.1:50081");
+void BindStoreOptions(OptionSet& set, StoreOptions* o) {
+  BindServerOptions(set, &o->server, "127.0.0.1:50081");
+  set.Add("master_address", &o->master_address, "kvc-master gRPC address host:port");
+  set.Add("store.dram_bytes", &o->dram_bytes, "DRAM bytes contributed to the KV pool");
+  set.Add("store.staging_bytes", &o->staging_bytes, "DRAM bytes for staging SSD reads");
+  set.Add("store.ssd_path", &o->ssd_path, "RocksDB directory of the SSD tier (empty = no SSD tier)");
+  set.Add("store.ssd_bytes", &o->ssd_bytes, "SSD bytes announced to the master");
+  transfer::BindTransferEngineOptions(set, &o->transfer, "transfer.");
 }
 
-Status ValidateStoreOptions(const StoreOptions& options) {
-  return ValidateServerOptions(options.server);
+Status ValidateStoreOptions(const StoreOptions& o) {
+  KVC_RETURN_IF_ERROR(ValidateServerOptions(o.server));
+  KVC_RETURN_IF_ERROR(ValidateHostPort("master_address", o.master_address));
+  if (o.dram_bytes < 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store.dram_bytes: ", o.dram_bytes, " is below the 4096-byte minimum"));
+  }
+  if (o.staging_bytes < 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store.staging_bytes: ", o.staging_bytes, " is below the 4096-byte minimum"));
+  }
+  if (!o.ssd_path.empty() && o.ssd_bytes == 0) {
+    return absl::InvalidArgumentError("store.ssd_bytes: must be > 0 with store.ssd_path set");
+  }
+  return transfer::ValidateTransferEngineOptions(o.transfer);
 }
 
 }  // namespace kvc

@@ -155,6 +155,11 @@ StatusOr<std::vector<BlockKey>> MasterCore::ReportReplicas(
       obj.size = rep.size;
       obj.complete = true;
     }
+    if (const int known = Impl::FindReplica(obj, seg); known >= 0 && obj.complete &&
+        obj.size == rep.size &&
+        (seg->dram == nullptr || obj.replicas[static_cast<size_t>(known)].offset == rep.offset)) {
+      continue;  // already known (a node re-registering after a network blip)
+    }
     const bool conflict = !obj.complete || obj.size != rep.size || rep.size == 0 ||
                           Impl::FindReplica(obj, seg) >= 0;
     const bool space_ok = !conflict && (seg->dram ? seg->dram->AllocateAt(rep.offset, rep.size)

@@ -2,14 +2,24 @@
 // kvc/common/config.h and docs/configuration.md).
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
 #include "kvc/rpc/server.h"
+#include "kvc/transfer/transfer_engine.h"
 
 namespace kvc {
 
 struct StoreOptions {
-  ServerOptions server;  // listen_address defaults to 127.0.0.1:50081
+  ServerOptions server;  // listen_address defaults to 127.0.0.1:50081; node_id should be stable
+  std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address
+  uint64_t dram_bytes = 256ull << 20;     // DRAM contributed to the pool
+  uint64_t staging_bytes = 64ull << 20;   // DRAM for staging SSD reads
+  std::string ssd_path;                   // RocksDB directory of the SSD tier ("" = none)
+  uint64_t ssd_bytes = 1ull << 30;        // SSD capacity announced to the master
+  transfer::TransferEngineOptions transfer;  // the node's transfer engine (transfer.*)
 };
 
 void BindStoreOptions(OptionSet& set, StoreOptions* options);

@@ -1,0 +1,79 @@
+// StoreClient: put and get KV blocks in the cluster-wide pool. Metadata goes to
+// kvc-master (one round trip per call, or per batch); bytes move only through
+// the transfer engine, zero-copy between the caller's registered memory and the
+// nodes' DRAM segments. SSD-only values are staged by their node first.
+//
+//   auto client = StoreClient::Create(options, engine);
+//   KVC_RETURN_IF_ERROR((*client)->Put(key, buf, n));       // buf registered with engine
+//   KVC_ASSIGN_OR_RETURN(uint64_t got, (*client)->Get(key, buf, cap));
+//
+// Errors (kvc::ReasonOf): NOT_FOUND (unknown key), LEASE_EXPIRED (the transfer
+// outlived the read lease; the bytes may be stale, retry), NO_SPACE (pool full of
+// in-use data), NODE_UNREACHABLE (every replica failed), BAD_SIZE (zero, oversize
+// or a buffer too small), UNAVAILABLE (master unreachable).
+//
+// Thread-safe: many threads may share one client.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvc/common/block_hash.h"
+#include "kvc/common/status.h"
+#include "kvc/transfer/transfer_engine.h"
+
+namespace kvc::store {
+
+struct StoreClientOptions {
+  std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address
+  std::string node_id;             // this process's node id: local-first placement, same-host reads
+  uint32_t replicas = 1;           // copies per put (0 = master default)
+  uint32_t rpc_timeout_ms = 3000;  // deadline of each master/node RPC
+  uint32_t transfer_timeout_ms = 5000;  // deadline of each batch of transfers
+};
+
+struct PutItem {
+  BlockKey key;
+  const void* data = nullptr;  // registered with the engine, size bytes
+  uint64_t size = 0;
+};
+struct GetItem {
+  BlockKey key;
+  void* buffer = nullptr;  // registered with the engine, capacity bytes
+  uint64_t capacity = 0;
+};
+
+// A node's prefix match: how many leading keys of a request it holds.
+struct StorePrefixMatch {
+  std::vector<std::pair<std::string, uint32_t>> nodes;  // best first
+  std::string best_node_id;
+  uint32_t best_matched_blocks = 0;
+};
+
+class StoreClient {
+ public:
+  // `engine` is borrowed and must outlive the client. Does not contact the master.
+  static StatusOr<std::unique_ptr<StoreClient>> Create(const StoreClientOptions& options,
+                                                       transfer::TransferEngine& engine);
+  virtual ~StoreClient() = default;
+
+  // Stores `size` bytes at `data` under `key`: PutStart, write every replica,
+  // PutEnd (PutRevoke when a write fails). ALREADY_EXISTS when the key exists.
+  [[nodiscard]] virtual Status Put(const BlockKey& key, const void* data, uint64_t size) = 0;
+  // Reads the value of `key` into `buffer`; returns its size. Falls back to the
+  // next replica when one fails.
+  virtual StatusOr<uint64_t> Get(const BlockKey& key, void* buffer, uint64_t capacity) = 0;
+  // Put of every item with one PutStart per item and the writes in one batch.
+  virtual std::vector<Status> BatchPut(std::span<const PutItem> items) = 0;
+  // Get of every item with ONE master round trip (BatchGet) and the reads in one batch.
+  virtual std::vector<StatusOr<uint64_t>> BatchGet(std::span<const GetItem> items) = 0;
+  virtual StatusOr<bool> Exists(const BlockKey& key) = 0;
+  virtual StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) = 0;
+  [[nodiscard]] virtual Status Remove(const BlockKey& key) = 0;
+  virtual StatusOr<StorePrefixMatch> MatchPrefix(std::span<const BlockKey> keys) = 0;
+};
+
+}  // namespace kvc::store

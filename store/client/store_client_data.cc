@@ -1,0 +1,165 @@
+// StoreClient: the data path (puts and gets through the transfer engine).
+#include "absl/strings/str_cat.h"
+#include "kvc/common/clock.h"
+#include "kvc/common/grpc_status.h"
+#include "store/client/store_client_impl.h"
+#include "store/proto_convert.h"
+
+namespace kvc::store {
+
+Status StoreClientImpl::Put(const BlockKey& key, const void* data, uint64_t size) {
+  const PutItem item{key, data, size};
+  return BatchPut(std::span(&item, 1))[0];
+}
+
+StatusOr<uint64_t> StoreClientImpl::Get(const BlockKey& key, void* buffer, uint64_t capacity) {
+  const GetItem item{key, buffer, capacity};
+  return BatchGet(std::span(&item, 1))[0];
+}
+
+std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
+  std::vector<Status> out(items.size());
+  std::vector<v1::PutStartResponse> started(items.size());
+  std::vector<Transfer> transfers;
+  std::vector<size_t> owner;  // transfer -> item
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].data == nullptr && items[i].size > 0) {
+      out[i] = WithReason(absl::InvalidArgumentError("Put: data is null"), "BAD_SIZE");
+      continue;
+    }
+    v1::PutStartRequest req;
+    Header(req.mutable_header());
+    ToProto(items[i].key, req.mutable_key());
+    req.set_size(items[i].size);
+    req.set_replicas(options_.replicas);
+    req.set_preferred_node_id(options_.node_id);
+    out[i] = FromGrpcStatus(master_->PutStart(Ctx().get(), req, &started[i]));
+    if (!out[i].ok()) continue;
+    for (const v1::Replica& r : started[i].replicas()) {
+      transfers.push_back(Transfer{transfer::TransferOp::kWrite,
+                                   const_cast<void*>(items[i].data), &r.location()});
+      owner.push_back(i);
+    }
+  }
+  const std::vector<Status> moved = RunBatch(transfers);
+  std::vector<bool> wrote(items.size(), true);
+  for (size_t t = 0; t < transfers.size(); ++t) {
+    if (!moved[t].ok() && wrote[owner[t]]) {
+      wrote[owner[t]] = false;
+      out[owner[t]] = moved[t];
+    }
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (started[i].replicas_size() == 0) continue;  // PutStart failed
+    v1::PutEndRequest end;
+    Header(end.mutable_header());
+    ToProto(items[i].key, end.mutable_key());
+    if (wrote[i]) {
+      v1::PutEndResponse resp;
+      out[i] = FromGrpcStatus(master_->PutEnd(Ctx().get(), end, &resp));
+    } else {
+      v1::PutRevokeRequest revoke;
+      *revoke.mutable_header() = end.header();
+      *revoke.mutable_key() = end.key();
+      v1::PutRevokeResponse resp;
+      (void)master_->PutRevoke(Ctx().get(), revoke, &resp);
+    }
+  }
+  return out;
+}
+
+Status StoreClientImpl::CheckLease(const v1::GetResponse& found) const {
+  if (Clock::Real().UnixMillis() <= found.lease_expires_unix_ms()) return Status();
+  return WithReason(absl::AbortedError("Get: the read lease expired before the transfer ended; "
+                                       "the bytes may be stale, retry"),
+                    "LEASE_EXPIRED");
+}
+
+Status StoreClientImpl::ReadReplica(const BlockKey& key, const v1::Replica& replica, void* buffer) {
+  if (replica.tier() != v1::STORAGE_TIER_SSD) {
+    return RunBatch({Transfer{transfer::TransferOp::kRead, buffer, &replica.location()}})[0];
+  }
+  v1::StageRequest req;
+  Header(req.mutable_header());
+  ToProto(key, req.mutable_key());
+  v1::StageResponse staged;
+  v1::StoreNode::Stub& node = NodeStub(replica.rpc_address());
+  Status s = FromGrpcStatus(node.Stage(Ctx().get(), req, &staged));
+  if (!s.ok()) return s;
+  s = RunBatch({Transfer{transfer::TransferOp::kRead, buffer, &staged.location()}})[0];
+  v1::UnstageRequest un;
+  un.set_staging_id(staged.staging_id());
+  v1::UnstageResponse un_resp;
+  (void)node.Unstage(Ctx().get(), un, &un_resp);
+  return s;
+}
+
+StatusOr<uint64_t> StoreClientImpl::ReadWithFallback(const BlockKey& key,
+                                                     const v1::GetResponse& found, int first,
+                                                     void* buffer, Status last_error) {
+  for (int r = first; r < found.replicas_size(); ++r) {
+    last_error = ReadReplica(key, found.replicas(r), buffer);
+    if (last_error.ok()) {
+      KVC_RETURN_IF_ERROR(CheckLease(found));
+      return found.size();
+    }
+  }
+  return WithReason(absl::UnavailableError(absl::StrCat(
+                        "Get ", key.ToHex(), ": every replica failed (", found.replicas_size(),
+                        "); last error: ", last_error.message())),
+                    "NODE_UNREACHABLE");
+}
+
+std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGet(std::span<const GetItem> items) {
+  std::vector<StatusOr<uint64_t>> out(items.size(), absl::UnknownError("not attempted"));
+  v1::BatchGetRequest req;
+  Header(req.mutable_header());
+  req.set_reader_node_id(options_.node_id);
+  for (const GetItem& it : items) ToProto(it.key, req.add_keys());
+  v1::BatchGetResponse resp;
+  if (Status s = FromGrpcStatus(master_->BatchGet(Ctx().get(), req, &resp)); !s.ok()) {
+    for (auto& o : out) o = s;
+    return out;
+  }
+  // First choice of every key in one batch; SSD replicas and failures go the slow way.
+  std::vector<Transfer> transfers;
+  std::vector<size_t> owner;
+  std::vector<size_t> slow;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const v1::GetResponse& found = resp.results(static_cast<int>(i));
+    if (found.replicas_size() == 0) {
+      out[i] = WithReason(absl::NotFoundError(absl::StrCat("Get: key ", items[i].key.ToHex(),
+                                                           " not found")),
+                          "NOT_FOUND");
+    } else if (found.size() > items[i].capacity || items[i].buffer == nullptr) {
+      out[i] = WithReason(absl::InvalidArgumentError(absl::StrCat(
+                              "Get: value of ", items[i].key.ToHex(), " has ", found.size(),
+                              " bytes, the buffer holds ", items[i].capacity)),
+                          "BAD_SIZE");
+    } else if (found.replicas(0).tier() == v1::STORAGE_TIER_SSD) {
+      slow.push_back(i);
+    } else {
+      transfers.push_back(Transfer{transfer::TransferOp::kRead, items[i].buffer,
+                                   &found.replicas(0).location()});
+      owner.push_back(i);
+    }
+  }
+  const std::vector<Status> moved = RunBatch(transfers);
+  for (size_t t = 0; t < transfers.size(); ++t) {
+    const size_t i = owner[t];
+    const v1::GetResponse& found = resp.results(static_cast<int>(i));
+    if (moved[t].ok()) {
+      Status lease = CheckLease(found);
+      out[i] = lease.ok() ? StatusOr<uint64_t>(found.size()) : StatusOr<uint64_t>(lease);
+    } else {
+      out[i] = ReadWithFallback(items[i].key, found, 1, items[i].buffer, moved[t]);
+    }
+  }
+  for (size_t i : slow) {
+    out[i] = ReadWithFallback(items[i].key, resp.results(static_cast<int>(i)), 0,
+                              items[i].buffer, Status());
+  }
+  return out;
+}
+
+}  // namespace kvc::store

@@ -1,0 +1,54 @@
+// Private implementation of StoreClient (see kvc/store/store_client.h).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "kvc/store/store_client.h"
+#include "kvc/v1/store_master.grpc.pb.h"
+
+namespace kvc::store {
+
+class StoreClientImpl final : public StoreClient {
+ public:
+  StoreClientImpl(const StoreClientOptions& options, transfer::TransferEngine& engine);
+
+  Status Put(const BlockKey& key, const void* data, uint64_t size) override;
+  StatusOr<uint64_t> Get(const BlockKey& key, void* buffer, uint64_t capacity) override;
+  std::vector<Status> BatchPut(std::span<const PutItem> items) override;
+  std::vector<StatusOr<uint64_t>> BatchGet(std::span<const GetItem> items) override;
+  StatusOr<bool> Exists(const BlockKey& key) override;
+  StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) override;
+  Status Remove(const BlockKey& key) override;
+  StatusOr<StorePrefixMatch> MatchPrefix(std::span<const BlockKey> keys) override;
+
+ private:
+  struct Transfer {
+    transfer::TransferOp op;
+    void* local;
+    const v1::MemoryDescriptor* remote;
+  };
+  std::unique_ptr<grpc::ClientContext> Ctx() const;
+  v1::RequestHeader* Header(v1::RequestHeader* h) const;
+  StatusOr<transfer::SegmentHandle> Handle(const std::string& segment);
+  v1::StoreNode::Stub& NodeStub(const std::string& address);
+  // Runs the transfers in one batch; one Status per transfer.
+  std::vector<Status> RunBatch(const std::vector<Transfer>& transfers);
+  // Reads one replica into buffer (staging it first when it is on SSD).
+  Status ReadReplica(const BlockKey& key, const v1::Replica& replica, void* buffer);
+  // Tries replicas[first..] in order until one read succeeds.
+  StatusOr<uint64_t> ReadWithFallback(const BlockKey& key, const v1::GetResponse& found,
+                                      int first, void* buffer, Status last_error);
+  Status CheckLease(const v1::GetResponse& found) const;
+
+  const StoreClientOptions options_;
+  transfer::TransferEngine& engine_;
+  std::unique_ptr<v1::StoreMaster::Stub> master_;
+  std::mutex mu_;
+  std::map<std::string, transfer::SegmentHandle> handles_;               // guarded by mu_
+  std::map<std::string, std::unique_ptr<v1::StoreNode::Stub>> nodes_;   // guarded by mu_
+};
+
+}  // namespace kvc::store
