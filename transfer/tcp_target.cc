@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -146,41 +147,64 @@ void TcpTarget::Serve(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   internal::SetSocketTimeout(fd, options_.timeout);
   if (!Authenticate(fd, PeerName(fd))) return;
-  while (!stopping_ && ServeOne(fd)) {
+  std::string acks;  // write replies held back while more requests are already buffered
+  while (!stopping_ && ServeOne(fd, &acks)) {
   }
 }
 
+// Sends the held write replies. Replies stay in request order: every other reply
+// flushes these first.
+static bool FlushAcks(int fd, std::string* acks) {
+  if (acks->empty()) return true;
+  const bool ok = SendAll(fd, acks->data(), acks->size()).ok();
+  acks->clear();
+  return ok;
+}
+
+// Holds a write's OK reply while the next request is already waiting in the socket
+// (one send then answers many slices); flushes before the thread could block.
+static bool Acknowledge(int fd, uint64_t sequence, std::string* acks) {
+  internal::ResponseFrame frame;
+  frame.sequence = sequence;
+  acks->append(reinterpret_cast<const char*>(&frame), sizeof(frame));
+  int readable = 0;
+  if (ioctl(fd, FIONREAD, &readable) != 0) readable = 0;
+  if (readable > 0 && acks->size() < 64 * sizeof(frame)) return true;
+  return FlushAcks(fd, acks);
+}
+
 // Serves one request; false when the connection should close.
-bool TcpTarget::ServeOne(int fd) {
+bool TcpTarget::ServeOne(int fd, std::string* acks) {
   internal::RequestFrame frame;
   Status s = RecvAll(fd, &frame, sizeof(frame), /*idle_ok=*/true);
   if (internal::IsIdle(s)) return true;
   if (!s.ok()) return false;
   const auto op = static_cast<internal::WireOp>(frame.op);
-  if (op == internal::WireOp::kGetSegment) {
-    const std::string json = descriptor_json_();
-    return Reply(fd, frame.sequence, absl::OkStatus(), json.data(), json.size());
-  }
-  if ((op != internal::WireOp::kRead && op != internal::WireOp::kWrite) ||
+  if ((op != internal::WireOp::kRead && op != internal::WireOp::kWrite &&
+       op != internal::WireOp::kGetSegment) ||
       frame.length > internal::kMaxFrameBytes) {
     Logger("transfer")->warn("closing connection {}: malformed request", PeerName(fd));
     return false;
   }
+  if (op == internal::WireOp::kGetSegment) {
+    const std::string json = descriptor_json_();
+    return FlushAcks(fd, acks) && Reply(fd, frame.sequence, absl::OkStatus(), json.data(), json.size());
+  }
+  // The bounds check: nothing outside a registered remote-accessible region is touched.
   StatusOr<uint64_t> pin = regions_->Pin(frame.address, frame.length, /*remote=*/true);
   if (!pin.ok()) {
     if (op == internal::WireOp::kWrite && !Drain(fd, frame.length)) return false;
-    return Reply(fd, frame.sequence, pin.status(), nullptr, 0);
+    return FlushAcks(fd, acks) && Reply(fd, frame.sequence, pin.status(), nullptr, 0);
   }
   void* memory = reinterpret_cast<void*>(frame.address);
   bool ok;
   if (op == internal::WireOp::kWrite) {
     ok = RecvAll(fd, memory, frame.length).ok();
     regions_->Unpin(*pin);
-    ok = ok && Reply(fd, frame.sequence, absl::OkStatus(), nullptr, 0);
-  } else {
-    ok = Reply(fd, frame.sequence, absl::OkStatus(), memory, frame.length);
-    regions_->Unpin(*pin);
+    return ok && Acknowledge(fd, frame.sequence, acks);
   }
+  ok = FlushAcks(fd, acks) && Reply(fd, frame.sequence, absl::OkStatus(), memory, frame.length);
+  regions_->Unpin(*pin);
   return ok;
 }
 

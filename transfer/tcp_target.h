@@ -46,7 +46,7 @@ class TcpTarget {
   void AcceptLoop();
   void Serve(int fd);
   bool Authenticate(int fd, const std::string& peer);
-  bool ServeOne(int fd);
+  bool ServeOne(int fd, std::string* acks);
 
   const Options options_;
   internal::RegionTable* const regions_;

@@ -118,10 +118,11 @@ void TcpConnection::SenderMain() {
   }).detach();
 
   uint64_t sequence = 0;
+  std::vector<Slice*> group;
   while (true) {
-    Slice* slice = nullptr;
     std::vector<Slice*> failed;
     Status why;
+    group.clear();
     {
       std::unique_lock lock(mu_);
       work_.wait(lock, [&] { return broken_ || !queue_.empty(); });
@@ -130,23 +131,61 @@ void TcpConnection::SenderMain() {
         queue_.clear();
         why = why_broken_;
       } else {
-        slice = queue_.front();
-        queue_.pop_front();
-        inflight_.push_back(slice);
+        TakeGroupLocked(&group);
         work_.notify_all();
       }
     }
-    if (slice == nullptr) {
+    if (group.empty()) {
       FailAll(failed, why);
       return;
     }
-    Status sent = SendSlice(*fd, slice, sequence++);
+    Status sent = SendGroup(*fd, group, &sequence);
     if (!sent.ok()) {
       std::lock_guard lock(mu_);
       Break(absl::UnavailableError(
           absl::StrCat("connection to ", params_.endpoint, " lost while sending: ", sent.message())));
     }
   }
+}
+
+// Moves up to kMaxGroup queued slices (at most kMaxGroupBytes of payload) to
+// inflight_, so that one sendmsg carries all of them. A slice marked for an
+// injected drop always travels alone.
+void TcpConnection::TakeGroupLocked(std::vector<Slice*>* group) {
+  constexpr size_t kMaxGroup = 32;
+  constexpr uint64_t kMaxGroupBytes = 2 << 20;
+  uint64_t bytes = 0;
+  while (!queue_.empty() && group->size() < kMaxGroup) {
+    Slice* next = queue_.front();
+    const uint64_t payload = next->op == TransferOp::kWrite ? next->length : 0;
+    if (!group->empty() && (next->drop_connection || group->front()->drop_connection ||
+                            bytes + payload > kMaxGroupBytes)) {
+      break;
+    }
+    queue_.pop_front();
+    inflight_.push_back(next);
+    group->push_back(next);
+    bytes += payload;
+  }
+}
+
+Status TcpConnection::SendGroup(int fd, const std::vector<Slice*>& group, uint64_t* sequence) {
+  if (group.size() == 1) return SendSlice(fd, group[0], (*sequence)++);
+  RequestFrame frames[32];
+  iovec iov[64];
+  int count = 0;
+  for (size_t i = 0; i < group.size(); ++i) {
+    const Slice* slice = group[i];
+    RequestFrame& frame = frames[i];
+    frame = RequestFrame{};
+    frame.op = static_cast<uint8_t>(slice->op == TransferOp::kRead ? WireOp::kRead : WireOp::kWrite);
+    frame.sequence = (*sequence)++;
+    frame.address = slice->remote;
+    frame.length = slice->length;
+    iov[count++] = {&frame, sizeof(frame)};
+    if (slice->op == TransferOp::kWrite) iov[count++] = {slice->local, slice->length};
+  }
+  return SendAll(fd, iov, count);
 }
 
 Status TcpConnection::SendSlice(int fd, Slice* slice, uint64_t sequence) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "transfer/internal/channel.h"
 #include "transfer/internal/thread_tracker.h"
@@ -53,6 +54,8 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  private:
   void SenderMain();
   void ReceiverMain();
+  void TakeGroupLocked(std::vector<Slice*>* group);  // REQUIRES: mu_ held
+  Status SendGroup(int fd, const std::vector<Slice*>& group, uint64_t* sequence);
   Status SendSlice(int fd, Slice* slice, uint64_t sequence);
   Status ReceiveReply(int fd, Slice* slice, uint64_t sequence, Status* slice_status);
   void Break(const Status& why);  // REQUIRES: mu_ held
