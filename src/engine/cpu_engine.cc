@@ -48,6 +48,7 @@ class CpuEngine final : public Engine {
              const std::vector<float>& sin, std::vector<float>& x);
   void StoreKv(int64_t l, const std::vector<Segment>& segs, const float* k, const float* v);
   void Attend(int64_t l, const Segment& s, const float* q, float* out);
+  void AttendInPlace(int64_t l, const Segment& s, const float* q, float* out);
 
   const std::shared_ptr<const ModelWeights> w_;
   const ModelConfig& c_;
@@ -173,8 +174,48 @@ void CpuEngine::StoreKv(int64_t l, const std::vector<Segment>& segs, const float
   }
 }
 
-// Causal attention of the segment's rows over positions [0, pos] of its request.
+// Causal attention of the segment's rows over positions [0, pos] of its request:
+// gather the request's K and V into contiguous [context, kvd] matrices, then two
+// GEMMs per head (scores = Q K^T, out = P V) with the causal mask applied in between.
 void CpuEngine::Attend(int64_t l, const Segment& s, const float* q, float* out) {
+  const int64_t hd = c_.head_dim, heads = c_.num_heads, group = heads / c_.num_kv_heads,
+                bt = cache_.geometry().block_tokens, kvd = c_.num_kv_heads * hd;
+  const int64_t ctx = s.begin + s.count;  // positions visible to the last row
+  if (s.count < 8) return AttendInPlace(l, s, q, out);
+  std::vector<float> keys(static_cast<size_t>(ctx * kvd)), values(keys.size());
+  for (int64_t t0 = 0; t0 < ctx; t0 += bt) {
+    const BlockId b = s.seq->blocks[static_cast<size_t>(t0 / bt)];
+    const int64_t n = std::min(bt, ctx - t0);
+    std::copy_n(cache_.Keys(b, l), n * kvd, keys.data() + t0 * kvd);
+    std::copy_n(cache_.Values(b, l), n * kvd, values.data() + t0 * kvd);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const auto rows = static_cast<int>(s.count), cols = static_cast<int>(ctx);
+  std::vector<float> p(static_cast<size_t>(s.count * ctx));
+  for (int64_t h = 0; h < heads; ++h) {
+    const int64_t g = h / group;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, static_cast<int>(hd), scale,
+                q + h * hd, static_cast<int>(heads * hd), keys.data() + g * hd, static_cast<int>(kvd),
+                0.0f, p.data(), cols);
+    for (int64_t j = 0; j < s.count; ++j) {
+      float* row = p.data() + j * ctx;
+      const int64_t visible = s.begin + j + 1;
+      const float max_score = *std::max_element(row, row + visible);
+      float sum = 0;
+      for (int64_t t = 0; t < visible; ++t) sum += (row[t] = std::exp(row[t] - max_score));
+      const float inv = 1.0f / sum;
+      for (int64_t t = 0; t < visible; ++t) row[t] *= inv;
+      std::fill(row + visible, row + ctx, 0.0f);  // causal mask
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, static_cast<int>(hd), cols, 1.0f,
+                p.data(), cols, values.data() + g * hd, static_cast<int>(kvd), 0.0f, out + h * hd,
+                static_cast<int>(heads * hd));
+  }
+}
+
+// Attention reading K and V in place from the blocks: cheaper than gathering them
+// when only a few rows (decode) attend.
+void CpuEngine::AttendInPlace(int64_t l, const Segment& s, const float* q, float* out) {
   const int64_t hd = c_.head_dim, heads = c_.num_heads, kvh = c_.num_kv_heads,
                 group = heads / kvh, bt = cache_.geometry().block_tokens, kvd = kvh * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));

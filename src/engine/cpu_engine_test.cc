@@ -134,7 +134,8 @@ void ExpectMatchesReference(const ModelConfig& config, uint64_t seed) {
   std::vector<int32_t> tokens;
   for (int i = 0; i < 13; ++i) tokens.push_back(static_cast<int32_t>((i * 17 + seed) % config.vocab_size));
   Sequence seq;
-  auto logits = (*engine)->Prefill(seq, tokens, 0, 5);
+  // Chunks of 9 then 4 rows: both the gathered-GEMM and the in-place attention paths.
+  auto logits = (*engine)->Prefill(seq, tokens, 0, 9);
   ASSERT_TRUE(logits.ok()) << logits.status();
   EXPECT_LT(MaxRelError(*logits, RefForward(*w, tokens)), 1e-4);
   // Two decode steps continue the same sequence.
