@@ -1,0 +1,134 @@
+#include "kvc/conductor/openai_api.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace kvc::openai {
+namespace {
+
+using json = nlohmann::json;
+
+// Expects an INVALID_ARGUMENT whose message contains `needle`.
+void ExpectInvalid(const StatusOr<GenerationRequest>& r, const std::string& needle) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+}
+
+// A full chat request keeps every field.
+TEST(OpenAiRequestTest, ChatFieldsParsed) {
+  auto r = ParseChatCompletionRequest(R"({
+    "model": "kvc-tiny", "messages": [{"role":"system","content":"be brief"},
+      {"role":"user","content":[{"type":"text","text":"hi "},{"type":"text","text":"there"}]}],
+    "max_tokens": 32, "temperature": 0, "top_p": 0.9, "seed": 7, "stop": ["\n\n", "END"],
+    "stream": true, "stream_options": {"include_usage": true}, "top_k": 40})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->model, "kvc-tiny");
+  ASSERT_EQ(r->messages.size(), 2u);
+  EXPECT_EQ(r->messages[1].content, "hi there");
+  EXPECT_EQ(*r->max_tokens, 32u);
+  EXPECT_EQ(r->temperature, 0.0);
+  EXPECT_DOUBLE_EQ(r->top_p, 0.9);
+  EXPECT_EQ(*r->seed, 7u);
+  EXPECT_EQ(r->stop, (std::vector<std::string>{"\n\n", "END"}));
+  EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
+  EXPECT_EQ(r->top_k, 40u);
+}
+
+// Bad chat bodies get errors naming the problem.
+TEST(OpenAiRequestTest, ChatErrors) {
+  ExpectInvalid(ParseChatCompletionRequest("{not json"), "not valid JSON");
+  ExpectInvalid(ParseChatCompletionRequest("[1,2]"), "JSON object");
+  ExpectInvalid(ParseChatCompletionRequest(R"({"messages":[{"role":"user","content":"x"}]})"),
+                "model is required");
+  ExpectInvalid(ParseChatCompletionRequest(R"({"model":"m"})"), "messages is required");
+  ExpectInvalid(ParseChatCompletionRequest(R"({"model":"m","messages":[]})"),
+                "messages is required");
+  ExpectInvalid(ParseChatCompletionRequest(R"({"model":"m","messages":[{"content":"x"}]})"),
+                "messages[0] needs a string role");
+  ExpectInvalid(
+      ParseChatCompletionRequest(R"({"model":"m","messages":[{"role":"robot","content":"x"}]})"),
+      "robot");
+  ExpectInvalid(ParseChatCompletionRequest(
+                    R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-5})"),
+                "max_tokens must be >= 1, got -5");
+  ExpectInvalid(ParseChatCompletionRequest(
+                    R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":"9"})"),
+                "max_tokens must be an integer");
+  ExpectInvalid(ParseChatCompletionRequest(
+                    R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})"),
+                "temperature");
+  ExpectInvalid(ParseChatCompletionRequest(
+                    R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2})"),
+                "n must be 1");
+  ExpectInvalid(ParseChatCompletionRequest(
+                    R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]})"),
+                "stop");
+  ExpectInvalid(
+      ParseChatCompletionRequest(
+          R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}})"),
+      "only allowed when stream");
+  ExpectInvalid(
+      ParseChatCompletionRequest(
+          R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})"),
+      "text");
+}
+
+// Completions take a string, a one-string array, or token ids; default max_tokens is 16.
+TEST(OpenAiRequestTest, CompletionPrompts) {
+  auto text = ParseCompletionRequest(R"({"model":"m","prompt":"Once upon"})");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->prompt_text, "Once upon");
+  EXPECT_EQ(*text->max_tokens, 16u);
+  auto tokens =
+      ParseCompletionRequest(R"({"model":"m","prompt":[1,2,3],"max_tokens":4,"ignore_eos":true})");
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_TRUE(tokens->prompt_is_tokens);
+  EXPECT_EQ(tokens->prompt_tokens, (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_TRUE(tokens->ignore_eos);
+  ExpectInvalid(ParseCompletionRequest(R"({"model":"m"})"), "prompt is required");
+  ExpectInvalid(ParseCompletionRequest(R"({"model":"m","prompt":[1,-2]})"), "non-negative");
+  ExpectInvalid(ParseCompletionRequest(R"({"model":"m","prompt":["a","b"]})"), "batched");
+  ExpectInvalid(ParseCompletionRequest(R"({"model":"m","prompt":""})"), "empty");
+}
+
+// Chat chunks carry the role first, content deltas, then a finish reason; usage chunk last.
+TEST(OpenAiResponseTest, ChatStreamShape) {
+  GenerationRequest r;
+  r.endpoint = GenerationRequest::Endpoint::kChat;
+  r.include_usage = true;
+  ResponseIds ids{"chatcmpl-1", 1700000000, "kvc-tiny"};
+  json first = json::parse(RenderChunk(r, ids, "He", "", true));
+  EXPECT_EQ(first["object"], "chat.completion.chunk");
+  EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(first["choices"][0]["delta"]["content"], "He");
+  EXPECT_TRUE(first["choices"][0]["finish_reason"].is_null());
+  json last = json::parse(RenderChunk(r, ids, "", "stop", false));
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
+  json usage = json::parse(RenderUsageChunk(r, ids, {10, 3, 8}));
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["total_tokens"], 13);
+  EXPECT_EQ(usage["usage"]["prompt_tokens_details"]["cached_tokens"], 8);
+}
+
+// Whole responses for both endpoints; invalid UTF-8 in text does not break the JSON.
+TEST(OpenAiResponseTest, WholeResponses) {
+  GenerationRequest chat;
+  ResponseIds ids{"chatcmpl-2", 1, "kvc-tiny"};
+  json c = json::parse(RenderResponse(chat, ids, "hello", "length", {5, 2, 0}));
+  EXPECT_EQ(c["object"], "chat.completion");
+  EXPECT_EQ(c["choices"][0]["message"]["content"], "hello");
+  EXPECT_EQ(c["usage"]["completion_tokens"], 2);
+  GenerationRequest comp;
+  comp.endpoint = GenerationRequest::Endpoint::kCompletion;
+  json t = json::parse(RenderResponse(comp, ids, std::string("bad \xff byte"), "stop", {}));
+  EXPECT_EQ(t["object"], "text_completion");
+  EXPECT_NE(t["choices"][0]["text"].get<std::string>().find("bad"), std::string::npos);
+  json models = json::parse(RenderModelList({"kvc-tiny"}, 5));
+  EXPECT_EQ(models["data"][0]["id"], "kvc-tiny");
+}
+
+}  // namespace
+}  // namespace kvc::openai

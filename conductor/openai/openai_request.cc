@@ -1,0 +1,184 @@
+// Parsing and validation of OpenAI-style request bodies.
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "kvc/conductor/openai_api.h"
+
+namespace kvc::openai {
+namespace {
+
+using json = nlohmann::json;
+
+Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+StatusOr<json> ParseObject(const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Invalid("request body is not valid JSON");
+  if (!j.is_object()) return Invalid("request body must be a JSON object");
+  return j;
+}
+
+Status ReadNumber(const json& j, const char* field, double lo, double hi, double* out) {
+  if (!j.contains(field) || j[field].is_null()) return Status();
+  if (!j[field].is_number()) return Invalid(absl::StrCat(field, " must be a number"));
+  const double v = j[field].get<double>();
+  if (v < lo || v > hi) {
+    return Invalid(absl::StrCat(field, " must be between ", lo, " and ", hi, ", got ", v));
+  }
+  *out = v;
+  return Status();
+}
+
+Status ReadBool(const json& j, const char* field, bool* out) {
+  if (!j.contains(field) || j[field].is_null()) return Status();
+  if (!j[field].is_boolean()) return Invalid(absl::StrCat(field, " must be true or false"));
+  *out = j[field].get<bool>();
+  return Status();
+}
+
+Status ReadMaxTokens(const json& j, GenerationRequest* r) {
+  for (const char* field : {"max_completion_tokens", "max_tokens"}) {
+    if (!j.contains(field) || j[field].is_null()) continue;
+    if (!j[field].is_number_integer()) return Invalid(absl::StrCat(field, " must be an integer"));
+    const int64_t v = j[field].get<int64_t>();
+    if (v < 1 || v > std::numeric_limits<uint32_t>::max()) {
+      return Invalid(absl::StrCat(field, " must be >= 1, got ", v));
+    }
+    r->max_tokens = static_cast<uint32_t>(v);
+  }
+  return Status();
+}
+
+Status ReadStop(const json& j, GenerationRequest* r) {
+  if (!j.contains("stop") || j["stop"].is_null()) return Status();
+  const json& s = j["stop"];
+  if (s.is_string()) {
+    if (!s.get<std::string>().empty()) r->stop.push_back(s.get<std::string>());
+    return Status();
+  }
+  if (!s.is_array()) return Invalid("stop must be a string or an array of strings");
+  if (s.size() > 4) return Invalid(absl::StrCat("stop takes at most 4 sequences, got ", s.size()));
+  for (const auto& item : s) {
+    if (!item.is_string()) return Invalid("stop must be a string or an array of strings");
+    if (!item.get<std::string>().empty()) r->stop.push_back(item.get<std::string>());
+  }
+  return Status();
+}
+
+// Fields both endpoints share.
+Status ReadCommon(const json& j, GenerationRequest* r) {
+  if (!j.contains("model") || !j["model"].is_string() || j["model"].get<std::string>().empty()) {
+    return Invalid("model is required (a string; GET /v1/models lists them)");
+  }
+  r->model = j["model"].get<std::string>();
+  KVC_RETURN_IF_ERROR(ReadMaxTokens(j, r));
+  KVC_RETURN_IF_ERROR(ReadNumber(j, "temperature", 0.0, 2.0, &r->temperature));
+  KVC_RETURN_IF_ERROR(ReadNumber(j, "top_p", 0.0, 1.0, &r->top_p));
+  if (j.contains("top_p") && j["top_p"].is_number() && r->top_p <= 0.0) {
+    return Invalid("top_p must be greater than 0");
+  }
+  if (j.contains("top_k") && !j["top_k"].is_null()) {
+    if (!j["top_k"].is_number_integer() || j["top_k"].get<int64_t>() < -1) {
+      return Invalid("top_k must be an integer >= -1 (-1 or 0 = off)");
+    }
+    r->top_k = static_cast<uint32_t>(std::max<int64_t>(0, j["top_k"].get<int64_t>()));
+  }
+  if (j.contains("seed") && !j["seed"].is_null()) {
+    if (!j["seed"].is_number_integer()) return Invalid("seed must be an integer");
+    r->seed = static_cast<uint64_t>(j["seed"].get<int64_t>());
+  }
+  if (j.contains("n") && !j["n"].is_null()) {
+    if (!j["n"].is_number_integer() || j["n"].get<int64_t>() != 1) {
+      return Invalid("n must be 1 (kvc returns one choice per request)");
+    }
+  }
+  KVC_RETURN_IF_ERROR(ReadStop(j, r));
+  KVC_RETURN_IF_ERROR(ReadBool(j, "ignore_eos", &r->ignore_eos));
+  KVC_RETURN_IF_ERROR(ReadBool(j, "stream", &r->stream));
+  if (j.contains("stream_options") && !j["stream_options"].is_null()) {
+    if (!j["stream_options"].is_object()) return Invalid("stream_options must be an object");
+    if (!r->stream) return Invalid("stream_options is only allowed when stream is true");
+    KVC_RETURN_IF_ERROR(ReadBool(j["stream_options"], "include_usage", &r->include_usage));
+  }
+  return Status();
+}
+
+// Message content: a string, or an array of {"type":"text","text":...} parts.
+StatusOr<std::string> ReadContent(const json& m, size_t index) {
+  const std::string where = absl::StrCat("messages[", index, "].content");
+  if (!m.contains("content") || m["content"].is_null()) return std::string();
+  const json& c = m["content"];
+  if (c.is_string()) return c.get<std::string>();
+  if (!c.is_array()) return Invalid(where + " must be a string or an array of text parts");
+  std::string out;
+  for (const auto& part : c) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+        !part["text"].is_string()) {
+      return Invalid(where + ": only {\"type\":\"text\",\"text\":...} parts are supported");
+    }
+    out += part["text"].get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body) {
+  KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  GenerationRequest r;
+  r.endpoint = GenerationRequest::Endpoint::kChat;
+  KVC_RETURN_IF_ERROR(ReadCommon(j, &r));
+  if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
+    return Invalid("messages is required: a non-empty array of {role, content}");
+  }
+  size_t i = 0;
+  for (const auto& m : j["messages"]) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      return Invalid(absl::StrCat("messages[", i, "] needs a string role"));
+    }
+    const std::string role = m["role"].get<std::string>();
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+        role != "developer") {
+      return Invalid(absl::StrCat("messages[", i, "].role '", role,
+                                  "' is not one of system, developer, user, assistant, tool"));
+    }
+    KVC_ASSIGN_OR_RETURN(std::string content, ReadContent(m, i));
+    r.messages.push_back({role == "developer" ? "system" : role, std::move(content)});
+    ++i;
+  }
+  return r;
+}
+
+StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body) {
+  KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  GenerationRequest r;
+  r.endpoint = GenerationRequest::Endpoint::kCompletion;
+  KVC_RETURN_IF_ERROR(ReadCommon(j, &r));
+  if (!r.max_tokens) r.max_tokens = 16;  // the OpenAI default for /v1/completions
+  if (!j.contains("prompt"))
+    return Invalid("prompt is required: a string or an array of token ids");
+  const json& p = j["prompt"];
+  if (p.is_string()) {
+    r.prompt_text = p.get<std::string>();
+  } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
+    r.prompt_is_tokens = true;
+    for (const auto& t : p) {
+      if (!t.is_number_integer() || t.get<int64_t>() < 0 ||
+          t.get<int64_t>() > std::numeric_limits<uint32_t>::max()) {
+        return Invalid("prompt token ids must be non-negative integers");
+      }
+      r.prompt_tokens.push_back(static_cast<uint32_t>(t.get<int64_t>()));
+    }
+  } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+    r.prompt_text = p[0].get<std::string>();
+  } else {
+    return Invalid(
+        "prompt must be a string, a one-element array of strings, or an array of token ids "
+        "(batched prompts are not supported)");
+  }
+  if (!r.prompt_is_tokens && r.prompt_text.empty()) return Invalid("prompt must not be empty");
+  return r;
+}
+
+}  // namespace kvc::openai
