@@ -93,6 +93,13 @@ TEST(SimulatorTest, GlobalCacheFetchesWhileLocalRecomputes) {
   EXPECT_EQ(local->requests[2].prefill_node, 1);
   EXPECT_EQ(local->requests[2].prefix_tokens, 0);
   EXPECT_LT(global->requests[2].ttft_s, local->requests[2].ttft_s);
+  // Per-node caches only (--pool local): global-cache placement cannot fetch either.
+  o.policy = conductor::PrefillPolicy::kGlobalCache;
+  o.global_pool = false;
+  auto isolated = RunSimulation(t, o);
+  ASSERT_TRUE(isolated.ok());
+  EXPECT_EQ(isolated->requests[2].fetched_tokens, 0);
+  EXPECT_EQ(isolated->requests[2].prefix_tokens, 0);
 }
 
 // Same inputs and seed give identical results, down to every request.
