@@ -1,6 +1,7 @@
 #include "kvc/conductor/policy.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -50,7 +51,9 @@ PrefillPlan Scheduler::PlanOn(const ScheduleRequest& request, const PrefillNodeS
   plan.prefill_s = cost_.PrefillSeconds(request.input_tokens, plan.prefix_tokens);
   if (best_holder == nullptr || best_holder->node == node.node) return plan;
   const int64_t best = std::min(best_holder->prefix_tokens, request.input_tokens);
-  if (best <= plan.prefix_tokens * options_.kvcache_balancing_threshold) return plan;
+  // An infinite threshold disables fetching (0 * inf would be NaN, so test it first).
+  const double threshold = options_.kvcache_balancing_threshold;
+  if (!std::isfinite(threshold) || best <= plan.prefix_tokens * threshold) return plan;
   // Algorithm 1: the node's own match is short; fetch the best remote prefix when moving
   // the missing blocks is cheaper than recomputing them.
   const double transfer_s = cost_.TransferSeconds(best - plan.prefix_tokens);

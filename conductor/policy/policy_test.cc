@@ -87,6 +87,10 @@ TEST(PolicyTest, BalancingThresholdGatesFetching) {
   EXPECT_EQ(p.node, 1);
   EXPECT_EQ(p.fetch_from, -1);
   EXPECT_EQ(p.prefix_tokens, 3000);
+  // An infinite threshold never fetches, even for a node holding nothing.
+  o.kvcache_balancing_threshold = std::numeric_limits<double>::infinity();
+  std::vector<PrefillNodeState> empty_idle = {{0, 10.0, 4000}, {1, 0.0, 0}};
+  EXPECT_EQ(f.Make(o).PlacePrefill(k5000, empty_idle).fetch_from, -1);
 }
 
 // Load picks the shortest queue whatever the cache; it still uses that node's own match.

@@ -41,7 +41,7 @@ struct PolicyOptions {
   PrefillPolicy prefill = PrefillPolicy::kGlobalCache;
   // A node fetches the best remote prefix only when best_match > own_match * threshold
   // (and fetching + computing is predicted faster than computing). Larger values
-  // replicate hot blocks less eagerly.
+  // replicate hot blocks less eagerly; infinity disables fetching.
   double kvcache_balancing_threshold = 1.25;
   RejectionPolicy rejection = RejectionPolicy::kNone;
   double ttft_slo_s = std::numeric_limits<double>::infinity();  // objective on TTFT
