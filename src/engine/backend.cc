@@ -7,19 +7,22 @@
 
 namespace kvc::engine {
 
-StatusOr<std::unique_ptr<Engine>> NewEngine(const std::string& model_dir, const EngineOptions& options) {
+StatusOr<std::unique_ptr<Engine>> NewEngine(const std::string& model_dir,
+                                            const EngineOptions& options) {
   if (options.backend == "cpu") {
     KVC_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights, LoadModelWeights(model_dir));
-    return NewCpuEngine(std::move(weights),
-                        CpuEngineOptions{options.num_blocks, options.block_tokens, options.threads});
+    return NewCpuEngine(
+        std::move(weights),
+        CpuEngineOptions{options.num_blocks, options.block_tokens, options.threads});
   }
   if (options.backend == "cuda") {
     // Fail before reading gigabytes of weights.
     if (!CudaCompiledIn()) return NewCudaEngine(nullptr, {}).status();
     if (!CudaDeviceAvailable()) return absl::UnavailableError("cuda backend: no CUDA device found");
     KVC_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights, LoadModelWeights(model_dir));
-    return NewCudaEngine(std::move(weights),
-                         CudaEngineOptions{options.num_blocks, options.block_tokens, options.cuda_device});
+    return NewCudaEngine(
+        std::move(weights),
+        CudaEngineOptions{options.num_blocks, options.block_tokens, options.cuda_device});
   }
   if (options.backend == "sim") {
     SimEngineOptions so;

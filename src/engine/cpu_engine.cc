@@ -28,8 +28,8 @@ class CpuEngine final : public Engine {
       : w_(std::move(w)),
         c_(w_->config),
         inv_freq_(internal::RopeInverseFrequencies(c_)),
-        cache_(KvCacheGeometry{c_.num_layers, o.block_tokens,
-                               c_.KvElementsPerTokenPerLayer() * 4, c_.num_kv_heads, c_.head_dim},
+        cache_(KvCacheGeometry{c_.num_layers, o.block_tokens, c_.KvElementsPerTokenPerLayer() * 4,
+                               c_.num_kv_heads, c_.head_dim},
                o.num_blocks) {}
 
   const ModelConfig& config() const override { return c_; }
@@ -43,7 +43,8 @@ class CpuEngine final : public Engine {
 
  private:
   // Runs all layers for `segs`; returns logits [segs.size()][vocab] of each last row.
-  std::vector<std::vector<float>> Forward(const std::vector<Segment>& segs, const LayerReadyHook& hook);
+  std::vector<std::vector<float>> Forward(const std::vector<Segment>& segs,
+                                          const LayerReadyHook& hook);
   void Layer(int64_t l, const std::vector<Segment>& segs, const std::vector<float>& cos,
              const std::vector<float>& sin, std::vector<float>& x);
   void StoreKv(int64_t l, const std::vector<Segment>& segs, const float* k, const float* v);
@@ -59,7 +60,8 @@ class CpuEngine final : public Engine {
 StatusOr<std::vector<float>> CpuEngine::Prefill(Sequence& seq, std::span<const int32_t> prompt,
                                                 int64_t cached_prefix, int64_t chunk_tokens,
                                                 const LayerReadyHook& hook) {
-  KVC_RETURN_IF_ERROR(ValidatePrefill(c_, cache_.geometry().block_tokens, seq, prompt, cached_prefix));
+  KVC_RETURN_IF_ERROR(
+      ValidatePrefill(c_, cache_.geometry().block_tokens, seq, prompt, cached_prefix));
   const auto n = static_cast<int64_t>(prompt.size());
   KVC_RETURN_IF_ERROR(EnsureBlocks(seq, n));
   seq.tokens.assign(prompt.begin(), prompt.end());
@@ -132,16 +134,18 @@ void CpuEngine::Layer(int64_t l, const std::vector<Segment>& segs, const std::ve
   const int64_t d = c_.hidden_size, hd = c_.head_dim, qd = c_.num_heads * hd,
                 kvd = c_.num_kv_heads * hd, inter = c_.intermediate_size, half = hd / 2;
   const auto rows = static_cast<int64_t>(x.size()) / d;
-  std::vector<float> h(x.size()), q(static_cast<size_t>(rows * qd)), k(static_cast<size_t>(rows * kvd)),
-      v(k.size()), attn(q.size());
+  std::vector<float> h(x.size()), q(static_cast<size_t>(rows * qd)),
+      k(static_cast<size_t>(rows * kvd)), v(k.size()), attn(q.size());
   internal::RmsNorm(x.data(), rows, d, L.input_norm.data(), c_.rms_norm_eps, h.data());
   auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
   Linear(h.data(), rows, d, L.wq.data(), qd, bias(L.bq), q.data());
   Linear(h.data(), rows, d, L.wk.data(), kvd, bias(L.bk), k.data());
   Linear(h.data(), rows, d, L.wv.data(), kvd, bias(L.bv), v.data());
   for (int64_t r = 0; r < rows; ++r) {
-    internal::ApplyRope(q.data() + r * qd, c_.num_heads, hd, cos.data() + r * half, sin.data() + r * half);
-    internal::ApplyRope(k.data() + r * kvd, c_.num_kv_heads, hd, cos.data() + r * half, sin.data() + r * half);
+    internal::ApplyRope(q.data() + r * qd, c_.num_heads, hd, cos.data() + r * half,
+                        sin.data() + r * half);
+    internal::ApplyRope(k.data() + r * kvd, c_.num_kv_heads, hd, cos.data() + r * half,
+                        sin.data() + r * half);
   }
   StoreKv(l, segs, k.data(), v.data());
   int64_t r = 0;
@@ -160,7 +164,8 @@ void CpuEngine::Layer(int64_t l, const std::vector<Segment>& segs, const std::ve
   for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
 }
 
-void CpuEngine::StoreKv(int64_t l, const std::vector<Segment>& segs, const float* k, const float* v) {
+void CpuEngine::StoreKv(int64_t l, const std::vector<Segment>& segs, const float* k,
+                        const float* v) {
   const int64_t bt = cache_.geometry().block_tokens, kvd = c_.num_kv_heads * c_.head_dim;
   int64_t r = 0;
   for (const auto& s : segs) {
@@ -195,8 +200,8 @@ void CpuEngine::Attend(int64_t l, const Segment& s, const float* q, float* out) 
   for (int64_t h = 0; h < heads; ++h) {
     const int64_t g = h / group;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, static_cast<int>(hd), scale,
-                q + h * hd, static_cast<int>(heads * hd), keys.data() + g * hd, static_cast<int>(kvd),
-                0.0f, p.data(), cols);
+                q + h * hd, static_cast<int>(heads * hd), keys.data() + g * hd,
+                static_cast<int>(kvd), 0.0f, p.data(), cols);
     for (int64_t j = 0; j < s.count; ++j) {
       float* row = p.data() + j * ctx;
       const int64_t visible = s.begin + j + 1;
@@ -216,8 +221,8 @@ void CpuEngine::Attend(int64_t l, const Segment& s, const float* q, float* out) 
 // Attention reading K and V in place from the blocks: cheaper than gathering them
 // when only a few rows (decode) attend.
 void CpuEngine::AttendInPlace(int64_t l, const Segment& s, const float* q, float* out) {
-  const int64_t hd = c_.head_dim, heads = c_.num_heads, kvh = c_.num_kv_heads,
-                group = heads / kvh, bt = cache_.geometry().block_tokens, kvd = kvh * hd;
+  const int64_t hd = c_.head_dim, heads = c_.num_heads, kvh = c_.num_kv_heads, group = heads / kvh,
+                bt = cache_.geometry().block_tokens, kvd = kvh * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> scores(static_cast<size_t>(s.begin + s.count));
   for (int64_t j = 0; j < s.count; ++j) {

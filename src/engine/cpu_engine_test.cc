@@ -1,11 +1,12 @@
 // The CPU engine's logits equal an independent naive reference (plain loops written
 // here, sharing no code with the engine) on random small models, within 1e-4 relative.
-#include <cmath>
-#include <numbers>
+#include "kvc/engine/cpu_engine.h"
 
 #include <gtest/gtest.h>
 
-#include "kvc/engine/cpu_engine.h"
+#include <cmath>
+#include <numbers>
+
 #include "kvc/engine/model_weights.h"
 
 namespace kvc::engine {
@@ -23,7 +24,8 @@ std::vector<double> RefNorm(const std::vector<double>& x, const Mat& w, double e
   return y;
 }
 
-std::vector<double> RefMatVec(const Mat& w, const Mat& b, const std::vector<double>& x, size_t out) {
+std::vector<double> RefMatVec(const Mat& w, const Mat& b, const std::vector<double>& x,
+                              size_t out) {
   std::vector<double> y(out, 0.0);
   for (size_t o = 0; o < out; ++o) {
     for (size_t i = 0; i < x.size(); ++i) y[o] += w[o * x.size() + i] * x[i];
@@ -132,7 +134,8 @@ void ExpectMatchesReference(const ModelConfig& config, uint64_t seed) {
   auto engine = NewCpuEngine(w, CpuEngineOptions{64, 4, 1});
   ASSERT_TRUE(engine.ok()) << engine.status();
   std::vector<int32_t> tokens;
-  for (int i = 0; i < 13; ++i) tokens.push_back(static_cast<int32_t>((i * 17 + seed) % config.vocab_size));
+  for (int i = 0; i < 13; ++i)
+    tokens.push_back(static_cast<int32_t>((i * 17 + seed) % config.vocab_size));
   Sequence seq;
   // Chunks of 9 then 4 rows: both the gathered-GEMM and the in-place attention paths.
   auto logits = (*engine)->Prefill(seq, tokens, 0, 9);
@@ -166,7 +169,7 @@ TEST(CpuEngineTest, MatchesNaiveReferenceWithLlama3RopeScaling) {
   ModelConfig c = SmallConfig();
   c.rope_theta = 500000;
   c.rope_scaling = RopeScaling{true, 8.0, 1.0, 4.0, 512};  // wavelengths 6, 167, 4443, 118k
-  c.num_kv_heads = 6;  // no GQA
+  c.num_kv_heads = 6;                                      // no GQA
   ExpectMatchesReference(c, 3);
 }
 

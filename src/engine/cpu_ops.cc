@@ -45,7 +45,8 @@ std::vector<double> RopeInverseFrequencies(const ModelConfig& c) {
   const int64_t half = c.head_dim / 2;
   std::vector<double> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
-    inv[i] = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+    inv[i] =
+        1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
   }
   if (!c.rope_scaling.enabled) return inv;
   // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth
@@ -59,7 +60,8 @@ std::vector<double> RopeInverseFrequencies(const ModelConfig& c) {
     if (wavelen > low_wavelen) {
       f /= s.factor;
     } else if (wavelen >= high_wavelen) {
-      const double smooth = (old_ctx / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+      const double smooth =
+          (old_ctx / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
       f = (1 - smooth) * f / s.factor + smooth * f;
     }
   }

@@ -1,10 +1,11 @@
 // The CUDA backend against the CPU backend: same logits within bf16 tolerance, same
 // greedy tokens, and KV blocks staged out and back in reproduce the output. Skips
 // without a GPU (and in builds without CUDA).
+#include "kvc/engine/cuda_engine.h"
+
 #include <gtest/gtest.h>
 
 #include "kvc/engine/cpu_engine.h"
-#include "kvc/engine/cuda_engine.h"
 #include "kvc/engine/generator.h"
 #include "kvc/engine/model_weights.h"
 #include "kvc/engine/tiny_model.h"

@@ -28,9 +28,9 @@ Status ValidatePrefill(const ModelConfig& config, int64_t block_tokens, const Se
   if (prompt.empty()) return absl::InvalidArgumentError("prompt is empty");
   for (size_t i = 0; i < prompt.size(); ++i) {
     if (prompt[i] < 0 || prompt[i] >= config.vocab_size) {
-      return absl::InvalidArgumentError("prompt token " + std::to_string(i) + " has id " +
-                                        std::to_string(prompt[i]) + ", outside the vocabulary [0, " +
-                                        std::to_string(config.vocab_size) + ")");
+      return absl::InvalidArgumentError(
+          "prompt token " + std::to_string(i) + " has id " + std::to_string(prompt[i]) +
+          ", outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
     }
   }
   const auto n = static_cast<int64_t>(prompt.size());
@@ -63,7 +63,8 @@ Status ValidateDecodeBatch(const ModelConfig& config, std::span<Sequence* const>
     }
     if (s.tokens.back() < 0 || s.tokens.back() >= config.vocab_size) {
       return absl::InvalidArgumentError("batch entry " + std::to_string(i) + " has token id " +
-                                        std::to_string(s.tokens.back()) + " outside the vocabulary");
+                                        std::to_string(s.tokens.back()) +
+                                        " outside the vocabulary");
     }
     if (static_cast<int64_t>(s.tokens.size()) > config.max_position_embeddings) {
       return WithReason(absl::OutOfRangeError("batch entry " + std::to_string(i) +

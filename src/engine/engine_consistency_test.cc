@@ -15,7 +15,8 @@ constexpr int kNewTokens = 12;
 class ConsistencyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static const std::shared_ptr<const ModelWeights> shared = RandomModelWeights(TinyModelConfig(), 7);
+    static const std::shared_ptr<const ModelWeights> shared =
+        RandomModelWeights(TinyModelConfig(), 7);
     weights_ = shared;  // generated once: ~3M random numbers
     engine_ = NewEngineOrDie();
     for (int i = 0; i < 70; ++i) prompt_.push_back((i * 37 + 11) % 256);
@@ -73,7 +74,8 @@ TEST_F(ConsistencyTest, ReusedPrefixGivesIdenticalGreedyOutput) {
   Sequence first;
   ASSERT_TRUE(engine_->Prefill(first, prompt_, 0, 0).ok());
   std::vector<std::vector<uint8_t>> exported(4);  // 4 full blocks = 64 tokens
-  for (int b = 0; b < 4; ++b) ASSERT_TRUE(engine_->cache().ExportBlock(first.blocks[b], &exported[b]).ok());
+  for (int b = 0; b < 4; ++b)
+    ASSERT_TRUE(engine_->cache().ExportBlock(first.blocks[b], &exported[b]).ok());
   engine_->Release(first);
 
   Sequence second;
@@ -144,9 +146,10 @@ TEST_F(ConsistencyTest, AloneEqualsInsideMixedBatch) {
 TEST_F(ConsistencyTest, LayerHookReportsEveryLayerOfEveryChunk) {
   Sequence seq;
   std::vector<std::tuple<int64_t, int64_t, int64_t>> calls;
-  ASSERT_TRUE(engine_->Prefill(seq, prompt_, 0, 32, [&](int64_t l, int64_t b, int64_t e) {
-                  calls.emplace_back(l, b, e);
-                }).ok());
+  ASSERT_TRUE(engine_
+                  ->Prefill(seq, prompt_, 0, 32,
+                            [&](int64_t l, int64_t b, int64_t e) { calls.emplace_back(l, b, e); })
+                  .ok());
   std::vector<std::tuple<int64_t, int64_t, int64_t>> want;
   for (auto [b, e] : {std::pair{0, 32}, {32, 64}, {64, 70}})
     for (int64_t l = 0; l < 4; ++l) want.emplace_back(l, b, e);
@@ -163,8 +166,8 @@ TEST_F(ConsistencyTest, BadInputIsRejectedWithoutSideEffects) {
   auto s = engine_->Prefill(seq, bad, 0, 0);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string(s.status().message()).find("999"), std::string::npos);
-  EXPECT_FALSE(engine_->Prefill(seq, prompt_, 5, 0).ok());   // not block aligned
-  EXPECT_FALSE(engine_->Prefill(seq, prompt_, 16, 0).ok());  // no blocks imported
+  EXPECT_FALSE(engine_->Prefill(seq, prompt_, 5, 0).ok());          // not block aligned
+  EXPECT_FALSE(engine_->Prefill(seq, prompt_, 16, 0).ok());         // no blocks imported
   auto small = NewCpuEngine(weights_, CpuEngineOptions{2, 16, 1});  // 32 tokens of room
   ASSERT_TRUE(small.ok());
   auto full = (*small)->Prefill(seq, prompt_, 0, 0);

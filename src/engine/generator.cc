@@ -14,8 +14,9 @@ RequestStream::RequestStream(const SamplingOptions& options, const tokenizer::To
 int32_t RequestStream::Next(std::span<const float> logits) {
   const int32_t id = sampler_.Sample(logits);
   ids_.push_back(id);
-  const bool stop_id = std::count(options_.stop_token_ids.begin(), options_.stop_token_ids.end(), id) > 0 ||
-                       (!options_.ignore_eos && std::count(eos_ids_.begin(), eos_ids_.end(), id) > 0);
+  const bool stop_id =
+      std::count(options_.stop_token_ids.begin(), options_.stop_token_ids.end(), id) > 0 ||
+      (!options_.ignore_eos && std::count(eos_ids_.begin(), eos_ids_.end(), id) > 0);
   if (stop_id) {
     finish_reason_ = "stop";
     if (detok_) text_ += detok_->Flush();
@@ -45,11 +46,10 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-StatusOr<std::vector<GenerateResult>> GenerateBatch(Engine& engine,
-                                                    const tokenizer::Tokenizer* tokenizer,
-                                                    const std::vector<std::vector<int32_t>>& prompts,
-                                                    const SamplingOptions& options,
-                                                    int64_t prefill_chunk) {
+StatusOr<std::vector<GenerateResult>> GenerateBatch(
+    Engine& engine, const tokenizer::Tokenizer* tokenizer,
+    const std::vector<std::vector<int32_t>>& prompts, const SamplingOptions& options,
+    int64_t prefill_chunk) {
   KVC_RETURN_IF_ERROR(ValidateSamplingOptions(options));
   std::vector<Sequence> seqs(prompts.size());
   std::vector<std::unique_ptr<RequestStream>> streams;
@@ -58,7 +58,8 @@ StatusOr<std::vector<GenerateResult>> GenerateBatch(Engine& engine,
     for (auto& s : seqs) engine.Release(s);
   };
   for (size_t i = 0; i < prompts.size(); ++i) {
-    streams.push_back(std::make_unique<RequestStream>(options, tokenizer, engine.config().eos_token_ids));
+    streams.push_back(
+        std::make_unique<RequestStream>(options, tokenizer, engine.config().eos_token_ids));
     const auto t0 = std::chrono::steady_clock::now();
     auto logits = engine.Prefill(seqs[i], prompts[i], 0, prefill_chunk);
     if (!logits.ok()) {
@@ -101,9 +102,10 @@ StatusOr<std::vector<GenerateResult>> GenerateBatch(Engine& engine,
 }
 
 StatusOr<GenerateResult> Generate(Engine& engine, const tokenizer::Tokenizer* tokenizer,
-                                  const std::vector<int32_t>& prompt, const SamplingOptions& options,
-                                  int64_t prefill_chunk) {
-  KVC_ASSIGN_OR_RETURN(auto results, GenerateBatch(engine, tokenizer, {prompt}, options, prefill_chunk));
+                                  const std::vector<int32_t>& prompt,
+                                  const SamplingOptions& options, int64_t prefill_chunk) {
+  KVC_ASSIGN_OR_RETURN(auto results,
+                       GenerateBatch(engine, tokenizer, {prompt}, options, prefill_chunk));
   return std::move(results[0]);
 }
 

@@ -23,9 +23,10 @@ int64_t KvCache::free_blocks() const {
 StatusOr<BlockId> KvCache::Allocate() {
   std::lock_guard<std::mutex> lock(mu_);
   if (free_list_.empty()) {
-    return WithReason(absl::ResourceExhaustedError("KV cache full: all " + std::to_string(num_blocks_) +
-                                                   " blocks are in use"),
-                      "KV_CACHE_FULL");
+    return WithReason(
+        absl::ResourceExhaustedError("KV cache full: all " + std::to_string(num_blocks_) +
+                                     " blocks are in use"),
+        "KV_CACHE_FULL");
   }
   const BlockId id = free_list_.back();
   free_list_.pop_back();
@@ -41,11 +42,13 @@ void KvCache::Free(BlockId id) {
 }
 
 std::span<uint8_t> KvCache::Block(BlockId id) {
-  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id), geometry_.block_bytes()};
+  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id),
+          geometry_.block_bytes()};
 }
 
 std::span<const uint8_t> KvCache::Block(BlockId id) const {
-  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id), geometry_.block_bytes()};
+  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id),
+          geometry_.block_bytes()};
 }
 
 std::span<uint8_t> KvCache::Layer(BlockId id, int64_t layer) {
@@ -80,7 +83,8 @@ Status KvCache::ImportBlock(BlockId id, std::span<const uint8_t> bytes) {
   KVC_RETURN_IF_ERROR(CheckAllocated(id));
   if (bytes.size() != geometry_.block_bytes()) {
     return absl::InvalidArgumentError("KV block import of " + std::to_string(bytes.size()) +
-                                      " bytes, expected " + std::to_string(geometry_.block_bytes()));
+                                      " bytes, expected " +
+                                      std::to_string(geometry_.block_bytes()));
   }
   std::memcpy(Block(id).data(), bytes.data(), bytes.size());
   return absl::OkStatus();
@@ -94,7 +98,8 @@ Status KvCache::ImportLayer(BlockId id, int64_t layer, std::span<const uint8_t> 
   }
   if (bytes.size() != geometry_.layer_bytes()) {
     return absl::InvalidArgumentError("KV layer import of " + std::to_string(bytes.size()) +
-                                      " bytes, expected " + std::to_string(geometry_.layer_bytes()));
+                                      " bytes, expected " +
+                                      std::to_string(geometry_.layer_bytes()));
   }
   std::memcpy(Layer(id, layer).data(), bytes.data(), bytes.size());
   return absl::OkStatus();

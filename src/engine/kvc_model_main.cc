@@ -4,7 +4,6 @@
 //                      [--backend cpu|cuda|sim] [--chat] [--json]
 //   kvc-model bench --model DIR [--backend ...] [--prompt-tokens P] [--batch B]
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "src/engine/internal/model_tool.h"
@@ -22,11 +21,13 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--model", gen.model, "model directory")->required();
   gen_cmd->add_option("--prompt", gen.prompt, "prompt text")->required();
   gen_cmd->add_option("--max-tokens", gen.max_tokens, "tokens to generate at most");
-  gen_cmd->add_option("--prefill-chunk", gen.prefill_chunk, "prefill chunk in tokens (0 = whole prompt)");
+  gen_cmd->add_option("--prefill-chunk", gen.prefill_chunk,
+                      "prefill chunk in tokens (0 = whole prompt)");
   gen_cmd->add_option("--backend", gen.engine.backend, "cpu, cuda or sim");
   gen_cmd->add_option("--threads", gen.engine.threads, "CPU threads (0 = all)");
   gen_cmd->add_option("--sim-preset", gen.engine.sim_preset, "sim backend: perfmodel preset");
-  gen_cmd->add_option("--sim-time-scale", gen.engine.sim_time_scale, "sim backend: wall s per modelled s");
+  gen_cmd->add_option("--sim-time-scale", gen.engine.sim_time_scale,
+                      "sim backend: wall s per modelled s");
   gen_cmd->add_option("--temperature", gen.sampling.temperature, "0 = greedy");
   gen_cmd->add_option("--top-k", gen.sampling.top_k, "0 = off");
   gen_cmd->add_option("--top-p", gen.sampling.top_p, "1 = off");
@@ -42,7 +43,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--backend", bench.engine.backend, "cpu, cuda or sim");
   bench_cmd->add_option("--threads", bench.engine.threads, "CPU threads (0 = all)");
   bench_cmd->add_option("--sim-preset", bench.engine.sim_preset, "sim backend: perfmodel preset");
-  bench_cmd->add_option("--sim-time-scale", bench.engine.sim_time_scale, "sim backend: wall s per modelled s");
+  bench_cmd->add_option("--sim-time-scale", bench.engine.sim_time_scale,
+                        "sim backend: wall s per modelled s");
   bench_cmd->add_option("--prompt-tokens", bench.prompt_tokens, "prompt length");
   bench_cmd->add_option("--batch", bench.batch, "requests decoded together");
   bench_cmd->add_option("--decode-tokens", bench.decode_tokens, "tokens generated per request");

@@ -1,9 +1,8 @@
 #include "kvc/engine/model_config.h"
 
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace kvc::engine {
 namespace {
@@ -36,7 +35,8 @@ Status GetDouble(const json& j, const char* key, double* out) {
 Status ParseRopeScaling(const json& j, RopeScaling* out) {
   auto it = j.find("rope_scaling");
   if (it == j.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_object()) return absl::InvalidArgumentError("config.json: rope_scaling is not an object");
+  if (!it->is_object())
+    return absl::InvalidArgumentError("config.json: rope_scaling is not an object");
   std::string type = it->value("rope_type", it->value("type", std::string()));
   if (type != "llama3") {
     return absl::UnimplementedError("config.json: rope_scaling type '" + type +
@@ -56,9 +56,11 @@ Status ParseEos(const json& j, ModelConfig* c) {
     c->eos_token_ids.push_back(it->get<int64_t>());
     return absl::OkStatus();
   }
-  if (!it->is_array()) return absl::InvalidArgumentError("config.json: eos_token_id is not an integer or list");
+  if (!it->is_array())
+    return absl::InvalidArgumentError("config.json: eos_token_id is not an integer or list");
   for (const auto& e : *it) {
-    if (!e.is_number_integer()) return absl::InvalidArgumentError("config.json: eos_token_id list holds a non-integer");
+    if (!e.is_number_integer())
+      return absl::InvalidArgumentError("config.json: eos_token_id list holds a non-integer");
     c->eos_token_ids.push_back(e.get<int64_t>());
   }
   return absl::OkStatus();
@@ -113,7 +115,8 @@ StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   ss << in.rdbuf();
   auto config = ParseModelConfig(ss.str());
   if (!config.ok()) {
-    return absl::Status(config.status().code(), path + ": " + std::string(config.status().message()));
+    return absl::Status(config.status().code(),
+                        path + ": " + std::string(config.status().message()));
   }
   return config;
 }
@@ -154,11 +157,12 @@ std::string ModelConfigToJson(const ModelConfig& c) {
             {"hidden_act", "silu"},
             {"torch_dtype", c.torch_dtype}};
   if (c.rope_scaling.enabled) {
-    j["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", c.rope_scaling.factor},
-                         {"low_freq_factor", c.rope_scaling.low_freq_factor},
-                         {"high_freq_factor", c.rope_scaling.high_freq_factor},
-                         {"original_max_position_embeddings", c.rope_scaling.original_max_position}};
+    j["rope_scaling"] = {
+        {"rope_type", "llama3"},
+        {"factor", c.rope_scaling.factor},
+        {"low_freq_factor", c.rope_scaling.low_freq_factor},
+        {"high_freq_factor", c.rope_scaling.high_freq_factor},
+        {"original_max_position_embeddings", c.rope_scaling.original_max_position}};
   }
   if (!c.name_or_path.empty()) j["_name_or_path"] = c.name_or_path;
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;

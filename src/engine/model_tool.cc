@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "kvc/engine/generator.h"
@@ -42,7 +41,8 @@ int RunInit(const InitArgs& args) {
 int RunGenerate(GenerateArgs args) {
   args.sampling.max_tokens = args.max_tokens;
   if (Status s = ValidateSamplingOptions(args.sampling); !s.ok()) return Fail(s);
-  if (args.prefill_chunk < 0) return Fail(absl::InvalidArgumentError("--prefill-chunk must be >= 0"));
+  if (args.prefill_chunk < 0)
+    return Fail(absl::InvalidArgumentError("--prefill-chunk must be >= 0"));
   auto tok = tokenizer::LoadTokenizer(args.model);
   if (!tok.ok()) return Fail(tok.status());
   auto engine = NewEngine(args.model, args.engine);
@@ -56,7 +56,8 @@ int RunGenerate(GenerateArgs args) {
   const auto t0 = std::chrono::steady_clock::now();
   auto result = Generate(**engine, tok->get(), ids, args.sampling, args.prefill_chunk);
   if (!result.ok()) return Fail(result.status());
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!args.json) {
     std::cout << result->text << "\n";
     return 0;
@@ -74,7 +75,8 @@ int RunGenerate(GenerateArgs args) {
 
 int RunBench(const BenchArgs& args) {
   if (args.prompt_tokens < 1 || args.batch < 1 || args.decode_tokens < 2) {
-    return Fail(absl::InvalidArgumentError("--prompt-tokens and --batch must be >= 1, --decode-tokens >= 2"));
+    return Fail(absl::InvalidArgumentError(
+        "--prompt-tokens and --batch must be >= 1, --decode-tokens >= 2"));
   }
   EngineOptions eo = args.engine;
   const int64_t per_request = args.prompt_tokens + args.decode_tokens;
@@ -85,7 +87,8 @@ int RunBench(const BenchArgs& args) {
   std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(args.batch));
   for (size_t b = 0; b < prompts.size(); ++b) {  // deterministic, distinct prompts
     for (int64_t i = 0; i < args.prompt_tokens; ++i) {
-      prompts[b].push_back(static_cast<int32_t>((i * 31 + static_cast<int64_t>(b) * 7 + 3) % std::min<int64_t>(vocab, 256)));
+      prompts[b].push_back(static_cast<int32_t>((i * 31 + static_cast<int64_t>(b) * 7 + 3) %
+                                                std::min<int64_t>(vocab, 256)));
     }
   }
   SamplingOptions so;
@@ -99,8 +102,9 @@ int RunBench(const BenchArgs& args) {
   const double prefill_tps = static_cast<double>(args.batch * args.prompt_tokens) / prefill_s;
   // The first token of each request comes from prefill; decode steps make the rest.
   const double decode_tps = static_cast<double>(args.batch * (args.decode_tokens - 1)) / decode_s;
-  std::cout << "backend " << (*engine)->backend() << ", prompt " << args.prompt_tokens << " tokens, batch "
-            << args.batch << ", " << args.decode_tokens << " tokens per request\n";
+  std::cout << "backend " << (*engine)->backend() << ", prompt " << args.prompt_tokens
+            << " tokens, batch " << args.batch << ", " << args.decode_tokens
+            << " tokens per request\n";
   std::cout << "prefill: " << prefill_tps << " tokens/s (" << prefill_s << " s)\n";
   std::cout << "decode: " << decode_tps << " tokens/s (" << decode_s << " s)\n";
   nlohmann::json j = {{"prefill_tokens_per_second", prefill_tps},

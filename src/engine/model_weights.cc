@@ -8,12 +8,12 @@ namespace kvc::engine {
 namespace {
 
 // Calls `visit(name, shape, &field)` for every tensor the config expects.
-using Visitor = std::function<Status(const std::string&, const std::vector<int64_t>&,
-                                     std::vector<float>*)>;
+using Visitor =
+    std::function<Status(const std::string&, const std::vector<int64_t>&, std::vector<float>*)>;
 
 Status VisitTensors(const ModelConfig& c, ModelWeights& w, const Visitor& visit) {
-  const int64_t d = c.hidden_size, q = c.num_heads * c.head_dim,
-                kv = c.num_kv_heads * c.head_dim, i = c.intermediate_size;
+  const int64_t d = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim,
+                i = c.intermediate_size;
   KVC_RETURN_IF_ERROR(visit("model.embed_tokens.weight", {c.vocab_size, d}, &w.embed));
   w.layers.resize(static_cast<size_t>(c.num_layers));
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -53,11 +53,12 @@ StatusOr<std::unique_ptr<ModelWeights>> WeightsFromSafetensors(const ModelConfig
                                                                const SafetensorsModel& files) {
   auto w = std::make_unique<ModelWeights>();
   w->config = config;
-  KVC_RETURN_IF_ERROR(VisitTensors(config, *w, [&](const std::string& name, const auto& shape,
-                                                   std::vector<float>* out) -> Status {
-    KVC_ASSIGN_OR_RETURN(*out, files.LoadF32(name, shape));
-    return absl::OkStatus();
-  }));
+  KVC_RETURN_IF_ERROR(VisitTensors(
+      config, *w,
+      [&](const std::string& name, const auto& shape, std::vector<float>* out) -> Status {
+        KVC_ASSIGN_OR_RETURN(*out, files.LoadF32(name, shape));
+        return absl::OkStatus();
+      }));
   return w;
 }
 
@@ -76,16 +77,18 @@ std::unique_ptr<ModelWeights> RandomModelWeights(const ModelConfig& config, uint
   auto w = std::make_unique<ModelWeights>();
   w->config = config;
   std::mt19937_64 rng(seed);
-  Status s = VisitTensors(config, *w, [&](const std::string& name, const auto& shape,
-                                          std::vector<float>* out) -> Status {
-    out->resize(static_cast<size_t>(Numel(shape)));
-    const bool is_norm = name.find("norm") != std::string::npos;
-    const bool is_bias = name.find(".bias") != std::string::npos;
-    const double fan_in = static_cast<double>(shape.back());
-    std::normal_distribution<float> dist(0.0f, is_norm ? 0.1f : (is_bias ? 0.1f : static_cast<float>(1.0 / std::sqrt(fan_in))));
-    for (float& v : *out) v = (is_norm ? 1.0f : 0.0f) + dist(rng);
-    return absl::OkStatus();
-  });
+  Status s = VisitTensors(
+      config, *w,
+      [&](const std::string& name, const auto& shape, std::vector<float>* out) -> Status {
+        out->resize(static_cast<size_t>(Numel(shape)));
+        const bool is_norm = name.find("norm") != std::string::npos;
+        const bool is_bias = name.find(".bias") != std::string::npos;
+        const double fan_in = static_cast<double>(shape.back());
+        std::normal_distribution<float> dist(
+            0.0f, is_norm ? 0.1f : (is_bias ? 0.1f : static_cast<float>(1.0 / std::sqrt(fan_in))));
+        for (float& v : *out) v = (is_norm ? 1.0f : 0.0f) + dist(rng);
+        return absl::OkStatus();
+      });
   (void)s;  // the visitor above cannot fail
   return w;
 }
@@ -93,11 +96,12 @@ std::unique_ptr<ModelWeights> RandomModelWeights(const ModelConfig& config, uint
 std::vector<TensorToWrite> WeightsToTensors(const ModelWeights& weights, DType dtype) {
   std::vector<TensorToWrite> out;
   ModelWeights& w = const_cast<ModelWeights&>(weights);  // VisitTensors only reads here
-  Status s = VisitTensors(weights.config, w, [&](const std::string& name, const auto& shape,
-                                                 std::vector<float>* field) -> Status {
-    out.push_back(TensorToWrite{name, shape, *field, dtype});
-    return absl::OkStatus();
-  });
+  Status s = VisitTensors(
+      weights.config, w,
+      [&](const std::string& name, const auto& shape, std::vector<float>* field) -> Status {
+        out.push_back(TensorToWrite{name, shape, *field, dtype});
+        return absl::OkStatus();
+      });
   (void)s;
   return out;
 }

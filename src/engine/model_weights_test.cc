@@ -1,12 +1,13 @@
 // Loading Hugging Face checkpoints: f32/bf16/f16, single file and sharded, and clear
 // errors naming the tensor for truncated files, wrong dtypes, missing tensors and
 // bad shapes.
-#include <filesystem>
-#include <fstream>
+#include "kvc/engine/model_weights.h"
 
 #include <gtest/gtest.h>
 
-#include "kvc/engine/model_weights.h"
+#include <filesystem>
+#include <fstream>
+
 #include "kvc/engine/tiny_model.h"
 
 namespace kvc::engine {
@@ -50,7 +51,8 @@ class LoaderTest : public ::testing::Test {
 // Each on-disk dtype loads back to the written values (exactly for f32, within the
 // format's precision for bf16/f16).
 TEST_F(LoaderTest, LoadsF32Bf16F16) {
-  for (auto [dtype, tol] : {std::pair{DType::kF32, 0.0}, {DType::kBF16, 1e-2}, {DType::kF16, 1e-3}}) {
+  for (auto [dtype, tol] :
+       {std::pair{DType::kF32, 0.0}, {DType::kBF16, 1e-2}, {DType::kF16, 1e-3}}) {
     ASSERT_TRUE(Write(dtype).ok());
     auto w = LoadModelWeights(dir_);
     ASSERT_TRUE(w.ok()) << w.status();
@@ -110,11 +112,13 @@ TEST_F(LoaderTest, WrongDtypeIsRejected) {
 // A missing tensor is named.
 TEST_F(LoaderTest, MissingTensorIsRejected) {
   auto tensors = WeightsToTensors(*weights_, DType::kF32);
-  tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
-                               [](const auto& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
-                tensors.end());
+  tensors.erase(
+      std::remove_if(tensors.begin(), tensors.end(),
+                     [](const auto& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
+      tensors.end());
   ASSERT_TRUE(WriteSafetensors(dir_ + "/model.safetensors", tensors).ok());
-  EXPECT_NE(LoadError().find("missing tensor model.layers.1.mlp.up_proj.weight"), std::string::npos);
+  EXPECT_NE(LoadError().find("missing tensor model.layers.1.mlp.up_proj.weight"),
+            std::string::npos);
 }
 
 // A tensor of the wrong shape is named with both shapes.
@@ -132,11 +136,13 @@ TEST_F(LoaderTest, BadShapeIsRejected) {
 
 // Garbage header and bad config.json are reported, not crashed on.
 TEST_F(LoaderTest, CorruptHeaderAndConfigAreRejected) {
-  std::ofstream(dir_ + "/model.safetensors") << std::string("\x10\0\0\0\0\0\0\0{not json!!!!!!}", 24);
+  std::ofstream(dir_ + "/model.safetensors")
+      << std::string("\x10\0\0\0\0\0\0\0{not json!!!!!!}", 24);
   EXPECT_NE(LoadError().find("header"), std::string::npos);
   std::ofstream(dir_ + "/config.json") << R"({"hidden_size": 16})";
   EXPECT_NE(LoadError().find("vocab_size"), std::string::npos);
-  std::ofstream(dir_ + "/config.json") << R"({"vocab_size": 4, "hidden_size": 16, "intermediate_size": 8,
+  std::ofstream(dir_ + "/config.json")
+      << R"({"vocab_size": 4, "hidden_size": 16, "intermediate_size": 8,
       "num_hidden_layers": 1, "num_attention_heads": 3})";
   EXPECT_NE(LoadError().find("head_dim"), std::string::npos);
 }

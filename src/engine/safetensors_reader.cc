@@ -7,10 +7,9 @@
 
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "kvc/engine/safetensors.h"
 
@@ -120,7 +119,8 @@ Status SafetensorsModel::AddFile(const std::string& path) {
     } catch (const json::exception& e) {
       s = absl::InvalidArgumentError(std::string("malformed header entry: ") + e.what());
     }
-    if (!s.ok()) return absl::Status(s.code(), path + ": tensor " + name + ": " + std::string(s.message()));
+    if (!s.ok())
+      return absl::Status(s.code(), path + ": tensor " + name + ": " + std::string(s.message()));
     tensors_[name] = std::move(info);
   }
   mappings_.push_back(std::move(map));
@@ -143,7 +143,8 @@ StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(const std::st
   }
   std::set<std::string> files;
   for (const auto& [name, file] : index["weight_map"].items()) {
-    if (!file.is_string()) return absl::DataLossError(index_path + ": weight_map[" + name + "] is not a file name");
+    if (!file.is_string())
+      return absl::DataLossError(index_path + ": weight_map[" + name + "] is not a file name");
     files.insert(file.get<std::string>());
   }
   std::unique_ptr<SafetensorsModel> model(new SafetensorsModel());

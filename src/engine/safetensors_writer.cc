@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "kvc/engine/safetensors.h"
@@ -18,7 +17,8 @@ std::string Encode(const TensorToWrite& t) {
     if (t.dtype == DType::kF32) {
       std::memcpy(&bytes[4 * i], &t.values[i], 4);
     } else {
-      const uint16_t v = t.dtype == DType::kBF16 ? FloatToBF16(t.values[i]) : FloatToF16(t.values[i]);
+      const uint16_t v =
+          t.dtype == DType::kBF16 ? FloatToBF16(t.values[i]) : FloatToF16(t.values[i]);
       std::memcpy(&bytes[2 * i], &v, 2);
     }
   }
@@ -38,7 +38,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
     for (int64_t d : t.shape) numel *= d;
     if (numel != static_cast<int64_t>(t.values.size())) {
       return absl::InvalidArgumentError("tensor " + t.name + ": shape " + ShapeToString(t.shape) +
-                                        " does not match " + std::to_string(t.values.size()) + " values");
+                                        " does not match " + std::to_string(t.values.size()) +
+                                        " values");
     }
     header[t.name] = {{"dtype", DTypeName(t.dtype)},
                       {"shape", t.shape},

@@ -28,7 +28,8 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   };
   size_t keep = ids.size();
   if (options_.top_k > 0) keep = std::min(keep, static_cast<size_t>(options_.top_k));
-  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(keep), ids.end(), by_logit);
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(keep), ids.end(),
+                    by_logit);
   ids.resize(keep);
   std::vector<double> probs(keep);
   const double max_logit = logits[ids[0]];

@@ -23,7 +23,8 @@ class SimEngine final : public Engine {
       : o_(o),
         perf_(std::move(spec)),
         c_(std::move(config)),
-        cache_(KvCacheGeometry{c_.num_layers, o.block_tokens, o.kv_bytes_per_token / c_.num_layers, 0, 0},
+        cache_(KvCacheGeometry{c_.num_layers, o.block_tokens, o.kv_bytes_per_token / c_.num_layers,
+                               0, 0},
                o.num_blocks) {}
 
   const ModelConfig& config() const override { return c_; }
@@ -41,7 +42,8 @@ class SimEngine final : public Engine {
     for (int64_t begin = cached_prefix; begin < n; begin += chunk) {
       const int64_t end = std::min(n, begin + chunk);
       // Chunks telescope: sum over chunks of F(end) - F(begin) = F(n) - F(cached).
-      const double per_layer = perf_.PrefillSeconds(end, begin) / static_cast<double>(c_.num_layers);
+      const double per_layer =
+          perf_.PrefillSeconds(end, begin) / static_cast<double>(c_.num_layers);
       for (int64_t l = 0; l < c_.num_layers; ++l) {
         Wait(per_layer);
         for (int64_t pos = begin; pos < end; ++pos) WriteKv(seq, l, pos);
@@ -120,12 +122,13 @@ StatusOr<std::unique_ptr<Engine>> NewSimEngine(const SimEngineOptions& o) {
   const perfmodel::ModelSpec& m = spec.model;
   if (!(o.time_scale >= 0)) return absl::InvalidArgumentError("sim time_scale must be >= 0");
   if (o.kv_bytes_per_token <= 0 || o.kv_bytes_per_token % m.layers != 0) {
-    return absl::InvalidArgumentError("sim kv_bytes_per_token (" + std::to_string(o.kv_bytes_per_token) +
-                                      ") must be a positive multiple of the layer count " +
-                                      std::to_string(m.layers));
+    return absl::InvalidArgumentError(
+        "sim kv_bytes_per_token (" + std::to_string(o.kv_bytes_per_token) +
+        ") must be a positive multiple of the layer count " + std::to_string(m.layers));
   }
   if (o.block_tokens <= 0 || o.num_blocks <= 0 || o.vocab_size <= 0) {
-    return absl::InvalidArgumentError("sim block_tokens, num_blocks and vocab_size must be positive");
+    return absl::InvalidArgumentError(
+        "sim block_tokens, num_blocks and vocab_size must be positive");
   }
   ModelConfig c;
   c.model_type = "sim";

@@ -1,10 +1,11 @@
 // The simulated backend waits the paper's cost-model time (checked against values
 // computed by hand from the published parameters), scales with time_scale, emits
 // deterministic tokens and fills real KV bytes.
+#include "kvc/engine/sim_engine.h"
+
 #include <gtest/gtest.h>
 
 #include "kvc/engine/generator.h"
-#include "kvc/engine/sim_engine.h"
 
 namespace kvc::engine {
 namespace {
@@ -66,7 +67,8 @@ TEST(SimEngineTest, H800PrefixReuseChunkedAndScaled) {
   Sequence s;
   for (int b = 0; b < 4; ++b) s.blocks.push_back(*e->cache().Allocate());  // 4 x 512 cached
   int hooks = 0;
-  ASSERT_TRUE(e->Prefill(s, Prompt(4096), 2048, 1024, [&](int64_t, int64_t, int64_t) { ++hooks; }).ok());
+  ASSERT_TRUE(
+      e->Prefill(s, Prompt(4096), 2048, 1024, [&](int64_t, int64_t, int64_t) { ++hooks; }).ok());
   EXPECT_NEAR(rec.Total(), 0.06948379851971688 * 0.01, 1e-12);
   EXPECT_EQ(hooks, 2 * 80);
   // Decode of 2 requests of 3001 tokens on H800: (141.2e9 + 327680*6002)/(8*3.35e12*0.8).

@@ -34,8 +34,8 @@ ModelConfig TinyModelConfig() {
   c.rms_norm_eps = 1e-5;
   c.rope_theta = 500000.0;
   c.tie_word_embeddings = true;
-  c.bos_token_id = 256;              // <|begin_of_text|>
-  c.eos_token_ids = {257, 260};      // <|end_of_text|>, <|eot_id|>
+  c.bos_token_id = 256;          // <|begin_of_text|>
+  c.eos_token_ids = {257, 260};  // <|end_of_text|>, <|eot_id|>
   return c;
 }
 
@@ -46,10 +46,12 @@ Status WriteTinyModel(const std::string& dir, uint64_t seed) {
   const ModelConfig config = TinyModelConfig();
   auto weights = RandomModelWeights(config, seed);
   KVC_RETURN_IF_ERROR(WriteText(dir + "/config.json", ModelConfigToJson(config)));
-  KVC_RETURN_IF_ERROR(WriteSafetensors(dir + "/model.safetensors", WeightsToTensors(*weights, DType::kF32)));
+  KVC_RETURN_IF_ERROR(
+      WriteSafetensors(dir + "/model.safetensors", WeightsToTensors(*weights, DType::kF32)));
   tokenizer::ByteLevelTokenizerSpec spec;
   spec.special_tokens = tokenizer::KvcTinySpecialTokens();
-  KVC_RETURN_IF_ERROR(WriteText(dir + "/tokenizer.json", tokenizer::BuildByteLevelTokenizerJson(spec)));
+  KVC_RETURN_IF_ERROR(
+      WriteText(dir + "/tokenizer.json", tokenizer::BuildByteLevelTokenizerJson(spec)));
   KVC_RETURN_IF_ERROR(WriteText(dir + "/tokenizer_config.json",
                                 "{\n  \"bos_token\": \"<|begin_of_text|>\",\n  \"eos_token\": "
                                 "\"<|eot_id|>\",\n  \"model_max_length\": 4096,\n  "

@@ -1,9 +1,9 @@
 // kvc-model as a process: init writes a loadable model, generate prints text and the
 // documented JSON, chunked prefill gives the same tokens, bench prints the two
 // throughput fields, and bad input exits non-zero with a message.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/subprocess.h"
@@ -34,7 +34,8 @@ Run RunModel(const TempDir& dir, std::vector<std::string> args) {
 nlohmann::json LastJsonLine(const std::string& out) {
   const size_t end = out.find_last_not_of('\n');
   const size_t start = out.rfind('\n', end);
-  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1), nullptr, false);
+  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1), nullptr,
+                               false);
 }
 
 class KvcModelTest : public ::testing::Test {
@@ -59,8 +60,9 @@ TEST_F(KvcModelTest, GenerateJsonAndChunkedPrefillAgree) {
   EXPECT_EQ(j["prompt_tokens"], 26);  // BOS + 25 bytes
   EXPECT_TRUE(j["text"].is_string());
   EXPECT_GT(j["seconds"].get<double>(), 0.0);
-  auto chunked = RunModel(dir_, {"generate", "--model", model_, "--prompt", "The quick brown fox jumps",
-                                 "--max-tokens", "8", "--json", "--ignore-eos", "--prefill-chunk", "3"});
+  auto chunked =
+      RunModel(dir_, {"generate", "--model", model_, "--prompt", "The quick brown fox jumps",
+                      "--max-tokens", "8", "--json", "--ignore-eos", "--prefill-chunk", "3"});
   ASSERT_EQ(chunked.code, 0) << chunked.out;
   EXPECT_EQ(LastJsonLine(chunked.out)["token_ids"], j["token_ids"]);
 }
@@ -92,7 +94,8 @@ TEST_F(KvcModelTest, BadInputFailsClearly) {
   auto missing = RunModel(dir_, {"generate", "--model", dir_.path() + "/nope", "--prompt", "x"});
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.out.find("nope"), std::string::npos) << missing.out;
-  auto backend = RunModel(dir_, {"generate", "--model", model_, "--prompt", "x", "--backend", "tpu"});
+  auto backend =
+      RunModel(dir_, {"generate", "--model", model_, "--prompt", "x", "--backend", "tpu"});
   EXPECT_NE(backend.code, 0);
   EXPECT_NE(backend.out.find("tpu"), std::string::npos) << backend.out;
   auto topp = RunModel(dir_, {"generate", "--model", model_, "--prompt", "x", "--top-p", "0"});

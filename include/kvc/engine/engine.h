@@ -47,11 +47,9 @@ class Engine {
   // the prompt needs. Returns the logits [vocab] of the last prompt token.
   // Fails (seq unchanged) on an empty prompt, an id outside the vocabulary, a prompt
   // over max_position_embeddings, a bad cached_prefix, or a full cache.
-  [[nodiscard]] virtual StatusOr<std::vector<float>> Prefill(Sequence& seq,
-                                                             std::span<const int32_t> prompt,
-                                                             int64_t cached_prefix,
-                                                             int64_t chunk_tokens,
-                                                             const LayerReadyHook& hook = nullptr) = 0;
+  [[nodiscard]] virtual StatusOr<std::vector<float>> Prefill(
+      Sequence& seq, std::span<const int32_t> prompt, int64_t cached_prefix, int64_t chunk_tokens,
+      const LayerReadyHook& hook = nullptr) = 0;
 
   // One decode step for a batch of sequences of any lengths. REQUIRES for each:
   // tokens.size() == num_computed + 1 (the newest token is not computed yet). Appends
@@ -64,7 +62,9 @@ class Engine {
   // bytes (or one layer of them) into it. No-ops where cache() is the real storage.
   [[nodiscard]] virtual Status StageBlockToHost(BlockId id) { return absl::OkStatus(); }
   [[nodiscard]] virtual Status StageBlockToDevice(BlockId id) { return absl::OkStatus(); }
-  [[nodiscard]] virtual Status StageLayerToDevice(BlockId id, int64_t layer) { return absl::OkStatus(); }
+  [[nodiscard]] virtual Status StageLayerToDevice(BlockId id, int64_t layer) {
+    return absl::OkStatus();
+  }
 
   // Makes sure seq has blocks for `num_tokens` positions (allocating as needed).
   [[nodiscard]] Status EnsureBlocks(Sequence& seq, int64_t num_tokens);

@@ -62,7 +62,8 @@ struct GenerateResult {
     int64_t prefill_chunk = 0);
 
 // GenerateBatch of one prompt.
-[[nodiscard]] StatusOr<GenerateResult> Generate(Engine& engine, const tokenizer::Tokenizer* tokenizer,
+[[nodiscard]] StatusOr<GenerateResult> Generate(Engine& engine,
+                                                const tokenizer::Tokenizer* tokenizer,
                                                 const std::vector<int32_t>& prompt,
                                                 const SamplingOptions& options,
                                                 int64_t prefill_chunk = 0);

@@ -26,13 +26,15 @@ using BlockId = int32_t;
 
 struct KvCacheGeometry {
   int64_t num_layers = 1;
-  int64_t block_tokens = 16;             // tokens per block: 16 for kvc-tiny, 512 for traces
-  int64_t bytes_per_token_per_layer = 0; // K and V of one token in one layer
-  int64_t kv_heads = 0;                  // for the element accessors; 0 when the cache is opaque bytes
+  int64_t block_tokens = 16;              // tokens per block: 16 for kvc-tiny, 512 for traces
+  int64_t bytes_per_token_per_layer = 0;  // K and V of one token in one layer
+  int64_t kv_heads = 0;  // for the element accessors; 0 when the cache is opaque bytes
   int64_t head_dim = 0;
-  int64_t element_bytes = 4;             // 4 = f32 (CPU), 2 = bf16 (CUDA staging); see docs/kv-layout.md
+  int64_t element_bytes = 4;  // 4 = f32 (CPU), 2 = bf16 (CUDA staging); see docs/kv-layout.md
 
-  size_t layer_bytes() const { return static_cast<size_t>(block_tokens * bytes_per_token_per_layer); }
+  size_t layer_bytes() const {
+    return static_cast<size_t>(block_tokens * bytes_per_token_per_layer);
+  }
   size_t block_bytes() const { return layer_bytes() * static_cast<size_t>(num_layers); }
 };
 
@@ -61,7 +63,9 @@ class KvCache {
   // REQUIRES: element_bytes == 4.
   float* Keys(BlockId id, int64_t layer);
   float* Values(BlockId id, int64_t layer);
-  size_t LayerOffset(int64_t layer) const { return geometry_.layer_bytes() * static_cast<size_t>(layer); }
+  size_t LayerOffset(int64_t layer) const {
+    return geometry_.layer_bytes() * static_cast<size_t>(layer);
+  }
 
   // Copies a block out in the export layout.
   [[nodiscard]] Status ExportBlock(BlockId id, std::vector<uint8_t>* out) const;

@@ -12,10 +12,10 @@ namespace kvc::engine {
 
 // Llama-3 style RoPE frequency scaling ("rope_scaling": {"rope_type": "llama3", ...}).
 struct RopeScaling {
-  bool enabled = false;                   // false: plain RoPE with rope_theta
-  double factor = 8.0;                    // wavelengths above the low-freq cutoff are divided by this
-  double low_freq_factor = 1.0;           // cutoff = original_max / low_freq_factor
-  double high_freq_factor = 4.0;          // cutoff = original_max / high_freq_factor
+  bool enabled = false;           // false: plain RoPE with rope_theta
+  double factor = 8.0;            // wavelengths above the low-freq cutoff are divided by this
+  double low_freq_factor = 1.0;   // cutoff = original_max / low_freq_factor
+  double high_freq_factor = 4.0;  // cutoff = original_max / high_freq_factor
   int64_t original_max_position = 8192;  // "original_max_position_embeddings"
 };
 
@@ -23,12 +23,12 @@ struct ModelConfig {
   std::string model_type = "llama";  // "llama", "qwen2", "mistral", ... (chooses defaults only)
   std::string name_or_path;          // "_name_or_path"; the served model id when set (kvc-tiny)
   int64_t vocab_size = 0;
-  int64_t hidden_size = 0;           // d
-  int64_t intermediate_size = 0;     // SwiGLU width
-  int64_t num_layers = 0;            // "num_hidden_layers"
-  int64_t num_heads = 0;             // "num_attention_heads"
-  int64_t num_kv_heads = 0;          // "num_key_value_heads"; defaults to num_heads (no GQA)
-  int64_t head_dim = 0;              // "head_dim"; defaults to hidden_size / num_heads
+  int64_t hidden_size = 0;        // d
+  int64_t intermediate_size = 0;  // SwiGLU width
+  int64_t num_layers = 0;         // "num_hidden_layers"
+  int64_t num_heads = 0;          // "num_attention_heads"
+  int64_t num_kv_heads = 0;       // "num_key_value_heads"; defaults to num_heads (no GQA)
+  int64_t head_dim = 0;           // "head_dim"; defaults to hidden_size / num_heads
   int64_t max_position_embeddings = 2048;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;

@@ -25,7 +25,7 @@ struct LayerWeights {
 
 struct ModelWeights {
   ModelConfig config;
-  std::vector<float> embed;       // [vocab, d]
+  std::vector<float> embed;  // [vocab, d]
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;  // [d]
   std::vector<float> lm_head;     // [vocab, d]; empty when tie_word_embeddings

@@ -49,7 +49,8 @@ class SafetensorsModel {
   // header, an unknown dtype, or offsets that do not match the shape.
   [[nodiscard]] static StatusOr<std::unique_ptr<SafetensorsModel>> Open(const std::string& dir);
   // Opens one .safetensors file.
-  [[nodiscard]] static StatusOr<std::unique_ptr<SafetensorsModel>> OpenFile(const std::string& path);
+  [[nodiscard]] static StatusOr<std::unique_ptr<SafetensorsModel>> OpenFile(
+      const std::string& path);
 
   bool Has(const std::string& name) const { return tensors_.count(name) > 0; }
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }

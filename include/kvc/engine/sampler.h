@@ -13,14 +13,14 @@
 namespace kvc::engine {
 
 struct SamplingOptions {
-  double temperature = 0.0;  // 0 = greedy (argmax, lowest id on ties)
-  int64_t top_k = 0;         // keep the k most likely tokens; 0 = all
-  double top_p = 1.0;        // keep the smallest set whose probability reaches top_p
-  uint64_t seed = 0;         // RNG seed; same seed and logits -> same tokens
-  int64_t max_tokens = 16;   // generated tokens at most
-  std::vector<int32_t> stop_token_ids;  // generation ends after emitting one (not in text)
+  double temperature = 0.0;               // 0 = greedy (argmax, lowest id on ties)
+  int64_t top_k = 0;                      // keep the k most likely tokens; 0 = all
+  double top_p = 1.0;                     // keep the smallest set whose probability reaches top_p
+  uint64_t seed = 0;                      // RNG seed; same seed and logits -> same tokens
+  int64_t max_tokens = 16;                // generated tokens at most
+  std::vector<int32_t> stop_token_ids;    // generation ends after emitting one (not in text)
   std::vector<std::string> stop_strings;  // generation ends when the text contains one (cut off)
-  bool ignore_eos = false;   // don't stop at the model's EOS ids
+  bool ignore_eos = false;                // don't stop at the model's EOS ids
 };
 
 // Checks ranges (temperature >= 0, top_k >= 0, 0 < top_p <= 1, max_tokens >= 1);

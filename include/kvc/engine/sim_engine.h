@@ -17,11 +17,12 @@ namespace kvc::engine {
 
 struct SimEngineOptions {
   std::string preset = "llama3-70b-a800x8";  // perfmodel preset (also llama3-70b-h800x8)
-  double time_scale = 1.0;         // wall seconds per modelled second (0.01 = 100x faster, 0 = no waiting)
-  int64_t kv_bytes_per_token = 1280;  // real KV bytes per token over all layers; a multiple of the layer count
-  int64_t block_tokens = 512;      // tokens per KV block (the traces use 512)
-  int64_t num_blocks = 256;        // KV cache capacity in blocks
-  int64_t vocab_size = 128256;     // token ids are drawn from [0, vocab_size)
+  double time_scale = 1.0;  // wall seconds per modelled second (0.01 = 100x faster, 0 = no waiting)
+  int64_t kv_bytes_per_token =
+      1280;  // real KV bytes per token over all layers; a multiple of the layer count
+  int64_t block_tokens = 512;          // tokens per KV block (the traces use 512)
+  int64_t num_blocks = 256;            // KV cache capacity in blocks
+  int64_t vocab_size = 128256;         // token ids are drawn from [0, vocab_size)
   std::vector<int64_t> eos_token_ids;  // ids the generator stops at (none by default)
   int64_t max_position_embeddings = 131072;
   // Waits `seconds` of wall time; injected by tests. Default: sleep_for.

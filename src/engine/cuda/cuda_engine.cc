@@ -2,11 +2,12 @@
 // memory in the docs/kv-layout.md layout, and drives cuBLAS and the kernels of
 // kernels.cu. Same segment scheme as the CPU engine (prefill chunk = one segment,
 // decode batch = one segment per request).
+#include "kvc/engine/cuda_engine.h"
+
 #include <cublas_v2.h>
 
 #include <algorithm>
 
-#include "kvc/engine/cuda_engine.h"
 #include "src/engine/cuda/device_buffer.h"
 #include "src/engine/cuda/kernels.h"
 #include "src/engine/internal/cpu_ops.h"
@@ -83,28 +84,33 @@ class CudaEngine final : public Engine {
   }
 
   Status StageBlockToHost(BlockId id) override {
-    KVC_CUDA_RETURN_IF_ERROR(cudaMemcpy(cache_.Block(id).data(), DeviceBlock(id), BlockBytes(),
-                                        cudaMemcpyDeviceToHost));
+    KVC_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(cache_.Block(id).data(), DeviceBlock(id), BlockBytes(), cudaMemcpyDeviceToHost));
     return absl::OkStatus();
   }
   Status StageBlockToDevice(BlockId id) override {
-    KVC_CUDA_RETURN_IF_ERROR(cudaMemcpy(DeviceBlock(id), cache_.Block(id).data(), BlockBytes(),
-                                        cudaMemcpyHostToDevice));
+    KVC_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(DeviceBlock(id), cache_.Block(id).data(), BlockBytes(), cudaMemcpyHostToDevice));
     return absl::OkStatus();
   }
   Status StageLayerToDevice(BlockId id, int64_t layer) override {
     const size_t lb = cache_.geometry().layer_bytes();
     KVC_CUDA_RETURN_IF_ERROR(cudaMemcpy(DeviceBlock(id) + cache_.LayerOffset(layer),
-                                        cache_.Layer(id, layer).data(), lb, cudaMemcpyHostToDevice));
+                                        cache_.Layer(id, layer).data(), lb,
+                                        cudaMemcpyHostToDevice));
     return absl::OkStatus();
   }
 
  private:
   size_t BlockBytes() const { return cache_.geometry().block_bytes(); }
-  uint8_t* DeviceBlock(BlockId id) const { return arena_.as<uint8_t>() + BlockBytes() * static_cast<size_t>(id); }
-  Status Gemm(const Bf16* x, int64_t rows, int64_t in, const DeviceBuffer& w, int64_t out, float* y);
+  uint8_t* DeviceBlock(BlockId id) const {
+    return arena_.as<uint8_t>() + BlockBytes() * static_cast<size_t>(id);
+  }
+  Status Gemm(const Bf16* x, int64_t rows, int64_t in, const DeviceBuffer& w, int64_t out,
+              float* y);
   Status Reserve(int64_t rows, int64_t max_context, size_t segments, size_t table_entries);
-  StatusOr<std::vector<std::vector<float>>> Forward(const std::vector<Segment>& segs, const LayerReadyHook& hook);
+  StatusOr<std::vector<std::vector<float>>> Forward(const std::vector<Segment>& segs,
+                                                    const LayerReadyHook& hook);
   Status Layer(int64_t l, int64_t rows, int max_context);
 
   const std::shared_ptr<const ModelWeights> w_;
@@ -125,7 +131,8 @@ class CudaEngine final : public Engine {
 Status CudaEngine::Init() {
   KVC_CUDA_RETURN_IF_ERROR(cudaSetDevice(o_.device));
   KVC_CUDA_RETURN_IF_ERROR(cudaStreamCreate(&stream_));
-  if (cublasCreate(&blas_) != CUBLAS_STATUS_SUCCESS) return absl::InternalError("cublasCreate failed");
+  if (cublasCreate(&blas_) != CUBLAS_STATUS_SUCCESS)
+    return absl::InternalError("cublasCreate failed");
   cublasSetStream(blas_, stream_);
   KVC_RETURN_IF_ERROR(UploadBf16(w_->embed, &embed_));
   KVC_RETURN_IF_ERROR(final_norm_.Upload(w_->final_norm));
@@ -139,8 +146,13 @@ Status CudaEngine::Init() {
     DeviceLayer& D = layers_[l];
     KVC_RETURN_IF_ERROR(D.input_norm.Upload(L.input_norm));
     KVC_RETURN_IF_ERROR(D.post_norm.Upload(L.post_norm));
-    for (auto [src, dst] : {std::pair{&L.wq, &D.wq}, {&L.wk, &D.wk}, {&L.wv, &D.wv}, {&L.wo, &D.wo},
-                            {&L.w_gate, &D.w_gate}, {&L.w_up, &D.w_up}, {&L.w_down, &D.w_down}}) {
+    for (auto [src, dst] : {std::pair{&L.wq, &D.wq},
+                            {&L.wk, &D.wk},
+                            {&L.wv, &D.wv},
+                            {&L.wo, &D.wo},
+                            {&L.w_gate, &D.w_gate},
+                            {&L.w_up, &D.w_up},
+                            {&L.w_down, &D.w_down}}) {
       KVC_RETURN_IF_ERROR(UploadBf16(*src, dst));
     }
     if (c_.attention_bias) {
@@ -156,19 +168,24 @@ Status CudaEngine::Init() {
 
 // y[rows, out] = x[rows, in] * W[out, in]^T with row-major operands: in cuBLAS's
 // column-major view this is y^T = W * x^T, i.e. op(A) = W^T-as-stored transposed.
-Status CudaEngine::Gemm(const Bf16* x, int64_t rows, int64_t in, const DeviceBuffer& w, int64_t out, float* y) {
+Status CudaEngine::Gemm(const Bf16* x, int64_t rows, int64_t in, const DeviceBuffer& w, int64_t out,
+                        float* y) {
   const float alpha = 1.0f, beta = 0.0f;
-  const auto st = cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out), static_cast<int>(rows),
-                               static_cast<int>(in), &alpha, w.as<void>(), CUDA_R_16BF, static_cast<int>(in), x,
-                               CUDA_R_16BF, static_cast<int>(in), &beta, y, CUDA_R_32F, static_cast<int>(out),
-                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  if (st != CUBLAS_STATUS_SUCCESS) return absl::InternalError("cublasGemmEx failed: " + std::to_string(st));
+  const auto st =
+      cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out), static_cast<int>(rows),
+                   static_cast<int>(in), &alpha, w.as<void>(), CUDA_R_16BF, static_cast<int>(in), x,
+                   CUDA_R_16BF, static_cast<int>(in), &beta, y, CUDA_R_32F, static_cast<int>(out),
+                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (st != CUBLAS_STATUS_SUCCESS)
+    return absl::InternalError("cublasGemmEx failed: " + std::to_string(st));
   return absl::OkStatus();
 }
 
-Status CudaEngine::Reserve(int64_t rows, int64_t max_context, size_t segments, size_t table_entries) {
+Status CudaEngine::Reserve(int64_t rows, int64_t max_context, size_t segments,
+                           size_t table_entries) {
   const size_t r = static_cast<size_t>(rows), f = sizeof(float), b = sizeof(Bf16);
-  const size_t d = c_.hidden_size, qd = c_.num_heads * c_.head_dim, kvd = kvd_, in = c_.intermediate_size;
+  const size_t d = c_.hidden_size, qd = c_.num_heads * c_.head_dim, kvd = kvd_,
+               in = c_.intermediate_size;
   KVC_RETURN_IF_ERROR(x_.Reserve(r * d * f));
   KVC_RETURN_IF_ERROR(h_.Reserve(r * std::max(d, qd) * b));
   KVC_RETURN_IF_ERROR(q_.Reserve(r * qd * f));
@@ -203,7 +220,8 @@ StatusOr<std::vector<std::vector<float>>> CudaEngine::Forward(const std::vector<
       tokens.push_back(s.seq->tokens[static_cast<size_t>(pos)]);
       positions.push_back(static_cast<int32_t>(pos));
       table_start.push_back(start);
-      slot_offset.push_back(s.seq->blocks[static_cast<size_t>(pos / bt)] * block_elems + (pos % bt) * kvd_);
+      slot_offset.push_back(s.seq->blocks[static_cast<size_t>(pos / bt)] * block_elems +
+                            (pos % bt) * kvd_);
       max_context = std::max(max_context, static_cast<int>(pos + 1));
     }
   }
@@ -227,8 +245,9 @@ StatusOr<std::vector<std::vector<float>>> CudaEngine::Forward(const std::vector<
   int64_t r = 0;
   for (size_t i = 0; i < segs.size(); ++i) {
     r += segs[i].count;
-    KVC_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(last_.as<float>() + i * d, x_.as<float>() + (r - 1) * d,
-                                             d * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    KVC_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(last_.as<float>() + i * d,
+                                             x_.as<float>() + (r - 1) * d, d * sizeof(float),
+                                             cudaMemcpyDeviceToDevice, stream_));
   }
   const auto n = static_cast<int>(segs.size());
   cuda::RmsNorm(last_.as<float>(), final_norm_.as<float>(), n, static_cast<int>(d),
@@ -236,8 +255,9 @@ StatusOr<std::vector<std::vector<float>>> CudaEngine::Forward(const std::vector<
   KVC_RETURN_IF_ERROR(Gemm(h_.as<Bf16>(), n, c_.hidden_size, lm_head_.bytes() ? lm_head_ : embed_,
                            c_.vocab_size, logits_.as<float>()));
   std::vector<float> flat(segs.size() * static_cast<size_t>(c_.vocab_size));
-  KVC_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(flat.data(), logits_.as<float>(), flat.size() * sizeof(float),
-                                           cudaMemcpyDeviceToHost, stream_));
+  KVC_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(flat.data(), logits_.as<float>(),
+                                           flat.size() * sizeof(float), cudaMemcpyDeviceToHost,
+                                           stream_));
   KVC_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   std::vector<std::vector<float>> out(segs.size());
   for (size_t i = 0; i < segs.size(); ++i) {
@@ -249,10 +269,12 @@ StatusOr<std::vector<std::vector<float>>> CudaEngine::Forward(const std::vector<
 
 Status CudaEngine::Layer(int64_t l, int64_t rows, int max_context) {
   const DeviceLayer& D = layers_[static_cast<size_t>(l)];
-  const int64_t d = c_.hidden_size, hd = c_.head_dim, qd = c_.num_heads * hd, in = c_.intermediate_size;
+  const int64_t d = c_.hidden_size, hd = c_.head_dim, qd = c_.num_heads * hd,
+                in = c_.intermediate_size;
   const int r = static_cast<int>(rows);
   const float eps = static_cast<float>(c_.rms_norm_eps);
-  cuda::RmsNorm(x_.as<float>(), D.input_norm.as<float>(), r, static_cast<int>(d), eps, h_.as<Bf16>(), nullptr, stream_);
+  cuda::RmsNorm(x_.as<float>(), D.input_norm.as<float>(), r, static_cast<int>(d), eps,
+                h_.as<Bf16>(), nullptr, stream_);
   KVC_RETURN_IF_ERROR(Gemm(h_.as<Bf16>(), rows, d, D.wq, qd, q_.as<float>()));
   KVC_RETURN_IF_ERROR(Gemm(h_.as<Bf16>(), rows, d, D.wk, kvd_, k_.as<float>()));
   KVC_RETURN_IF_ERROR(Gemm(h_.as<Bf16>(), rows, d, D.wv, kvd_, v_.as<float>()));
@@ -261,23 +283,35 @@ Status CudaEngine::Layer(int64_t l, int64_t rows, int max_context) {
     cuda::AddBias(k_.as<float>(), D.bk.as<float>(), r, static_cast<int>(kvd_), stream_);
     cuda::AddBias(v_.as<float>(), D.bv.as<float>(), r, static_cast<int>(kvd_), stream_);
   }
-  cuda::Rope(q_.as<float>(), positions_.as<int32_t>(), inv_freq_.as<float>(), r, static_cast<int>(c_.num_heads),
-             static_cast<int>(hd), stream_);
-  cuda::Rope(k_.as<float>(), positions_.as<int32_t>(), inv_freq_.as<float>(), r, static_cast<int>(c_.num_kv_heads),
-             static_cast<int>(hd), stream_);
+  cuda::Rope(q_.as<float>(), positions_.as<int32_t>(), inv_freq_.as<float>(), r,
+             static_cast<int>(c_.num_heads), static_cast<int>(hd), stream_);
+  cuda::Rope(k_.as<float>(), positions_.as<int32_t>(), inv_freq_.as<float>(), r,
+             static_cast<int>(c_.num_kv_heads), static_cast<int>(hd), stream_);
   const int64_t layer_elems = 2 * o_.block_tokens * kvd_;
   cuda::StoreKv(k_.as<float>(), v_.as<float>(), slot_offset_.as<int64_t>(), l * layer_elems,
                 o_.block_tokens * kvd_, arena_.as<Bf16>(), r, static_cast<int>(kvd_), stream_);
-  cuda::AttentionArgs a{q_.as<float>(), arena_.as<Bf16>(), positions_.as<int32_t>(), table_start_.as<int32_t>(),
-                        tables_.as<int32_t>(), r, static_cast<int>(c_.num_heads), static_cast<int>(c_.num_kv_heads),
-                        static_cast<int>(hd), static_cast<int>(o_.block_tokens),
-                        static_cast<int64_t>(BlockBytes() / 2), l * layer_elems, o_.block_tokens * kvd_,
-                        max_context, scores_.as<float>(), attn_.as<float>()};
+  cuda::AttentionArgs a{q_.as<float>(),
+                        arena_.as<Bf16>(),
+                        positions_.as<int32_t>(),
+                        table_start_.as<int32_t>(),
+                        tables_.as<int32_t>(),
+                        r,
+                        static_cast<int>(c_.num_heads),
+                        static_cast<int>(c_.num_kv_heads),
+                        static_cast<int>(hd),
+                        static_cast<int>(o_.block_tokens),
+                        static_cast<int64_t>(BlockBytes() / 2),
+                        l * layer_elems,
+                        o_.block_tokens * kvd_,
+                        max_context,
+                        scores_.as<float>(),
+                        attn_.as<float>()};
   cuda::Attention(a, stream_);
   cuda::ToBf16(attn_.as<float>(), h_.as<Bf16>(), rows * qd, stream_);
   KVC_RETURN_IF_ERROR(Gemm(h_.as<Bf16>(), rows, qd, D.wo, d, tmp_.as<float>()));
   cuda::Add(x_.as<float>(), tmp_.as<float>(), rows * d, stream_);
-  cuda::RmsNorm(x_.as<float>(), D.post_norm.as<float>(), r, static_cast<int>(d), eps, h_.as<Bf16>(), nullptr, stream_);
+  cuda::RmsNorm(x_.as<float>(), D.post_norm.as<float>(), r, static_cast<int>(d), eps, h_.as<Bf16>(),
+                nullptr, stream_);
   KVC_RETURN_IF_ERROR(Gemm(h_.as<Bf16>(), rows, d, D.w_gate, in, gate_.as<float>()));
   KVC_RETURN_IF_ERROR(Gemm(h_.as<Bf16>(), rows, d, D.w_up, in, up_.as<float>()));
   cuda::SwiGlu(gate_.as<float>(), up_.as<float>(), rows * in, act_.as<Bf16>(), stream_);

@@ -16,16 +16,19 @@ namespace kvc::engine::cuda {
 inline Status CudaStatus(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return absl::OkStatus();
   const std::string msg = std::string(what) + ": " + cudaGetErrorString(e);
-  return e == cudaErrorMemoryAllocation ? absl::ResourceExhaustedError(msg) : absl::InternalError(msg);
+  return e == cudaErrorMemoryAllocation ? absl::ResourceExhaustedError(msg)
+                                        : absl::InternalError(msg);
 }
 
-#define KVC_CUDA_RETURN_IF_ERROR(expr) KVC_RETURN_IF_ERROR(::kvc::engine::cuda::CudaStatus((expr), #expr))
+#define KVC_CUDA_RETURN_IF_ERROR(expr) \
+  KVC_RETURN_IF_ERROR(::kvc::engine::cuda::CudaStatus((expr), #expr))
 
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   ~DeviceBuffer() { Reset(); }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(o.bytes_) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(o.bytes_) {}
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     Reset();
     ptr_ = std::exchange(o.ptr_, nullptr);
@@ -47,11 +50,14 @@ class DeviceBuffer {
   template <typename T>
   [[nodiscard]] Status Upload(const std::vector<T>& data) {
     KVC_RETURN_IF_ERROR(Reserve(data.size() * sizeof(T)));
-    return CudaStatus(cudaMemcpy(ptr_, data.data(), data.size() * sizeof(T), cudaMemcpyHostToDevice),
-                      "cudaMemcpy");
+    return CudaStatus(
+        cudaMemcpy(ptr_, data.data(), data.size() * sizeof(T), cudaMemcpyHostToDevice),
+        "cudaMemcpy");
   }
   template <typename T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
   size_t bytes() const { return bytes_; }
 
  private:

@@ -50,7 +50,8 @@ __global__ void EmbedKernel(const Bf16* table, const int32_t* tokens, int d, flo
   }
 }
 
-__global__ void RmsNormKernel(const float* x, const float* w, int d, float eps, Bf16* y, float* y32) {
+__global__ void RmsNormKernel(const float* x, const float* w, int d, float eps, Bf16* y,
+                              float* y32) {
   __shared__ float shared[32];
   const float* xr = x + static_cast<int64_t>(blockIdx.x) * d;
   float ss = 0;
@@ -78,7 +79,8 @@ __global__ void AddKernel(float* x, const float* y, int64_t n) {
   if (i < n) x[i] += y[i];
 }
 
-__global__ void RopeKernel(float* x, const int32_t* positions, const float* inv_freq, int heads, int hd) {
+__global__ void RopeKernel(float* x, const int32_t* positions, const float* inv_freq, int heads,
+                           int hd) {
   const int r = blockIdx.x, half = hd / 2;
   for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
     const int h = j / half, i = j % half;
@@ -180,7 +182,8 @@ __global__ void ArgMaxKernel(const float* logits, int vocab, int32_t* out) {
 void Embed(const Bf16* table, const int32_t* tokens, int rows, int d, float* out, Stream s) {
   EmbedKernel<<<rows, kThreads, 0, S(s)>>>(table, tokens, d, out);
 }
-void RmsNorm(const float* x, const float* w, int rows, int d, float eps, Bf16* y, float* y32, Stream s) {
+void RmsNorm(const float* x, const float* w, int rows, int d, float eps, Bf16* y, float* y32,
+             Stream s) {
   RmsNormKernel<<<rows, kThreads, 0, S(s)>>>(x, w, d, eps, y, y32);
 }
 void ToBf16(const float* x, Bf16* y, int64_t n, Stream s) {
@@ -190,8 +193,11 @@ void AddBias(float* y, const float* bias, int rows, int out, Stream s) {
   const int64_t n = static_cast<int64_t>(rows) * out;
   AddBiasKernel<<<Blocks(n), kThreads, 0, S(s)>>>(y, bias, n, out);
 }
-void Add(float* x, const float* y, int64_t n, Stream s) { AddKernel<<<Blocks(n), kThreads, 0, S(s)>>>(x, y, n); }
-void Rope(float* x, const int32_t* positions, const float* inv_freq, int rows, int heads, int hd, Stream s) {
+void Add(float* x, const float* y, int64_t n, Stream s) {
+  AddKernel<<<Blocks(n), kThreads, 0, S(s)>>>(x, y, n);
+}
+void Rope(float* x, const int32_t* positions, const float* inv_freq, int rows, int heads, int hd,
+          Stream s) {
   RopeKernel<<<rows, kThreads, 0, S(s)>>>(x, positions, inv_freq, heads, hd);
 }
 void StoreKv(const float* k, const float* v, const int64_t* slot_offset, int64_t layer_offset,

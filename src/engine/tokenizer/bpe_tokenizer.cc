@@ -1,9 +1,8 @@
 // Byte-level BPE from a Hugging Face tokenizer.json.
 #include <algorithm>
 #include <map>
-#include <unordered_map>
-
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "kvc/tokenizer/tokenizer.h"
 #include "src/engine/tokenizer/internal/byte_level.h"
@@ -58,7 +57,8 @@ Status ParseMerges(const json& merges, std::map<std::pair<std::string, std::stri
     if (m.is_string()) {
       const std::string s = m.get<std::string>();
       const size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos) return absl::InvalidArgumentError("tokenizer.json: bad merge '" + s + "'");
+      if (sp == std::string::npos)
+        return absl::InvalidArgumentError("tokenizer.json: bad merge '" + s + "'");
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
     } else if (m.is_array() && m.size() == 2) {
@@ -85,8 +85,9 @@ PreTokenizerFlavor DetectFlavor(const json& j) {
 Status BpeTokenizer::Init(const json& j) {
   const json& model = j.at("model");
   if (model.value("type", std::string("BPE")) != "BPE") {
-    return absl::UnimplementedError("tokenizer.json: model type " + model.value("type", std::string()) +
-                                    " is not supported (byte-level BPE only; use tokenizer.model for SentencePiece)");
+    return absl::UnimplementedError(
+        "tokenizer.json: model type " + model.value("type", std::string()) +
+        " is not supported (byte-level BPE only; use tokenizer.model for SentencePiece)");
   }
   if (j.dump().find("ByteLevel") == std::string::npos) {
     return absl::UnimplementedError(
@@ -121,7 +122,8 @@ Status BpeTokenizer::Init(const json& j) {
     std::string sym;
     internal::AppendUtf8(internal::ByteToCodePoint(static_cast<uint8_t>(b)), &sym);
     if (!vocab_.count(sym)) {
-      return absl::InvalidArgumentError("tokenizer.json: byte-level vocabulary lacks byte " + std::to_string(b));
+      return absl::InvalidArgumentError("tokenizer.json: byte-level vocabulary lacks byte " +
+                                        std::to_string(b));
     }
   }
   flavor_ = DetectFlavor(j);

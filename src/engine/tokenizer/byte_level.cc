@@ -115,7 +115,7 @@ size_t CompleteUtf8Prefix(std::string_view s) {
     const auto c = static_cast<uint8_t>(s[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
     const size_t len = SequenceLength(c);
-    if (len > back) return n - back;   // lead byte whose sequence is not finished
+    if (len > back) return n - back;  // lead byte whose sequence is not finished
     return n;
   }
   return n;

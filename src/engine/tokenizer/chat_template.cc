@@ -53,20 +53,27 @@ ChatFamily DetectChatFamily(const Tokenizer& tokenizer) {
 std::string ApplyChatTemplate(ChatFamily family, std::span<const ChatMessage> messages,
                               bool add_generation_prompt) {
   switch (family) {
-    case ChatFamily::kLlama3: return RenderLlama3(messages, add_generation_prompt);
-    case ChatFamily::kChatMl: return RenderChatMl(messages, add_generation_prompt);
-    case ChatFamily::kLlama2: return RenderLlama2(messages);
-    case ChatFamily::kZephyr: return RenderZephyr(messages, add_generation_prompt);
+    case ChatFamily::kLlama3:
+      return RenderLlama3(messages, add_generation_prompt);
+    case ChatFamily::kChatMl:
+      return RenderChatMl(messages, add_generation_prompt);
+    case ChatFamily::kLlama2:
+      return RenderLlama2(messages);
+    case ChatFamily::kZephyr:
+      return RenderZephyr(messages, add_generation_prompt);
   }
   return "";
 }
 
 std::vector<std::string> ChatStopTokens(ChatFamily family) {
   switch (family) {
-    case ChatFamily::kLlama3: return {"<|eot_id|>", "<|end_of_text|>"};
-    case ChatFamily::kChatMl: return {"<|im_end|>", "<|endoftext|>"};
+    case ChatFamily::kLlama3:
+      return {"<|eot_id|>", "<|end_of_text|>"};
+    case ChatFamily::kChatMl:
+      return {"<|im_end|>", "<|endoftext|>"};
     case ChatFamily::kLlama2:
-    case ChatFamily::kZephyr: return {"</s>"};
+    case ChatFamily::kZephyr:
+      return {"</s>"};
   }
   return {};
 }

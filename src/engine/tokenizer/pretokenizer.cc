@@ -8,9 +8,9 @@ namespace kvc::tokenizer::internal {
 namespace {
 
 bool IsSpace(uint32_t c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
-         c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == 0x85 ||
+         c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
 }
 bool IsNumber(uint32_t c) { return c >= '0' && c <= '9'; }
 bool IsPunctBlock(uint32_t c) {
@@ -137,8 +137,9 @@ std::vector<std::string_view> PreTokenize(std::string_view text, PreTokenizerFla
   Cursor c{text};
   size_t pos = 0;
   while (pos < text.size()) {
-    size_t n = flavor == PreTokenizerFlavor::kGpt2 ? MatchGpt2(c, pos, false)
-                                                    : MatchLlama3(c, pos, flavor == PreTokenizerFlavor::kQwen2 ? 1 : 3);
+    size_t n = flavor == PreTokenizerFlavor::kGpt2
+                   ? MatchGpt2(c, pos, false)
+                   : MatchLlama3(c, pos, flavor == PreTokenizerFlavor::kQwen2 ? 1 : 3);
     if (n == 0) n = 1;  // cannot happen with the patterns above; guarantees progress
     out.push_back(text.substr(pos, n));
     pos += n;

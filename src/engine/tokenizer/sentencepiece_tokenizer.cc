@@ -52,7 +52,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::string TokenBytes(int32_t id, bool first) const override {
     if (id < 0 || id >= sp_.size() || sp_.IsControl(id)) return "";
     if (sp_.IsByte(id)) {  // "<0xAB>"
-      return std::string(1, static_cast<char>(std::stoi(sp_.IdToPiece(id).substr(3, 2), nullptr, 16)));
+      return std::string(1,
+                         static_cast<char>(std::stoi(sp_.IdToPiece(id).substr(3, 2), nullptr, 16)));
     }
     std::string piece = sp_.IdToPiece(id);
     std::string out;
@@ -106,7 +107,9 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
     ss << in.rdbuf();
     auto tok = ParseTokenizerJson(ss.str());
     if (tok.ok() || ::access((dir + "/tokenizer.model").c_str(), R_OK) != 0) {
-      if (!tok.ok()) return absl::Status(tok.status().code(), json_path + ": " + std::string(tok.status().message()));
+      if (!tok.ok())
+        return absl::Status(tok.status().code(),
+                            json_path + ": " + std::string(tok.status().message()));
       return tok;
     }
   }

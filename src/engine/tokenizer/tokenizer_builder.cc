@@ -33,16 +33,29 @@ std::string BuildByteLevelTokenizerJson(const ByteLevelTokenizerSpec& spec) {
   }
   json added = json::array();
   for (const auto& s : spec.special_tokens) {
-    added.push_back({{"id", id++}, {"content", s}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+    added.push_back({{"id", id++},
+                     {"content", s},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
   }
-  json pre = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
+  json pre = {{"type", "ByteLevel"},
+              {"add_prefix_space", false},
+              {"trim_offsets", true},
               {"use_regex", true}};
   if (spec.llama3_pre_tokenizer) {
     pre = {{"type", "Sequence"},
            {"pretokenizers",
-            {{{"type", "Split"}, {"pattern", {{"Regex", kLlama3Split}}}, {"behavior", "Isolated"}, {"invert", false}},
-             {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}};
+            {{{"type", "Split"},
+              {"pattern", {{"Regex", kLlama3Split}}},
+              {"behavior", "Isolated"},
+              {"invert", false}},
+             {{"type", "ByteLevel"},
+              {"add_prefix_space", false},
+              {"trim_offsets", true},
+              {"use_regex", false}}}}};
   }
   json doc = {{"version", "1.0"},
               {"truncation", nullptr},
@@ -51,9 +64,19 @@ std::string BuildByteLevelTokenizerJson(const ByteLevelTokenizerSpec& spec) {
               {"normalizer", nullptr},
               {"pre_tokenizer", pre},
               {"post_processor", nullptr},
-              {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-              {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
-                         {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab}, {"merges", merges}}}};
+              {"decoder",
+               {{"type", "ByteLevel"},
+                {"add_prefix_space", true},
+                {"trim_offsets", true},
+                {"use_regex", true}}},
+              {"model",
+               {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", nullptr},
+                {"fuse_unk", false},
+                {"byte_fallback", false},
+                {"vocab", vocab},
+                {"merges", merges}}}};
   return doc.dump(1) + "\n";
 }
 

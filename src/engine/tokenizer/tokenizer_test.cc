@@ -1,12 +1,13 @@
 // Tokenizer round trips on tokenizer files generated here: byte-level BPE with merges
 // and special tokens, SentencePiece trained on the spot, streaming detokenization.
-#include <fstream>
+#include "kvc/tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "kvc/tokenizer/chat_template.h"
 #include "kvc/tokenizer/incremental_detokenizer.h"
-#include "kvc/tokenizer/tokenizer.h"
 #include "kvc/tokenizer/tokenizer_builder.h"
 #include "src/engine/tokenizer/internal/pretokenizer.h"
 #include "src/engine/tokenizer/internal/sp_processor.h"
@@ -25,8 +26,8 @@ const std::vector<std::string> kTexts = {
 
 std::unique_ptr<Tokenizer> MakeBpe(bool llama3) {
   ByteLevelTokenizerSpec spec;
-  spec.merges = {{"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}, {" ", "w"}, {"o", "r"},
-                 {" w", "or"}, {"\xE6", "\x9D"}, {"\xE6\x9D", "\xB1"}};
+  spec.merges = {{"h", "e"}, {"l", "l"},   {"he", "ll"},     {"hell", "o"},       {" ", "w"},
+                 {"o", "r"}, {" w", "or"}, {"\xE6", "\x9D"}, {"\xE6\x9D", "\xB1"}};
   spec.special_tokens = KvcTinySpecialTokens();
   spec.llama3_pre_tokenizer = llama3;
   auto tok = ParseTokenizerJson(BuildByteLevelTokenizerJson(spec));
@@ -50,7 +51,7 @@ TEST(BpeTokenizerTest, AppliesMergesByRank) {
   auto tok = MakeBpe(true);
   EXPECT_EQ(tok->Encode("hello").size(), 1u);
   EXPECT_EQ(tok->Encode("\xE6\x9D\xB1").size(), 1u);  // 東
-  EXPECT_EQ(tok->Encode(" world").size(), 3u);          // " wor" + "l" + "d"
+  EXPECT_EQ(tok->Encode(" world").size(), 3u);        // " wor" + "l" + "d"
 }
 
 // Special tokens written in the text become single ids only when parsing specials.
@@ -80,7 +81,8 @@ TEST(BpeTokenizerTest, RejectsNonByteLevel) {
 TEST(PreTokenizerTest, PiecesConcatenateToInput) {
   using internal::PreTokenize;
   using internal::PreTokenizerFlavor;
-  for (auto f : {PreTokenizerFlavor::kGpt2, PreTokenizerFlavor::kLlama3, PreTokenizerFlavor::kQwen2}) {
+  for (auto f :
+       {PreTokenizerFlavor::kGpt2, PreTokenizerFlavor::kLlama3, PreTokenizerFlavor::kQwen2}) {
     for (const auto& text : kTexts) {
       std::string joined;
       for (auto p : PreTokenize(text, f)) joined += std::string(p);
