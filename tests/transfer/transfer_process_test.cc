@@ -88,11 +88,13 @@ class ProcessRoundTripTest : public ::testing::TestWithParam<std::string> {};
 // 256 MB read of the target's pattern, then 256 MB written and read back: byte-exact.
 TEST_P(ProcessRoundTripTest, Big256MiBRoundTripIsByteExact) {
   TargetProcess target;
-  target.Start(kBig);
+  ASSERT_NO_FATAL_FAILURE(target.Start(kBig));
   Initiator init;
-  init.Start(GetParam());
+  ASSERT_NO_FATAL_FAILURE(init.Start(GetParam()));
   auto [handle, region] = init.Open(target.name);
-  ASSERT_EQ(*init.engine->BackendOf(handle), GetParam());
+  auto backend = init.engine->BackendOf(handle);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  ASSERT_EQ(*backend, GetParam());
   std::vector<char> buffer(kBig);
   ASSERT_TRUE(init.engine->RegisterMemory(buffer.data(), kBig, "cpu:0", false).ok());
   ASSERT_TRUE(RunOne(*init.engine, {TransferOp::kRead, buffer.data(), handle, region.address, kBig}).ok());
@@ -141,11 +143,12 @@ class HoldLaterEntries : public FaultInjector {
 // timeout, and the same initiator then works with a restarted target.
 TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecovers) {
   TargetProcess target;
-  target.Start(64 << 20);
+  ASSERT_NO_FATAL_FAILURE(target.Start(64 << 20));
   HoldLaterEntries faults;
   Initiator init;
-  init.Start(GetParam(), &faults);
+  ASSERT_NO_FATAL_FAILURE(init.Start(GetParam(), &faults));
   auto [handle, region] = init.Open(target.name);
+  ASSERT_GT(region.length, 0u);
   std::vector<char> buffer(64 << 20, 'x');
   ASSERT_TRUE(init.engine->RegisterMemory(buffer.data(), buffer.size(), "cpu:0", false).ok());
   auto batch = init.engine->AllocateBatch(16);
@@ -176,8 +179,9 @@ TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecover
   ASSERT_TRUE(init.engine->CloseSegment(handle).ok());
 
   TargetProcess restarted;
-  restarted.Start(64 << 20);
+  ASSERT_NO_FATAL_FAILURE(restarted.Start(64 << 20));
   auto [handle2, region2] = init.Open(restarted.name);
+  ASSERT_GT(region2.length, 0u);
   std::vector<char> back(1 << 20);
   ASSERT_TRUE(init.engine->RegisterMemory(back.data(), back.size(), "cpu:0", false).ok());
   ASSERT_TRUE(RunOne(*init.engine, {TransferOp::kRead, back.data(), handle2, region2.address, back.size()}).ok());
@@ -189,7 +193,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, ProcessRoundTripTest, ::testing::Values("tcp"
 // The peer-to-peer directory presents the token: a target with another token refuses it.
 TEST(TransferProcessTest, WrongTokenIsRefusedByPeerDirectory) {
   TargetProcess target;
-  target.Start(1 << 20, "the-right-token");
+  ASSERT_NO_FATAL_FAILURE(target.Start(1 << 20, "the-right-token"));
   auto wrong = MakePeerSegmentDirectory("a-wrong-token", milliseconds(3000));
   auto fetched = wrong->Fetch(target.name);
   EXPECT_EQ(fetched.status().code(), absl::StatusCode::kUnauthenticated) << fetched.status();
@@ -203,7 +207,7 @@ TEST(TransferProcessTest, WrongTokenIsRefusedByPeerDirectory) {
 // The target exits 0 within 2 s of SIGTERM.
 TEST(TransferProcessTest, TargetExitsCleanlyOnSigterm) {
   TargetProcess target;
-  target.Start(1 << 20);
+  ASSERT_NO_FATAL_FAILURE(target.Start(1 << 20));
   ASSERT_TRUE(target.process->Signal(SIGTERM));
   auto status = target.process->WaitFor(milliseconds(2000));
   ASSERT_TRUE(status.has_value());
