@@ -39,6 +39,23 @@ StatusOr<RejectionPolicy> ParseRejectionPolicy(const std::string& name) {
       absl::StrCat("unknown rejection policy '", name, "'; use none, plain or predictive"));
 }
 
+Status ValidatePolicyOptions(const PolicyOptions& options) {
+  if (!(options.kvcache_balancing_threshold >= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kvcache_balancing_threshold must be >= 1, got ",
+                     options.kvcache_balancing_threshold));
+  }
+  if (!(options.ttft_slo_s > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ttft_slo_s must be > 0 seconds, got ", options.ttft_slo_s));
+  }
+  if (!(options.tbt_slo_s > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tbt_slo_s must be > 0 seconds, got ", options.tbt_slo_s));
+  }
+  return Status();
+}
+
 Scheduler::Scheduler(PolicyOptions options, CostModel cost, const Clock& clock)
     : options_(options), cost_(std::move(cost)), clock_(clock), rng_(options.seed) {}
 

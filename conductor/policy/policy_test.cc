@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <set>
 
 namespace kvc::conductor {
@@ -173,6 +175,23 @@ TEST(PolicyTest, PredictiveRejectionUsesLoadAtKvArrival) {
   auto d = f.Make(o).Schedule(k5000, prefill, incoming);
   EXPECT_FALSE(d->accepted);
   EXPECT_NE(d->reject_reason.find("TBT"), std::string::npos);
+}
+
+// Option validation names the bad field; defaults and infinities are valid.
+TEST(PolicyTest, ValidateOptionsNamesTheField) {
+  PolicyOptions o;
+  EXPECT_TRUE(ValidatePolicyOptions(o).ok());
+  o.kvcache_balancing_threshold = std::numeric_limits<double>::infinity();
+  EXPECT_TRUE(ValidatePolicyOptions(o).ok());
+  o.kvcache_balancing_threshold = 0.5;
+  EXPECT_NE(std::string(ValidatePolicyOptions(o).message()).find("kvcache_balancing_threshold"),
+            std::string::npos);
+  o = PolicyOptions();
+  o.tbt_slo_s = 0;
+  EXPECT_NE(std::string(ValidatePolicyOptions(o).message()).find("tbt_slo_s"), std::string::npos);
+  o = PolicyOptions();
+  o.ttft_slo_s = std::nan("");
+  EXPECT_FALSE(ValidatePolicyOptions(o).ok());
 }
 
 // Bad input is an error, not a decision; names parse both ways.

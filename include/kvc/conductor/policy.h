@@ -49,6 +49,10 @@ struct PolicyOptions {
   uint64_t seed = 1;                                            // for the random policy
 };
 
+// InvalidArgument naming the field when kvcache_balancing_threshold < 1 (or NaN) or an
+// objective is not positive. Infinite objectives and threshold are valid.
+[[nodiscard]] Status ValidatePolicyOptions(const PolicyOptions& options);
+
 // What a prefill node looks like to the scheduler at decision time.
 struct PrefillNodeState {
   int node = 0;               // caller's id, echoed in the plan
