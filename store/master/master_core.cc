@@ -163,6 +163,8 @@ void MasterCore::Tick() {
 MasterStats MasterCore::Stats() const {
   std::lock_guard lock(impl_->mu);
   const Impl& m = *impl_;
+  uint64_t queued = 0;
+  for (const auto& [id, node] : m.nodes) queued += node->queued.size();
   return MasterStats{.objects = m.objects.size(),
                      .nodes = m.nodes.size(),
                      .dram = m.dram_stats,
@@ -173,7 +175,8 @@ MasterStats MasterCore::Stats() const {
                      .demotions = m.demotions,
                      .promotions = m.promotions,
                      .puts = m.puts,
-                     .gets = m.gets};
+                     .gets = m.gets,
+                     .queued_tasks = queued};
 }
 
 StatusOr<double> MasterCore::Fragmentation(const std::string& node_id) const {

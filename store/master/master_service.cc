@@ -172,6 +172,7 @@ grpc::Status MasterService::GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetSt
   resp->set_promotions(s.promotions);
   resp->set_puts(s.puts);
   resp->set_gets(s.gets);
+  resp->set_queued_node_tasks(s.queued_tasks);
   resp->set_prometheus_text(metrics_.RenderPrometheus());
   return grpc::Status::OK;
 }

@@ -111,6 +111,7 @@ struct MasterStats {
   uint64_t promotions = 0;
   uint64_t puts = 0;
   uint64_t gets = 0;
+  uint64_t queued_tasks = 0;  // node tasks not yet handed out in a heartbeat reply
 };
 
 }  // namespace kvc::store
