@@ -41,9 +41,8 @@ StatusOr<RejectionPolicy> ParseRejectionPolicy(const std::string& name) {
 
 Status ValidatePolicyOptions(const PolicyOptions& options) {
   if (!(options.kvcache_balancing_threshold >= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("kvcache_balancing_threshold must be >= 1, got ",
-                     options.kvcache_balancing_threshold));
+    return absl::InvalidArgumentError(absl::StrCat("kvcache_balancing_threshold must be >= 1, got ",
+                                                   options.kvcache_balancing_threshold));
   }
   if (!(options.ttft_slo_s > 0)) {
     return absl::InvalidArgumentError(
