@@ -1,5 +1,7 @@
 #include "src/engine/internal/model_tool.h"
 
+#include <cblas.h>
+
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -27,6 +29,33 @@ std::vector<int32_t> PromptIds(const tokenizer::Tokenizer& tok, const ModelConfi
   const auto text = tok.Encode(prompt, /*parse_special=*/false);
   ids.insert(ids.end(), text.begin(), text.end());
   return ids;
+}
+
+// The reference measured in the same run: OpenBLAS sgemm GFLOP/s on a 512^3 product
+// (what the CPU backend's projections run on), best of a few repetitions.
+double ReferenceSgemmGflops() {
+  const int n = 512;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * n * n * n / s / 1e9);
+  }
+  return best;
+}
+
+// Matmul FLOPs per token of the weights (2 per parameter touched), ignoring attention.
+double WeightFlopsPerToken(const ModelConfig& c) {
+  const double d = static_cast<double>(c.hidden_size), hd = static_cast<double>(c.head_dim);
+  const double per_layer =
+      d * hd *
+          (2.0 * static_cast<double>(c.num_heads) + 2.0 * static_cast<double>(c.num_kv_heads)) +
+      3.0 * d * static_cast<double>(c.intermediate_size);
+  return 2.0 *
+         (per_layer * static_cast<double>(c.num_layers) + d * static_cast<double>(c.vocab_size));
 }
 
 }  // namespace
@@ -109,10 +138,18 @@ int RunBench(const BenchArgs& args) {
   std::cout << "decode: " << decode_tps << " tokens/s (" << decode_s << " s)\n";
   nlohmann::json j = {{"prefill_tokens_per_second", prefill_tps},
                       {"decode_tokens_per_second", decode_tps},
+                      {"weight_gflops_per_token", WeightFlopsPerToken((*engine)->config()) / 1e9},
                       {"backend", (*engine)->backend()},
                       {"prompt_tokens", args.prompt_tokens},
                       {"batch", args.batch},
                       {"decode_tokens", args.decode_tokens}};
+  if ((*engine)->backend() == "cpu") {
+    const double ref = ReferenceSgemmGflops();
+    std::cout << "reference: OpenBLAS sgemm 512^3 " << ref << " GFLOP/s; prefill runs at "
+              << prefill_tps * WeightFlopsPerToken((*engine)->config()) / 1e9 / ref * 100
+              << "% of it (weight matmuls only)\n";
+    j["reference_sgemm_gflops"] = ref;
+  }
   std::cout << j.dump() << "\n";
   return 0;
 }
