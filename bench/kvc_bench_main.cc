@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/bench_command.h"
+#include "bench/store_bench.h"
 #include "bench/transfer_bench.h"
 #include "kvc/common/config.h"
 #include "kvc/common/logging.h"
@@ -17,12 +18,13 @@ int main(int argc, char** argv) {
   set.Add("log_level", &log_level, "trace|debug|info|warn|error|critical|off");
   CLI::App app(
       "kvc-bench: micro-benchmarks of the transfer engine (and later the store) and trace "
-      "replay.\nSubcommands built so far: transfer. Not built yet: store, replay.",
+      "replay.\nSubcommands built so far: transfer, store. Not built yet: replay.",
       "kvc-bench");
   set.AttachTo(app);
   app.require_subcommand(1);
   std::vector<kvc::bench::BenchCommand> commands;
   commands.push_back(kvc::bench::RegisterTransferCommand(app));
+  commands.push_back(kvc::bench::RegisterStoreCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

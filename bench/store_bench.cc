@@ -1,0 +1,181 @@
+#include "bench/store_bench.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "bench/store_bench_internal.h"
+
+extern char** environ;
+
+namespace kvc::bench {
+
+LocalStoreCluster::~LocalStoreCluster() {
+  for (auto it = pids_.rbegin(); it != pids_.rend(); ++it) {
+    kill(*it, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 500 && waitpid(*it, &status, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (waitpid(*it, &status, WNOHANG) == 0) {
+      kill(*it, SIGKILL);
+      waitpid(*it, &status, 0);
+    }
+  }
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+StatusOr<int> LocalStoreCluster::Spawn(const std::vector<std::string>& args,
+                                       const std::string& port_file) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot start ", args[0]));
+  }
+  pids_.push_back(pid);
+  for (int i = 0; i < 3000; ++i) {  // up to 30 s (a large DRAM region takes a while to touch)
+    std::ifstream in(port_file);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    if (waitpid(pid, nullptr, WNOHANG) == pid) {
+      pids_.pop_back();
+      return absl::InternalError(absl::StrCat(args[0], " exited during start-up"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(args[0], " did not report its port in 30 s"));
+}
+
+Status LocalStoreCluster::Start(const StoreBenchConfig& c, uint64_t dram_bytes) {
+  char tmpl[] = "/tmp/kvc-bench-store-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("cannot create a temp dir");
+  dir_ = tmpl;
+  const std::string bin = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+  KVC_ASSIGN_OR_RETURN(
+      const int master_port,
+      Spawn({bin + "/kvc-master", "--listen-address", "127.0.0.1:0", "--port-file",
+             dir_ + "/master.port", "--log-level", "warn", "--store-heartbeat-interval-ms", "200",
+             "--store-max-object-bytes", std::to_string(std::max<uint64_t>(c.value_size, 1))},
+            dir_ + "/master.port"));
+  master_address_ = absl::StrCat("127.0.0.1:", master_port);
+  std::vector<std::string> node = {bin + "/kvc-store", "--listen-address", "127.0.0.1:0",
+                                   "--port-file", dir_ + "/store.port", "--log-level", "warn",
+                                   "--node-id", "bench-store-1", "--master-address",
+                                   master_address_, "--store-dram-bytes",
+                                   std::to_string(dram_bytes), "--store-staging-bytes",
+                                   std::to_string(std::max<uint64_t>(64 << 20, 4 * c.clients * c.value_size))};
+  if (c.ssd) {
+    node.insert(node.end(), {"--store-ssd-path", dir_ + "/ssd", "--store-ssd-bytes",
+                             std::to_string(64ull << 30)});
+  }
+  KVC_ASSIGN_OR_RETURN(const int store_port, Spawn(node, dir_ + "/store.port"));
+  (void)store_port;
+  return Status();
+}
+
+namespace {
+
+Status Validate(const StoreBenchConfig& c) {
+  if (!c.local) return absl::InvalidArgumentError("only --local is supported: give --local");
+  if (c.value_size == 0 || c.clients == 0 || c.duration <= 0) {
+    return absl::InvalidArgumentError("--value-size, --clients and --duration must be > 0");
+  }
+  if (c.value_size > (1ull << 30)) {
+    return absl::InvalidArgumentError("--value-size: at most 1 GiB");
+  }
+  return Status();
+}
+
+void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
+  const double put_ops = r.put_seconds > 0 ? r.puts / r.put_seconds : 0;
+  const double get_ops = r.get_seconds > 0 ? r.gets / r.get_seconds : 0;
+  std::printf("%-6s %10s %7s %10s %12s %10s %10s %7s\n", "op", "value", "clients", "ops/s",
+              "MB/s", "p50 us", "p99 us", "errors");
+  std::printf("%-6s %10llu %7u %10.0f %12.1f %10.1f %10.1f %7llu\n", "put",
+              static_cast<unsigned long long>(c.value_size), c.clients, put_ops,
+              put_ops * c.value_size / 1e6, r.put_p50_us, r.put_p99_us,
+              static_cast<unsigned long long>(r.errors));
+  std::printf("%-6s %10llu %7u %10.0f %12.1f %10.1f %10.1f %7s\n", "get",
+              static_cast<unsigned long long>(c.value_size), c.clients, get_ops,
+              get_ops * c.value_size / 1e6, r.get_p50_us, r.get_p99_us, "");
+  if (!r.first_error.empty()) std::printf("first error: %s\n", r.first_error.c_str());
+  nlohmann::json j = {{"value_size", c.value_size},
+                      {"clients", c.clients},
+                      {"ssd", c.ssd},
+                      {"puts", r.puts},
+                      {"gets", r.gets},
+                      {"put_ops_per_second", put_ops},
+                      {"get_ops_per_second", get_ops},
+                      {"put_bytes_per_second", put_ops * c.value_size},
+                      {"get_bytes_per_second", get_ops * c.value_size},
+                      {"put_p50_us", r.put_p50_us},
+                      {"put_p99_us", r.put_p99_us},
+                      {"get_p50_us", r.get_p50_us},
+                      {"get_p99_us", r.get_p99_us},
+                      {"put_retries", r.put_retries},
+                      {"demotions", r.demotions},
+                      {"errors", r.errors},
+                      {"verified", r.verified}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
+int Run(const StoreBenchConfig& c) {
+  if (Status s = Validate(c); !s.ok()) {
+    std::fprintf(stderr, "kvc-bench store: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  // Keys per client: enough for the put phase at a few GB/s, bounded by memory.
+  const uint64_t budget = c.ssd ? (8ull << 30) : (2ull << 30);
+  const uint64_t keys_per_client =
+      std::clamp<uint64_t>(budget / (c.value_size * c.clients), 1, 100'000);
+  const uint64_t data = keys_per_client * c.clients * c.value_size;
+  uint64_t dram = c.dram_bytes;
+  if (dram == 0) dram = c.ssd ? std::max<uint64_t>(data / 4, 64 << 20) : data + data / 8 + (16 << 20);
+  LocalStoreCluster cluster;
+  if (Status s = cluster.Start(c, dram); !s.ok()) {
+    std::fprintf(stderr, "kvc-bench store: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  auto result = RunStoreClients(c, cluster.master_address(), keys_per_client);
+  if (!result.ok()) {
+    std::fprintf(stderr, "kvc-bench store: %s\n", result.status().ToString().c_str());
+    return 1;
+  }
+  Print(c, *result);
+  return result->errors == 0 && result->verified ? 0 : 1;
+}
+
+}  // namespace
+
+BenchCommand RegisterStoreCommand(CLI::App& app) {
+  auto config = std::make_shared<StoreBenchConfig>();
+  CLI::App* sub = app.add_subcommand("store", "KVCache store put/get benchmark (docs/store.md)");
+  sub->add_flag("--local", config->local, "start kvc-master and one kvc-store on 127.0.0.1");
+  sub->add_option("--value-size", config->value_size, "bytes per value");
+  sub->add_option("--clients", config->clients, "client threads");
+  sub->add_option("--duration", config->duration, "seconds (half put, half get)");
+  sub->add_flag("--ssd", config->ssd, "give the node an SSD tier (RocksDB) and a DRAM of 1/4 the data");
+  sub->add_option("--dram-bytes", config->dram_bytes, "node DRAM (0 = sized from the run)");
+  sub->add_option("--replicas", config->replicas, "replicas per put");
+  return BenchCommand{sub, [config] { return Run(*config); }};
+}
+
+}  // namespace kvc::bench

@@ -1,0 +1,50 @@
+// Internals of `kvc-bench store` shared by its files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kvc/common/status.h"
+
+namespace kvc::bench {
+
+struct StoreBenchConfig {
+  bool local = false;
+  uint64_t value_size = 1 << 20;
+  uint32_t clients = 1;
+  double duration = 5.0;  // seconds: half put, half get
+  bool ssd = false;
+  uint64_t dram_bytes = 0;  // 0 = sized from the run (4 GiB cap; 1/4 of the data with --ssd)
+  uint32_t replicas = 1;
+};
+
+struct StoreBenchResult {
+  uint64_t puts = 0, gets = 0, errors = 0, put_retries = 0;
+  double put_seconds = 0, get_seconds = 0;
+  double put_p50_us = 0, put_p99_us = 0, get_p50_us = 0, get_p99_us = 0;
+  bool verified = false;
+  std::string first_error;
+  uint64_t demotions = 0;
+};
+
+// The local cluster: kvc-master and kvc-store children, stopped on destruction.
+class LocalStoreCluster {
+ public:
+  ~LocalStoreCluster();
+  Status Start(const StoreBenchConfig& config, uint64_t dram_bytes);
+  const std::string& master_address() const { return master_address_; }
+
+ private:
+  StatusOr<int> Spawn(const std::vector<std::string>& args, const std::string& port_file);
+  std::string dir_;
+  std::vector<int> pids_;
+  std::string master_address_;
+};
+
+// Runs the clients against master_address.
+StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& config,
+                                           const std::string& master_address,
+                                           uint64_t keys_per_client);
+
+}  // namespace kvc::bench

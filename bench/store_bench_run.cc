@@ -1,0 +1,189 @@
+// `kvc-bench store`: the client threads (put phase, then get phase with verification).
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "bench/store_bench_internal.h"
+#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/client.h"
+#include "kvc/store/store_client.h"
+#include "kvc/transfer/transfer_engine.h"
+#include "kvc/v1/store_master.grpc.pb.h"
+
+namespace kvc::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Shared {
+  std::mutex mu;
+  std::vector<double> put_us, get_us;
+  uint64_t puts = 0, gets = 0, errors = 0, retries = 0, mismatches = 0;
+  std::string first_error;
+  Clock::time_point put_end{}, get_end{};
+
+  void Error(const Status& s) {
+    std::lock_guard lock(mu);
+    ++errors;
+    if (first_error.empty()) first_error = s.ToString();
+  }
+};
+
+// The value of key `i` of a client: its template with the key id in the first and last 8 bytes.
+void Stamp(char* value, const std::vector<char>& tmpl, uint64_t i) {
+  std::memcpy(value, tmpl.data(), tmpl.size());
+  const size_t n = std::min<size_t>(8, tmpl.size());
+  std::memcpy(value, &i, n);
+  std::memcpy(value + tmpl.size() - n, &i, n);
+}
+
+bool Matches(const char* got, const std::vector<char>& tmpl, uint64_t i) {
+  const size_t n = std::min<size_t>(8, tmpl.size());
+  if (std::memcmp(got, &i, n) != 0 || std::memcmp(got + tmpl.size() - n, &i, n) != 0) return false;
+  return tmpl.size() <= 2 * n ||
+         std::memcmp(got + n, tmpl.data() + n, tmpl.size() - 2 * n) == 0;
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+struct ClientThread {
+  const StoreBenchConfig& c;
+  store::StoreClient& client;
+  char* put_buf;
+  char* get_buf;
+  uint32_t id;
+  uint64_t keys;
+  Shared& shared;
+
+  uint64_t PutPhase(Clock::time_point deadline, const std::vector<char>& tmpl) {
+    std::vector<double> lat;
+    uint64_t done = 0, retries = 0;
+    while (done < keys && Clock::now() < deadline) {
+      Stamp(put_buf, tmpl, done);
+      const auto t0 = Clock::now();
+      Status s = client.Put(BlockKey{id + 1, done}, put_buf, c.value_size);
+      if (ReasonOf(s) == "NO_SPACE") {  // demotion to SSD frees DRAM shortly
+        ++retries;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      if (!s.ok()) {
+        shared.Error(s);
+        ++done;
+        continue;
+      }
+      lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      ++done;
+    }
+    std::lock_guard lock(shared.mu);
+    shared.puts += lat.size();
+    shared.retries += retries;
+    shared.put_us.insert(shared.put_us.end(), lat.begin(), lat.end());
+    shared.put_end = std::max(shared.put_end, Clock::now());
+    return done;
+  }
+
+  void GetPhase(Clock::time_point deadline, const std::vector<char>& tmpl, uint64_t stored) {
+    std::vector<double> lat;
+    uint64_t mismatches = 0;
+    for (uint64_t n = 0; stored > 0 && Clock::now() < deadline; ++n) {
+      const uint64_t i = n % stored;
+      const auto t0 = Clock::now();
+      auto got = client.Get(BlockKey{id + 1, i}, get_buf, c.value_size);
+      if (!got.ok()) {
+        shared.Error(got.status());
+        continue;
+      }
+      lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (*got != c.value_size || !Matches(get_buf, tmpl, i)) ++mismatches;
+      std::memset(get_buf, 0, 16);  // a stale buffer must not pass the next check
+      std::memset(get_buf + c.value_size - std::min<uint64_t>(16, c.value_size), 0,
+                  std::min<uint64_t>(16, c.value_size));
+    }
+    std::lock_guard lock(shared.mu);
+    shared.gets += lat.size();
+    shared.mismatches += mismatches;
+    shared.get_us.insert(shared.get_us.end(), lat.begin(), lat.end());
+    shared.get_end = std::max(shared.get_end, Clock::now());
+  }
+};
+
+uint64_t Demotions(const std::string& master) {
+  auto stub = v1::StoreMaster::NewStub(MakeChannel(master));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::GetStatsResponse stats;
+  return stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok() ? stats.demotions() : 0;
+}
+
+}  // namespace
+
+StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std::string& master,
+                                           uint64_t keys_per_client) {
+  auto directory = transfer::MakePeerSegmentDirectory("kvc-dev-token");
+  transfer::TransferEngineOptions eo;
+  eo.listen_address = "";  // initiator only
+  KVC_ASSIGN_OR_RETURN(auto engine, transfer::CreateTransferEngine(eo, directory.get()));
+  const uint64_t per_client = 2 * c.value_size;
+  std::vector<char> memory(per_client * c.clients);
+  KVC_RETURN_IF_ERROR(engine->RegisterMemory(memory.data(), memory.size(), "cpu:0", false));
+  store::StoreClientOptions co;
+  co.master_address = master;
+  co.replicas = c.replicas;
+  KVC_ASSIGN_OR_RETURN(auto client, store::StoreClient::Create(co, *engine));
+
+  Shared shared;
+  const auto half = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(c.duration / 2));
+  Clock::time_point start{}, get_start{};
+  std::barrier sync(c.clients + 1);
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < c.clients; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<char> tmpl(c.value_size);
+      std::mt19937_64 rng(t + 1);
+      for (auto& b : tmpl) b = static_cast<char>(rng());
+      char* base = memory.data() + t * per_client;
+      ClientThread ct{c, *client, base, base + c.value_size, t, keys_per_client, shared};
+      sync.arrive_and_wait();
+      const uint64_t stored = ct.PutPhase(start + half, tmpl);
+      sync.arrive_and_wait();
+      ct.GetPhase(get_start + half, tmpl, stored);
+    });
+  }
+  start = Clock::now();
+  sync.arrive_and_wait();
+  sync.arrive_and_wait();
+  get_start = Clock::now();
+  for (auto& th : threads) th.join();
+
+  StoreBenchResult r;
+  r.puts = shared.puts;
+  r.gets = shared.gets;
+  r.errors = shared.errors + shared.mismatches;
+  r.put_retries = shared.retries;
+  r.put_seconds = std::chrono::duration<double>(shared.put_end - start).count();
+  r.get_seconds = std::chrono::duration<double>(shared.get_end - get_start).count();
+  r.put_p50_us = Percentile(shared.put_us, 0.50);
+  r.put_p99_us = Percentile(shared.put_us, 0.99);
+  r.get_p50_us = Percentile(shared.get_us, 0.50);
+  r.get_p99_us = Percentile(shared.get_us, 0.99);
+  r.verified = shared.mismatches == 0 && shared.gets > 0;
+  r.first_error = shared.mismatches > 0
+                      ? absl::StrCat(shared.mismatches, " gets returned wrong bytes")
+                      : shared.first_error;
+  r.demotions = Demotions(master);
+  return r;
+}
+
+}  // namespace kvc::bench
