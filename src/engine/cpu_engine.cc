@@ -49,12 +49,12 @@ class CpuEngine final : public Engine {
              const std::vector<float>& sin, std::vector<float>& x);
   void StoreKv(int64_t l, const std::vector<Segment>& segs, const float* k, const float* v);
   void Attend(int64_t l, const Segment& s, const float* q, float* out);
-  void AttendInPlace(int64_t l, const Segment& s, const float* q, float* out);
 
   const std::shared_ptr<const ModelWeights> w_;
   const ModelConfig& c_;
   const std::vector<double> inv_freq_;
   KvCache cache_;
+  std::vector<float> keys_scratch_, values_scratch_, probs_scratch_;  // used by Attend only
 };
 
 StatusOr<std::vector<float>> CpuEngine::Prefill(Sequence& seq, std::span<const int32_t> prompt,
@@ -182,12 +182,17 @@ void CpuEngine::StoreKv(int64_t l, const std::vector<Segment>& segs, const float
 // Causal attention of the segment's rows over positions [0, pos] of its request:
 // gather the request's K and V into contiguous [context, kvd] matrices, then two
 // GEMMs per head (scores = Q K^T, out = P V) with the causal mask applied in between.
+// Measured faster than reading the blocks in place with scalar loops even for decode
+// (one row), because the dot products run in BLAS's vector code.
 void CpuEngine::Attend(int64_t l, const Segment& s, const float* q, float* out) {
   const int64_t hd = c_.head_dim, heads = c_.num_heads, group = heads / c_.num_kv_heads,
                 bt = cache_.geometry().block_tokens, kvd = c_.num_kv_heads * hd;
   const int64_t ctx = s.begin + s.count;  // positions visible to the last row
-  if (s.count < 8) return AttendInPlace(l, s, q, out);
-  std::vector<float> keys(static_cast<size_t>(ctx * kvd)), values(keys.size());
+  // Scratch reused across calls (one thread drives the engine): no per-call zeroing.
+  std::vector<float>& keys = keys_scratch_;
+  std::vector<float>& values = values_scratch_;
+  keys.resize(std::max(keys.size(), static_cast<size_t>(ctx * kvd)));
+  values.resize(keys.size());
   for (int64_t t0 = 0; t0 < ctx; t0 += bt) {
     const BlockId b = s.seq->blocks[static_cast<size_t>(t0 / bt)];
     const int64_t n = std::min(bt, ctx - t0);
@@ -196,7 +201,8 @@ void CpuEngine::Attend(int64_t l, const Segment& s, const float* q, float* out) 
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const auto rows = static_cast<int>(s.count), cols = static_cast<int>(ctx);
-  std::vector<float> p(static_cast<size_t>(s.count * ctx));
+  std::vector<float>& p = probs_scratch_;
+  p.resize(std::max(p.size(), static_cast<size_t>(s.count * ctx)));
   for (int64_t h = 0; h < heads; ++h) {
     const int64_t g = h / group;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, static_cast<int>(hd), scale,
@@ -215,41 +221,6 @@ void CpuEngine::Attend(int64_t l, const Segment& s, const float* q, float* out) 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, static_cast<int>(hd), cols, 1.0f,
                 p.data(), cols, values.data() + g * hd, static_cast<int>(kvd), 0.0f, out + h * hd,
                 static_cast<int>(heads * hd));
-  }
-}
-
-// Attention reading K and V in place from the blocks: cheaper than gathering them
-// when only a few rows (decode) attend.
-void CpuEngine::AttendInPlace(int64_t l, const Segment& s, const float* q, float* out) {
-  const int64_t hd = c_.head_dim, heads = c_.num_heads, kvh = c_.num_kv_heads, group = heads / kvh,
-                bt = cache_.geometry().block_tokens, kvd = kvh * hd;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<float> scores(static_cast<size_t>(s.begin + s.count));
-  for (int64_t j = 0; j < s.count; ++j) {
-    const int64_t pos = s.begin + j;
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* qh = q + j * heads * hd + h * hd;
-      const int64_t g = h / group;
-      float max_score = -INFINITY;
-      for (int64_t t = 0; t <= pos; ++t) {
-        const BlockId b = s.seq->blocks[static_cast<size_t>(t / bt)];
-        const float* kt = cache_.Keys(b, l) + (t % bt) * kvd + g * hd;
-        float dot = 0;
-        for (int64_t i = 0; i < hd; ++i) dot += qh[i] * kt[i];
-        scores[t] = dot * scale;
-        max_score = std::max(max_score, scores[t]);
-      }
-      float sum = 0;
-      for (int64_t t = 0; t <= pos; ++t) sum += (scores[t] = std::exp(scores[t] - max_score));
-      float* oh = out + j * heads * hd + h * hd;
-      std::fill_n(oh, hd, 0.0f);
-      for (int64_t t = 0; t <= pos; ++t) {
-        const BlockId b = s.seq->blocks[static_cast<size_t>(t / bt)];
-        const float* vt = cache_.Values(b, l) + (t % bt) * kvd + g * hd;
-        const float p = scores[t] / sum;
-        for (int64_t i = 0; i < hd; ++i) oh[i] += p * vt[i];
-      }
-    }
   }
 }
 

@@ -137,7 +137,7 @@ void ExpectMatchesReference(const ModelConfig& config, uint64_t seed) {
   for (int i = 0; i < 13; ++i)
     tokens.push_back(static_cast<int32_t>((i * 17 + seed) % config.vocab_size));
   Sequence seq;
-  // Chunks of 9 then 4 rows: both the gathered-GEMM and the in-place attention paths.
+  // Chunks of 9 then 4 rows: the second chunk attends over the first one's cached KV.
   auto logits = (*engine)->Prefill(seq, tokens, 0, 9);
   ASSERT_TRUE(logits.ok()) << logits.status();
   EXPECT_LT(MaxRelError(*logits, RefForward(*w, tokens)), 1e-4);
