@@ -24,16 +24,19 @@ class SentencePieceTokenizer final : public Tokenizer {
     // SentencePiece has no notion of special tokens in text; control pieces such as
     // <s> written in the prompt are recognised here by exact match when asked to.
     size_t start = 0;
-    for (size_t pos = 0; parse_special && pos < text.size(); ++pos) {
-      for (const char* piece : {"<s>", "</s>"}) {
-        const std::string_view p(piece);
-        if (text.compare(pos, p.size(), p) == 0) {
+    size_t pos = 0;
+    while (parse_special && pos < text.size()) {
+      size_t matched = 0;
+      for (const std::string_view piece : {std::string_view("<s>"), std::string_view("</s>")}) {
+        if (text.compare(pos, piece.size(), piece) == 0) {
           AppendOrdinary(text.substr(start, pos - start), &out);
-          out.push_back(sp_.PieceToId(std::string(p)));
-          pos += p.size();
-          start = pos;
+          out.push_back(sp_.PieceToId(std::string(piece)));
+          matched = piece.size();
+          break;
         }
       }
+      pos += matched ? matched : 1;
+      if (matched) start = pos;
     }
     AppendOrdinary(text.substr(start), &out);
     return out;

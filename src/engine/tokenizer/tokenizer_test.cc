@@ -144,6 +144,15 @@ TEST(SentencePieceTokenizerTest, TrainedModelRoundTrips) {
     EXPECT_EQ(streamed + detok.Flush(), text);
   }
   EXPECT_EQ(DetectChatFamily(**tok), ChatFamily::kLlama2);
+  // Control pieces written in the text become their ids, back to back too.
+  const auto ids = (*tok)->Encode("<s></s>hello</s>");
+  const int32_t bos = *(*tok)->TokenId("<s>"), eos = *(*tok)->TokenId("</s>");
+  ASSERT_GE(ids.size(), 4u);
+  EXPECT_EQ(ids[0], bos);
+  EXPECT_EQ(ids[1], eos);
+  EXPECT_EQ(ids.back(), eos);
+  EXPECT_TRUE((*tok)->IsSpecial(bos));
+  EXPECT_EQ((*tok)->Decode(ids, /*skip_special=*/true), "hello");
   std::system(("rm -rf " + dir).c_str());
 }
 
