@@ -38,6 +38,7 @@ Status ParseRopeScaling(const json& j, RopeScaling* out) {
   if (!it->is_object())
     return absl::InvalidArgumentError("config.json: rope_scaling is not an object");
   std::string type = it->value("rope_type", it->value("type", std::string()));
+  if (type == "default") return absl::OkStatus();  // plain RoPE, written explicitly
   if (type != "llama3") {
     return absl::UnimplementedError("config.json: rope_scaling type '" + type +
                                     "' is not supported (only 'llama3')");
