@@ -39,14 +39,15 @@ class SimEngine final : public Engine {
     KVC_RETURN_IF_ERROR(EnsureBlocks(seq, n));
     seq.tokens.assign(prompt.begin(), prompt.end());
     const int64_t chunk = chunk_tokens <= 0 ? n : chunk_tokens;
+    StartWaits();
     for (int64_t begin = cached_prefix; begin < n; begin += chunk) {
       const int64_t end = std::min(n, begin + chunk);
       // Chunks telescope: sum over chunks of F(end) - F(begin) = F(n) - F(cached).
       const double per_layer =
           perf_.PrefillSeconds(end, begin) / static_cast<double>(c_.num_layers);
       for (int64_t l = 0; l < c_.num_layers; ++l) {
-        Wait(per_layer);
         for (int64_t pos = begin; pos < end; ++pos) WriteKv(seq, l, pos);
+        Wait(per_layer);  // the bookkeeping above is part of the modelled time
         if (hook) hook(l, begin, end);
       }
       seq.num_computed = end;
@@ -55,13 +56,13 @@ class SimEngine final : public Engine {
   }
 
   StatusOr<std::vector<std::vector<float>>> DecodeStep(std::span<Sequence* const> batch) override {
+    StartWaits();  // bookkeeping until the wait counts towards the modelled step time
     KVC_RETURN_IF_ERROR(ValidateDecodeBatch(c_, batch));
     int64_t context = 0;
     for (Sequence* s : batch) {
       KVC_RETURN_IF_ERROR(EnsureBlocks(*s, static_cast<int64_t>(s->tokens.size())));
       context += static_cast<int64_t>(s->tokens.size());
     }
-    Wait(perf_.DecodeStepSeconds(static_cast<int64_t>(batch.size()), context));
     std::vector<std::vector<float>> out;
     for (Sequence* s : batch) {
       const int64_t pos = s->num_computed;
@@ -69,18 +70,24 @@ class SimEngine final : public Engine {
       ++s->num_computed;
       out.push_back(OneHot(SimNextToken(s->tokens.back(), pos, c_.vocab_size)));
     }
+    Wait(perf_.DecodeStepSeconds(static_cast<int64_t>(batch.size()), context));
     return out;
   }
 
  private:
+  // Waits run back to back against one deadline per call, so the oversleep of one
+  // layer's wait is absorbed by the next instead of adding up over 80 layers.
+  void StartWaits() { deadline_ = std::chrono::steady_clock::now(); }
   void Wait(double model_seconds) {
     const double wall = model_seconds * o_.time_scale;
     if (wall <= 0) return;
     if (o_.sleep) {
       o_.sleep(wall);
-    } else {
-      std::this_thread::sleep_for(std::chrono::duration<double>(wall));
+      return;
     }
+    deadline_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(wall));
+    std::this_thread::sleep_until(deadline_);
   }
   // Deterministic bytes for (token, position, layer): what a real model would have
   // written is a function of the prefix; this is a function of the token and place.
@@ -106,6 +113,7 @@ class SimEngine final : public Engine {
   const perfmodel::PerfModel perf_;
   const ModelConfig c_;
   KvCache cache_;
+  std::chrono::steady_clock::time_point deadline_;  // end of the waits so far in this call
 };
 
 }  // namespace
