@@ -49,7 +49,11 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--batch", bench.batch, "requests decoded together");
   bench_cmd->add_option("--decode-tokens", bench.decode_tokens, "tokens generated per request");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; usage errors: 2, as every kvc binary
+  }
   if (init_cmd->parsed()) return kvc::engine::tool::RunInit(init);
   if (gen_cmd->parsed()) return kvc::engine::tool::RunGenerate(gen);
   return kvc::engine::tool::RunBench(bench);

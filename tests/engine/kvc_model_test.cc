@@ -98,6 +98,9 @@ TEST_F(KvcModelTest, BadInputFailsClearly) {
       RunModel(dir_, {"generate", "--model", model_, "--prompt", "x", "--backend", "tpu"});
   EXPECT_NE(backend.code, 0);
   EXPECT_NE(backend.out.find("tpu"), std::string::npos) << backend.out;
+  EXPECT_EQ(RunModel(dir_, {}).code, 2);                             // no subcommand
+  EXPECT_EQ(RunModel(dir_, {"generate", "--prompt", "x"}).code, 2);  // no --model
+  EXPECT_EQ(RunModel(dir_, {"--help"}).code, 0);
   auto topp = RunModel(dir_, {"generate", "--model", model_, "--prompt", "x", "--top-p", "0"});
   EXPECT_EQ(topp.code, 2);
   EXPECT_NE(topp.out.find("top_p"), std::string::npos) << topp.out;
