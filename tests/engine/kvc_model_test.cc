@@ -77,6 +77,25 @@ TEST_F(KvcModelTest, ChatTemplateAddsTokens) {
   EXPECT_EQ(LastJsonLine(r.out)["prompt_tokens"], 1 + 1 + 4 + 1 + 2 + 2 + 1 + 1 + 9 + 1 + 2);
 }
 
+// The simulated backend answers deterministically (same tokens chunked or not), and
+// the cuda backend without a GPU fails with a message naming it.
+TEST_F(KvcModelTest, SimBackendDeterministicAndCudaExplainsItself) {
+  std::vector<std::string> args = {
+      "generate", "--model", model_,      "--prompt", "replay me",        "--max-tokens",
+      "6",        "--json",  "--backend", "sim",      "--sim-time-scale", "0"};
+  auto a = RunModel(dir_, args);
+  ASSERT_EQ(a.code, 0) << a.out;
+  args.insert(args.end(), {"--prefill-chunk", "2"});
+  auto b = RunModel(dir_, args);
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_EQ(LastJsonLine(a.out)["backend"], "sim");
+  EXPECT_EQ(LastJsonLine(a.out)["token_ids"], LastJsonLine(b.out)["token_ids"]);
+  auto cuda = RunModel(dir_, {"generate", "--model", model_, "--prompt", "x", "--backend", "cuda"});
+  if (cuda.code != 0) {  // always here: no GPU on the CI machine
+    EXPECT_NE(cuda.out.find("cuda"), std::string::npos) << cuda.out;
+  }
+}
+
 // bench prints both throughputs on its last line as JSON, both positive.
 TEST_F(KvcModelTest, BenchPrintsThroughputJson) {
   auto r = RunModel(dir_, {"bench", "--model", model_, "--prompt-tokens", "32", "--batch", "2",
