@@ -59,7 +59,7 @@ class CudaEngine final : public Engine {
     KVC_RETURN_IF_ERROR(ValidatePrefill(c_, o_.block_tokens, seq, prompt, cached_prefix));
     const auto n = static_cast<int64_t>(prompt.size());
     KVC_RETURN_IF_ERROR(EnsureBlocks(seq, n));
-    seq.tokens.assign(prompt.begin(), prompt.end());
+    seq.tokens = std::vector<int32_t>(prompt.begin(), prompt.end());  // prompt may alias seq.tokens
     seq.num_computed = cached_prefix;
     const int64_t chunk = chunk_tokens <= 0 ? n : chunk_tokens;
     std::vector<std::vector<float>> logits;
