@@ -73,6 +73,7 @@ Status LocalStoreCluster::Start(const StoreBenchConfig& c, uint64_t dram_bytes) 
       const int master_port,
       Spawn({bin + "/kvc-master", "--listen-address", "127.0.0.1:0", "--port-file",
              dir_ + "/master.port", "--log-level", "warn", "--store-heartbeat-interval-ms", "200",
+             "--store-lease-ms", "2000",
              "--store-max-object-bytes", std::to_string(std::max<uint64_t>(c.value_size, 1))},
             dir_ + "/master.port"));
   master_address_ = absl::StrCat("127.0.0.1:", master_port);
@@ -120,6 +121,7 @@ void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
   nlohmann::json j = {{"value_size", c.value_size},
                       {"clients", c.clients},
                       {"ssd", c.ssd},
+                      {"lease_cache", c.lease_cache},
                       {"puts", r.puts},
                       {"gets", r.gets},
                       {"put_ops_per_second", put_ops},
@@ -175,6 +177,8 @@ BenchCommand RegisterStoreCommand(CLI::App& app) {
   sub->add_flag("--ssd", config->ssd, "give the node an SSD tier (RocksDB) and a DRAM of 1/4 the data");
   sub->add_option("--dram-bytes", config->dram_bytes, "node DRAM (0 = sized from the run)");
   sub->add_option("--replicas", config->replicas, "replicas per put");
+  sub->add_flag("--no-lease-cache", [config](int64_t) { config->lease_cache = false; },
+                "ask the master on every get (no client-side lease cache)");
   return BenchCommand{sub, [config] { return Run(*config); }};
 }
 

@@ -17,6 +17,7 @@ struct StoreBenchConfig {
   bool ssd = false;
   uint64_t dram_bytes = 0;  // 0 = sized from the run (4 GiB cap; 1/4 of the data with --ssd)
   uint32_t replicas = 1;
+  bool lease_cache = true;  // client reuses replica lists while their lease lasts
 };
 
 struct StoreBenchResult {

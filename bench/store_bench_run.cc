@@ -140,6 +140,7 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   store::StoreClientOptions co;
   co.master_address = master;
   co.replicas = c.replicas;
+  co.lease_cache = c.lease_cache;
   KVC_ASSIGN_OR_RETURN(auto client, store::StoreClient::Create(co, *engine));
 
   Shared shared;

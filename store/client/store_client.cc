@@ -123,6 +123,7 @@ StatusOr<std::vector<bool>> StoreClientImpl::BatchExists(std::span<const BlockKe
 }
 
 Status StoreClientImpl::Remove(const BlockKey& key) {
+  Forget(key);
   v1::RemoveRequest req;
   Header(req.mutable_header());
   ToProto(key, req.mutable_key());

@@ -110,14 +110,61 @@ StatusOr<uint64_t> StoreClientImpl::ReadWithFallback(const BlockKey& key,
                     "NODE_UNREACHABLE");
 }
 
-std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGet(std::span<const GetItem> items) {
-  std::vector<StatusOr<uint64_t>> out(items.size(), absl::UnknownError("not attempted"));
+void StoreClientImpl::Forget(const BlockKey& key) {
+  std::lock_guard lock(mu_);
+  lease_cache_.erase(key);
+}
+
+Status StoreClientImpl::Locate(std::span<const GetItem> items, bool use_cache,
+                               std::vector<v1::GetResponse>* found, std::vector<bool>* cached) {
+  found->assign(items.size(), v1::GetResponse());
+  cached->assign(items.size(), false);
   v1::BatchGetRequest req;
+  std::vector<size_t> asked;
+  {
+    const int64_t usable_after = Clock::Real().UnixMillis() + options_.lease_margin_ms;
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (use_cache && options_.lease_cache) {
+        auto it = lease_cache_.find(items[i].key);
+        if (it != lease_cache_.end() && it->second.lease_expires_unix_ms() > usable_after) {
+          (*found)[i] = it->second;
+          (*cached)[i] = true;
+          continue;
+        }
+      }
+      ToProto(items[i].key, req.add_keys());
+      asked.push_back(i);
+    }
+  }
+  if (asked.empty()) return Status();
   Header(req.mutable_header());
   req.set_reader_node_id(options_.node_id);
-  for (const GetItem& it : items) ToProto(it.key, req.add_keys());
   v1::BatchGetResponse resp;
-  if (Status s = FromGrpcStatus(master_->BatchGet(Ctx().get(), req, &resp)); !s.ok()) {
+  KVC_RETURN_IF_ERROR(FromGrpcStatus(master_->BatchGet(Ctx().get(), req, &resp)));
+  if (resp.results_size() != static_cast<int>(asked.size())) {
+    return absl::InternalError("BatchGet: master answered a different number of keys");
+  }
+  std::lock_guard lock(mu_);
+  for (size_t a = 0; a < asked.size(); ++a) {
+    (*found)[asked[a]] = std::move(*resp.mutable_results(static_cast<int>(a)));
+    if (options_.lease_cache && (*found)[asked[a]].replicas_size() > 0) {
+      lease_cache_[items[asked[a]].key] = (*found)[asked[a]];
+    }
+  }
+  return Status();
+}
+
+std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGet(std::span<const GetItem> items) {
+  return BatchGetImpl(items, /*use_cache=*/true);
+}
+
+std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGetImpl(std::span<const GetItem> items,
+                                                              bool use_cache) {
+  std::vector<StatusOr<uint64_t>> out(items.size(), absl::UnknownError("not attempted"));
+  std::vector<v1::GetResponse> found;
+  std::vector<bool> cached;
+  if (Status s = Locate(items, use_cache, &found, &cached); !s.ok()) {
     for (auto& o : out) o = s;
     return out;
   }
@@ -126,38 +173,42 @@ std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGet(std::span<const GetIte
   std::vector<size_t> owner;
   std::vector<size_t> slow;
   for (size_t i = 0; i < items.size(); ++i) {
-    const v1::GetResponse& found = resp.results(static_cast<int>(i));
-    if (found.replicas_size() == 0) {
+    if (found[i].replicas_size() == 0) {
       out[i] = WithReason(absl::NotFoundError(absl::StrCat("Get: key ", items[i].key.ToHex(),
                                                            " not found")),
                           "NOT_FOUND");
-    } else if (found.size() > items[i].capacity || items[i].buffer == nullptr) {
+    } else if (found[i].size() > items[i].capacity || items[i].buffer == nullptr) {
       out[i] = WithReason(absl::InvalidArgumentError(absl::StrCat(
-                              "Get: value of ", items[i].key.ToHex(), " has ", found.size(),
+                              "Get: value of ", items[i].key.ToHex(), " has ", found[i].size(),
                               " bytes, the buffer holds ", items[i].capacity)),
                           "BAD_SIZE");
-    } else if (found.replicas(0).tier() == v1::STORAGE_TIER_SSD) {
+    } else if (found[i].replicas(0).tier() == v1::STORAGE_TIER_SSD) {
       slow.push_back(i);
     } else {
       transfers.push_back(Transfer{transfer::TransferOp::kRead, items[i].buffer,
-                                   &found.replicas(0).location()});
+                                   &found[i].replicas(0).location()});
       owner.push_back(i);
     }
   }
   const std::vector<Status> moved = RunBatch(transfers);
   for (size_t t = 0; t < transfers.size(); ++t) {
     const size_t i = owner[t];
-    const v1::GetResponse& found = resp.results(static_cast<int>(i));
     if (moved[t].ok()) {
-      Status lease = CheckLease(found);
-      out[i] = lease.ok() ? StatusOr<uint64_t>(found.size()) : StatusOr<uint64_t>(lease);
+      Status lease = CheckLease(found[i]);
+      out[i] = lease.ok() ? StatusOr<uint64_t>(found[i].size()) : StatusOr<uint64_t>(lease);
     } else {
-      out[i] = ReadWithFallback(items[i].key, found, 1, items[i].buffer, moved[t]);
+      out[i] = ReadWithFallback(items[i].key, found[i], 1, items[i].buffer, moved[t]);
     }
   }
   for (size_t i : slow) {
-    out[i] = ReadWithFallback(items[i].key, resp.results(static_cast<int>(i)), 0,
-                              items[i].buffer, Status());
+    out[i] = ReadWithFallback(items[i].key, found[i], 0, items[i].buffer, Status());
+  }
+  // A cached location that failed may be stale (node died, master restarted):
+  // drop it and ask the master once.
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!cached[i] || out[i].ok()) continue;
+    Forget(items[i].key);
+    out[i] = std::move(BatchGetImpl(items.subspan(i, 1), /*use_cache=*/false)[0]);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "kvc/store/store_client.h"
 #include "kvc/v1/store_master.grpc.pb.h"
@@ -42,6 +43,13 @@ class StoreClientImpl final : public StoreClient {
   StatusOr<uint64_t> ReadWithFallback(const BlockKey& key, const v1::GetResponse& found,
                                       int first, void* buffer, Status last_error);
   Status CheckLease(const v1::GetResponse& found) const;
+  // BatchGet; `use_cache` = consult the lease cache first.
+  std::vector<StatusOr<uint64_t>> BatchGetImpl(std::span<const GetItem> items, bool use_cache);
+  // Fills found[i] for every item, from the lease cache or one BatchGet RPC.
+  // `cached[i]` says which came from the cache.
+  Status Locate(std::span<const GetItem> items, bool use_cache,
+                std::vector<v1::GetResponse>* found, std::vector<bool>* cached);
+  void Forget(const BlockKey& key);
 
   const StoreClientOptions options_;
   transfer::TransferEngine& engine_;
@@ -49,6 +57,7 @@ class StoreClientImpl final : public StoreClient {
   std::mutex mu_;
   std::map<std::string, transfer::SegmentHandle> handles_;               // guarded by mu_
   std::map<std::string, std::unique_ptr<v1::StoreNode::Stub>> nodes_;   // guarded by mu_
+  std::unordered_map<BlockKey, v1::GetResponse, BlockKeyHash> lease_cache_;  // guarded by mu_
 };
 
 }  // namespace kvc::store

@@ -1,6 +1,7 @@
 // MasterCore: watermark eviction, DRAM->SSD demotion, node task results and
 // ChangeReplica (which works through node tasks too).
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "store/master/master_core_impl.h"
@@ -28,6 +29,7 @@ void MasterCore::Impl::EvictIfNeeded() {
 }
 
 void MasterCore::Impl::EvictSegment(Segment* seg, uint64_t target) {
+  if (clock.Now() - started <= std::chrono::milliseconds(policy.lease_ms)) return;
   uint64_t effective = seg->Used() - seg->pending_free;
   std::vector<BlockKey> victims;
   uint32_t scanned = 0;

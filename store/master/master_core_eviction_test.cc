@@ -163,6 +163,27 @@ TEST(MasterCoreEvictionTest, DemotionKeepsDramWhileLeased) {
   EXPECT_EQ(got->replicas[0].tier, Tier::kDram);
 }
 
+// A freshly started master evicts nothing for one lease period: leases granted by
+// a previous master instance may still be running.
+TEST(MasterCoreEvictionTest, NoEvictionDuringStartupGrace) {
+  MasterPolicyOptions policy;
+  FakeClock clock;
+  MetricsRegistry metrics;
+  MasterCore core(policy, clock, metrics);
+  ASSERT_TRUE(core.MountSegment(Dram("n1", kCapacity)).ok());
+  for (uint64_t i = 0; i < 100; ++i) {
+    ASSERT_TRUE(core.PutStart(Key(i), kBlock, 1, "").ok());
+    ASSERT_TRUE(core.PutEnd(Key(i)).ok());
+  }
+  core.Tick();
+  EXPECT_EQ(core.Stats().evictions, 0u);
+  EXPECT_EQ(ReasonOf(core.PutStart(Key(500), kBlock, 1, "").status()), "NO_SPACE");
+  clock.Advance(std::chrono::milliseconds(policy.lease_ms + 1));
+  core.Heartbeat("n1", {});
+  core.Tick();
+  EXPECT_GT(core.Stats().evictions, 0u);
+}
+
 // Fragmentation of a DRAM segment is reported.
 TEST(MasterCoreEvictionTest, ReportsFragmentation) {
   CoreFixture f;

@@ -82,7 +82,7 @@ struct MasterCore::Impl {
   };
 
   Impl(const MasterPolicyOptions& p, const Clock& c, MetricsRegistry& m)
-      : policy(p), clock(c), metrics(m) {}
+      : policy(p), clock(c), metrics(m), started(c.Now()) {}
 
   // Nodes and segments (master_core_segments.cc).
   Node* FindNode(const std::string& id);
@@ -127,6 +127,9 @@ struct MasterCore::Impl {
   const MasterPolicyOptions policy;
   const Clock& clock;
   Metrics metrics;
+  // A restarted master knows no leases: it evicts nothing for one lease period,
+  // so leases granted by its predecessor still hold.
+  const Clock::TimePoint started;
   std::map<std::string, std::unique_ptr<Node>> nodes;
   std::unordered_map<BlockKey, Object, BlockKeyHash> objects;
   std::unordered_map<BlockKey, Clock::TimePoint, BlockKeyHash> writing;  // started puts

@@ -41,7 +41,10 @@ inline std::vector<NodeTask> TasksOf(const HeartbeatReply& reply, NodeTask::Kind
 
 // A core with a fake clock and its own metrics registry.
 struct CoreFixture {
-  explicit CoreFixture(MasterPolicyOptions p = {}) : policy(p), core(policy, clock, metrics) {}
+  // Starts past the master's start-up grace period (no eviction for one lease).
+  explicit CoreFixture(MasterPolicyOptions p = {}) : policy(p), core(policy, clock, metrics) {
+    Advance(policy.lease_ms + 1);
+  }
   // Puts `key` of `size` bytes completely; returns the PutStart status.
   Status Put(const BlockKey& key, uint64_t size, uint32_t replicas = 1,
              const std::string& preferred = "") {

@@ -90,7 +90,8 @@ class StoreCluster {
     std::vector<char> buffer;
     std::unique_ptr<StoreClient> client;
   };
-  std::unique_ptr<Client> MakeClient(uint64_t buffer_bytes, uint32_t replicas = 1) {
+  std::unique_ptr<Client> MakeClient(uint64_t buffer_bytes, uint32_t replicas = 1,
+                                     bool lease_cache = true) {
     auto c = std::make_unique<Client>();
     c->directory = transfer::MakePeerSegmentDirectory("kvc-dev-token");
     transfer::TransferEngineOptions eo;
@@ -104,6 +105,7 @@ class StoreCluster {
     StoreClientOptions co;
     co.master_address = master_address();
     co.replicas = replicas;
+    co.lease_cache = lease_cache;
     auto client = StoreClient::Create(co, *c->engine);
     EXPECT_TRUE(client.ok());
     c->client = std::move(*client);

@@ -142,18 +142,43 @@ TEST(StoreDataTest, MasterRestartReconcilesContents) {
   cluster.StartMaster();
   auto stats = cluster.WaitStats([](const auto& s) { return s.objects() == 20; });
   ASSERT_EQ(stats.objects(), 20u) << "master did not converge";
+  auto fresh = cluster.MakeClient(kSize);  // no cached leases: every get asks the new master
   for (uint64_t i = 0; i < 20; ++i) {
-    std::fill(c->buffer.begin(), c->buffer.end(), 0);
-    auto got = c->client->Get(Key(i), c->buffer.data(), kSize);
+    std::fill(fresh->buffer.begin(), fresh->buffer.end(), 0);
+    auto got = fresh->client->Get(Key(i), fresh->buffer.data(), kSize);
     ASSERT_TRUE(got.ok()) << got.status();
-    EXPECT_TRUE(MatchesPattern(c->buffer.data(), kSize, i)) << i;
+    EXPECT_TRUE(MatchesPattern(fresh->buffer.data(), kSize, i)) << i;
   }
+}
+
+// A client reuses a leased replica list instead of asking the master again; with
+// the cache off every get is a master round trip.
+TEST(StoreDataTest, LeaseCacheSkipsMasterRoundTrips) {
+  StoreCluster cluster;
+  cluster.StartMaster();
+  cluster.StartNode("n1", 4 << 20, false);
+  cluster.WaitStats([](const auto& s) { return s.nodes() == 1; });
+  constexpr uint64_t kSize = 4 << 10;
+  auto cached = cluster.MakeClient(kSize);
+  auto uncached = cluster.MakeClient(kSize, 1, /*lease_cache=*/false);
+  FillPattern(cached->buffer.data(), kSize, 5);
+  ASSERT_TRUE(cached->client->Put(Key(5), cached->buffer.data(), kSize).ok());
+  const uint64_t before = cluster.WaitStats([](const auto&) { return true; }).gets();
+  for (int i = 0; i < 5; ++i) {
+    std::fill(cached->buffer.begin(), cached->buffer.end(), 0);
+    ASSERT_TRUE(cached->client->Get(Key(5), cached->buffer.data(), kSize).ok());
+    EXPECT_TRUE(MatchesPattern(cached->buffer.data(), kSize, 5));
+    ASSERT_TRUE(uncached->client->Get(Key(5), uncached->buffer.data(), kSize).ok());
+    EXPECT_TRUE(MatchesPattern(uncached->buffer.data(), kSize, 5));
+  }
+  EXPECT_EQ(cluster.WaitStats([](const auto&) { return true; }).gets() - before, 1u + 5u);
 }
 
 // Eviction demotes DRAM blocks to the node's SSD; they read back byte-exact, also
 // after the node process is killed and restarted (RocksDB persistence).
 TEST(StoreDataTest, DemotionToSsdSurvivesNodeRestart) {
-  StoreCluster cluster({"--store-dram-high-watermark", "0.6", "--store-dram-low-watermark", "0.3"});
+  StoreCluster cluster({"--store-dram-high-watermark", "0.6", "--store-dram-low-watermark", "0.3",
+                        "--store-lease-ms", "300"});
   cluster.StartMaster();
   cluster.StartNode("n1", 1 << 20, true);
   cluster.WaitStats([](const auto& s) { return s.nodes() == 1 && s.ssd_capacity_bytes() > 0; });

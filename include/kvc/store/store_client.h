@@ -33,6 +33,12 @@ struct StoreClientOptions {
   uint32_t replicas = 1;           // copies per put (0 = master default)
   uint32_t rpc_timeout_ms = 3000;  // deadline of each master/node RPC
   uint32_t transfer_timeout_ms = 5000;  // deadline of each batch of transfers
+  // Reuse a Get's replica list without asking the master again while its read
+  // lease has more than lease_margin_ms left (the lease guarantees the bytes stay
+  // put). Saves the master round trip for hot keys; a failed read drops the entry
+  // and asks the master. false = one master round trip per Get/BatchGet.
+  bool lease_cache = true;
+  uint32_t lease_margin_ms = 1000;
 };
 
 struct PutItem {
@@ -68,7 +74,8 @@ class StoreClient {
   virtual StatusOr<uint64_t> Get(const BlockKey& key, void* buffer, uint64_t capacity) = 0;
   // Put of every item with one PutStart per item and the writes in one batch.
   virtual std::vector<Status> BatchPut(std::span<const PutItem> items) = 0;
-  // Get of every item with ONE master round trip (BatchGet) and the reads in one batch.
+  // Get of every item with ONE master round trip (BatchGet; none for keys whose
+  // lease is cached) and the reads in one batch.
   virtual std::vector<StatusOr<uint64_t>> BatchGet(std::span<const GetItem> items) = 0;
   virtual StatusOr<bool> Exists(const BlockKey& key) = 0;
   virtual StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) = 0;
