@@ -1,16 +1,34 @@
-// kvc-conductor: front door and global scheduler (OpenAI-compatible HTTP, client and admin gRPC,
-// KVCache-centric placement, early rejection).
+// kvc-conductor: front door and global scheduler.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
+#include "kvc/common/logging.h"
+#include "kvc/conductor/admin_service.h"
+#include "kvc/conductor/http_frontend.h"
+#include "kvc/conductor/node_registry.h"
 #include "kvc/conductor/options.h"
 #include "kvc/rpc/server.h"
 
 namespace {
+
 constexpr const char* kDescription =
-    "kvc-conductor: front door and global scheduler (OpenAI-compatible HTTP, client and admin "
-    "gRPC, KVCache-centric placement, early rejection).\n"
-    "Status: this build serves only the gRPC health service (grpc.health.v1); placement, the HTTP "
-    "API and the admin API are not built yet.";
+    "kvc-conductor: front door and global scheduler of a kvc cluster.\n"
+    "Built: gRPC health, Admin API (nodes, drain, stats, SLO, metrics), node registry with "
+    "heartbeats, and the OpenAI-compatible HTTP API's validation, /health, /metrics and "
+    "/v1/models.\n"
+    "Not built yet: generation (placement, prefill/decode streaming) — valid generation "
+    "requests answer 503 (no nodes) or 501.";
+
+bool WritePort(const std::string& path, int port) {
+  if (path.empty()) return true;
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -27,5 +45,40 @@ int main(int argc, char** argv) {
                  std::string(s.message()).c_str());
     return 2;
   }
-  return kvc::ServeUntilSignalled("conductor", options.server, {});
+  auto log = kvc::Logger("conductor");
+  if (kvc::Status s = kvc::SetLogLevel(options.server.log_level); !s.ok()) {
+    log->error("{}", s.message());
+    return 2;
+  }
+
+  kvc::Clock& clock = kvc::Clock::Real();
+  kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();
+  kvc::conductor::NodeRegistry registry(
+      {std::chrono::milliseconds(options.heartbeat_timeout_ms), options.heartbeat_interval_ms},
+      clock);
+  kvc::conductor::SloStore slo(options.ttft_slo_s, options.tbt_slo_s);
+  kvc::conductor::ConductorCounters counters(metrics);
+  kvc::conductor::AdminServiceImpl admin(registry, slo, counters, metrics, options.admin_token);
+  kvc::conductor::NodeRegistryServiceImpl registry_service(registry, options.cluster_token);
+
+  kvc::http::ServerOptions http_options;
+  http_options.address = options.http_address;
+  http_options.port = static_cast<uint16_t>(options.http_port);
+  http_options.io_threads = static_cast<int>(options.http_io_threads);
+  kvc::http::HttpServer http(http_options);
+  kvc::conductor::RegisterHttpRoutes(http, {&options, &registry, &counters, &metrics, &clock});
+  if (kvc::Status s = http.Start(); !s.ok()) {
+    log->error("{}", s.message());
+    return 1;
+  }
+  if (!WritePort(options.http_port_file, http.port())) {
+    log->error("http_port_file: cannot write '{}'", options.http_port_file);
+    return 1;
+  }
+  log->info("OpenAI-compatible HTTP API on http://{}:{}", options.http_address, http.port());
+  std::printf("kvc-conductor http on http://%s:%d\n", options.http_address.c_str(), http.port());
+  const int code =
+      kvc::ServeUntilSignalled("conductor", options.server, {&admin, &registry_service});
+  http.Shutdown();
+  return code;
 }

@@ -14,15 +14,24 @@ using std::chrono::milliseconds;
 using testing::Subprocess;
 using testing::TempDir;
 
+// Arguments every server gets in tests: ephemeral ports only.
+std::vector<std::string> ServerArgs(const std::string& name, const std::string& port_file) {
+  std::vector<std::string> args = {testing::BinDir() + "/" + name, "--listen-address",
+                                   "127.0.0.1:0", "--port-file", port_file};
+  if (name == "kvc-conductor") {
+    args.insert(args.end(), {"--http-port", "0"});
+  }
+  return args;
+}
+
 class ServerLifecycleTest : public ::testing::TestWithParam<std::string> {};
 
 // Start → SERVING over gRPC → SIGTERM → exit code 0 within 2 s → port closed.
 TEST_P(ServerLifecycleTest, HealthyThenCleanExitOnSigterm) {
   TempDir dir;
-  const std::string binary = testing::BinDir() + "/" + GetParam();
   const std::string port_file = dir.path() + "/port";
   const std::string log = dir.path() + "/log";
-  Subprocess proc({binary, "--listen-address", "127.0.0.1:0", "--port-file", port_file}, log);
+  Subprocess proc(ServerArgs(GetParam(), port_file), log);
 
   const int port = testing::WaitForPortFile(port_file, milliseconds(10000));
   ASSERT_GT(port, 0) << GetParam() << " wrote no port; log:\n" << testing::ReadFile(log);
@@ -43,9 +52,7 @@ TEST_P(ServerLifecycleTest, HealthyThenCleanExitOnSigterm) {
 TEST_P(ServerLifecycleTest, CleanExitOnSigint) {
   TempDir dir;
   const std::string port_file = dir.path() + "/port";
-  Subprocess proc({testing::BinDir() + "/" + GetParam(), "--listen-address", "127.0.0.1:0",
-                   "--port-file", port_file},
-                  dir.path() + "/log");
+  Subprocess proc(ServerArgs(GetParam(), port_file), dir.path() + "/log");
   ASSERT_GT(testing::WaitForPortFile(port_file, milliseconds(10000)), 0);
   ASSERT_TRUE(proc.Signal(SIGINT));
   auto status = proc.WaitFor(milliseconds(2000));

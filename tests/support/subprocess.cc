@@ -14,8 +14,11 @@
 namespace kvc::testing {
 
 std::string BinDir() {
-  const char* dir = std::getenv("KVC_BIN_DIR");
-  return dir ? dir : "build/bin";
+  if (const char* dir = std::getenv("KVC_BIN_DIR")) return dir;
+  // Run by hand: test binaries live in <build>/tests, programs in <build>/bin.
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "build/bin" : (exe.parent_path().parent_path() / "bin").string();
 }
 
 TempDir::TempDir() {

@@ -12,7 +12,8 @@
 
 namespace kvc::testing {
 
-// The directory holding kvc binaries: $KVC_BIN_DIR (set by ctest).
+// The directory holding kvc binaries: $KVC_BIN_DIR (set by ctest), else the
+// bin/ folder beside the test binary's tests/ folder.
 std::string BinDir();
 
 // A fresh, empty temporary directory, removed by the destructor.

@@ -1,0 +1,90 @@
+// gRPC services of kvc-conductor that need no data path: Admin (operators,
+// through kvcctl) and NodeRegistry (workers registering and heartbeating).
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "kvc/common/metrics.h"
+#include "kvc/conductor/node_registry.h"
+#include "kvc/v1/admin.grpc.pb.h"
+#include "kvc/v1/node.grpc.pb.h"
+
+namespace kvc::conductor {
+
+// The latency objectives in force; changed at run time with SetSLO. Thread-safe.
+class SloStore {
+ public:
+  SloStore(double ttft_s, double tbt_s);
+  kvc::v1::SLO Get() const;
+  // InvalidArgument unless both are positive and finite; then nothing changes.
+  [[nodiscard]] Status Set(const kvc::v1::SLO& slo);
+
+ private:
+  mutable std::mutex mu_;
+  kvc::v1::SLO slo_;  // guarded by mu_
+};
+
+// Cluster-wide request counters, incremented by the serving path and reported by
+// GetClusterStats and /metrics.
+struct ConductorCounters {
+  explicit ConductorCounters(MetricsRegistry& registry);
+  Counter& requests;
+  Counter& rejected;
+  Counter& failed;
+  Counter& prompt_tokens;
+  Counter& cached_prompt_tokens;
+  Counter& completion_tokens;
+};
+
+class AdminServiceImpl final : public kvc::v1::Admin::Service {
+ public:
+  // All references are borrowed and must outlive the service.
+  AdminServiceImpl(NodeRegistry& registry, SloStore& slo, ConductorCounters& counters,
+                   MetricsRegistry& metrics, std::string admin_token);
+
+  grpc::Status ListNodes(grpc::ServerContext*, const kvc::v1::ListNodesRequest*,
+                         kvc::v1::ListNodesResponse*) override;
+  grpc::Status DrainNode(grpc::ServerContext*, const kvc::v1::DrainNodeRequest*,
+                         kvc::v1::DrainNodeResponse*) override;
+  grpc::Status UndrainNode(grpc::ServerContext*, const kvc::v1::DrainNodeRequest*,
+                           kvc::v1::DrainNodeResponse*) override;
+  grpc::Status GetClusterStats(grpc::ServerContext*, const kvc::v1::GetClusterStatsRequest*,
+                               kvc::v1::ClusterStats*) override;
+  grpc::Status GetSLO(grpc::ServerContext*, const kvc::v1::GetSLORequest*, kvc::v1::SLO*) override;
+  grpc::Status SetSLO(grpc::ServerContext*, const kvc::v1::SetSLORequest*, kvc::v1::SLO*) override;
+  grpc::Status LookupPrefix(grpc::ServerContext*, const kvc::v1::LookupPrefixRequest*,
+                            kvc::v1::LookupPrefixResponse*) override;
+  grpc::Status GetMetrics(grpc::ServerContext*, const kvc::v1::GetMetricsRequest*,
+                          kvc::v1::GetMetricsResponse*) override;
+
+ private:
+  grpc::Status Drain(grpc::ServerContext* ctx, const kvc::v1::DrainNodeRequest* req,
+                     kvc::v1::DrainNodeResponse* resp, bool drain);
+
+  NodeRegistry& registry_;
+  SloStore& slo_;
+  ConductorCounters& counters_;
+  MetricsRegistry& metrics_;
+  const std::string admin_token_;
+};
+
+class NodeRegistryServiceImpl final : public kvc::v1::NodeRegistry::Service {
+ public:
+  NodeRegistryServiceImpl(NodeRegistry& registry, std::string cluster_token);
+
+  grpc::Status Register(grpc::ServerContext*, const kvc::v1::RegisterNodeRequest*,
+                        kvc::v1::RegisterNodeResponse*) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const kvc::v1::NodeHeartbeatRequest*,
+                         kvc::v1::NodeHeartbeatResponse*) override;
+  grpc::Status Deregister(grpc::ServerContext*, const kvc::v1::DeregisterNodeRequest*,
+                          kvc::v1::DeregisterNodeResponse*) override;
+
+ private:
+  NodeRegistry& registry_;
+  const std::string cluster_token_;
+};
+
+}  // namespace kvc::conductor

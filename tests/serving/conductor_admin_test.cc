@@ -1,0 +1,167 @@
+// kvc-conductor as a real process: node registry over gRPC with a cluster token,
+// the Admin API through kvcctl with an admin token, and the HTTP front door's
+// validation, auth and availability answers.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "kvc/rpc/auth.h"
+#include "kvc/rpc/client.h"
+#include "kvc/v1/node.grpc.pb.h"
+#include "tests/support/http_client.h"
+#include "tests/support/subprocess.h"
+
+namespace kvc {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::HttpRequest;
+using testing::Subprocess;
+using testing::TempDir;
+
+class ConductorAdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    conductor_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{
+            testing::BinDir() + "/kvc-conductor", "--listen-address", "127.0.0.1:0", "--port-file",
+            dir_.path() + "/grpc", "--http-port", "0", "--http-port-file", dir_.path() + "/http",
+            "--admin-token", "adm-secret", "--cluster-token", "clu-secret", "--api-keys",
+            "key-1,key-2", "--heartbeat-timeout-ms", "1500", "--heartbeat-interval-ms", "100"},
+        dir_.path() + "/conductor.log");
+    grpc_port_ = testing::WaitForPortFile(dir_.path() + "/grpc", milliseconds(10000));
+    http_port_ = testing::WaitForPortFile(dir_.path() + "/http", milliseconds(10000));
+    ASSERT_GT(grpc_port_, 0) << testing::ReadFile(dir_.path() + "/conductor.log");
+    ASSERT_GT(http_port_, 0);
+    target_ = "127.0.0.1:" + std::to_string(grpc_port_);
+  }
+  void TearDown() override {
+    conductor_->Signal(SIGTERM);
+    auto status = conductor_->WaitFor(milliseconds(2000));
+    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  }
+
+  grpc::Status RegisterNode(const std::string& id, kvc::v1::NodeRole role,
+                            const std::string& token) {
+    auto stub = kvc::v1::NodeRegistry::NewStub(MakeChannel(target_));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(3000));
+    AddBearerToken(&ctx, token);
+    kvc::v1::RegisterNodeRequest req;
+    req.set_node_id(id);
+    req.set_role(role);
+    req.set_rpc_address("127.0.0.1:9");
+    kvc::v1::RegisterNodeResponse resp;
+    return stub->Register(&ctx, req, &resp);
+  }
+
+  // Runs kvcctl with the admin token; returns exit code, stdout+stderr in *out.
+  int Kvcctl(std::vector<std::string> args, std::string* out, bool with_token = true) {
+    std::vector<std::string> argv = {testing::BinDir() + "/kvcctl", "--target", target_};
+    if (with_token) argv.insert(argv.end(), {"--admin-token", "adm-secret"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    const std::string log = dir_.path() + "/kvcctl.out";
+    Subprocess p(argv, log);
+    auto status = p.WaitFor(milliseconds(10000));
+    *out = testing::ReadFile(log);
+    return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Subprocess> conductor_;
+  int grpc_port_ = 0, http_port_ = 0;
+  std::string target_;
+};
+
+// Registration needs the cluster token; nodes then show up in kvcctl, can be
+// drained and undrained, and go down when they stop heartbeating.
+TEST_F(ConductorAdminTest, RegistryAndAdminThroughKvcctl) {
+  EXPECT_EQ(RegisterNode("p-1", kvc::v1::NODE_ROLE_PREFILL, "wrong").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(RegisterNode("p-1", kvc::v1::NODE_ROLE_PREFILL, "clu-secret").ok());
+  std::string out;
+  ASSERT_EQ(Kvcctl({"--json", "nodes"}, &out), 0) << out;
+  auto nodes = nlohmann::json::parse(out)["nodes"];
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0]["node_id"], "p-1");
+  EXPECT_EQ(nodes[0]["state"], "up");
+
+  EXPECT_EQ(Kvcctl({"nodes"}, &out, /*with_token=*/false), 1) << "admin call without token";
+  EXPECT_NE(out.find("UNAUTHENTICATED"), std::string::npos) << out;
+
+  ASSERT_EQ(Kvcctl({"drain", "p-1"}, &out), 0) << out;
+  EXPECT_NE(out.find("draining"), std::string::npos);
+  ASSERT_EQ(Kvcctl({"undrain", "p-1"}, &out), 0);
+  EXPECT_NE(out.find("up"), std::string::npos);
+  EXPECT_EQ(Kvcctl({"drain", "nobody"}, &out), 1);
+  EXPECT_NE(out.find("NOT_FOUND"), std::string::npos) << out;
+
+  // No heartbeats: down after the 1.5 s timeout (polled, bounded).
+  bool down = false;
+  for (int i = 0; i < 50 && !down; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    ASSERT_EQ(Kvcctl({"--json", "nodes"}, &out), 0);
+    down = nlohmann::json::parse(out)["nodes"][0]["state"] == "down";
+  }
+  EXPECT_TRUE(down);
+}
+
+// SLOs can be read and changed; bad values are refused and change nothing.
+TEST_F(ConductorAdminTest, SloGetSet) {
+  std::string out;
+  ASSERT_EQ(Kvcctl({"--json", "slo"}, &out), 0) << out;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(out)["ttft_seconds"], 30.0);
+  ASSERT_EQ(Kvcctl({"slo", "--ttft", "5", "--tbt", "0.2"}, &out), 0) << out;
+  EXPECT_EQ(Kvcctl({"slo", "--ttft", "-1", "--tbt", "0.2"}, &out), 1);
+  ASSERT_EQ(Kvcctl({"--json", "slo"}, &out), 0);
+  auto slo = nlohmann::json::parse(out);
+  EXPECT_DOUBLE_EQ(slo["ttft_seconds"], 5.0);
+  EXPECT_DOUBLE_EQ(slo["tbt_seconds"], 0.2);
+  ASSERT_EQ(Kvcctl({"metrics"}, &out), 0);
+  EXPECT_NE(out.find("kvc_conductor_requests_total"), std::string::npos);
+}
+
+// HTTP: 401 without a key, 400 for bad bodies, 404 for unknown models, 503 with
+// no nodes, 501 once nodes exist (generation is not built yet).
+TEST_F(ConductorAdminTest, HttpFrontDoorAnswers) {
+  const std::vector<std::string> auth = {"Authorization: Bearer key-2"};
+  const std::string good = R"({"model":"kvc-tiny","messages":[{"role":"user","content":"hi"}]})";
+  EXPECT_EQ(HttpRequest(http_port_, "POST", "/v1/chat/completions", good).status, 401);
+  auto bad_json = HttpRequest(http_port_, "POST", "/v1/chat/completions", "{oops", auth);
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_EQ(nlohmann::json::parse(bad_json.body)["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(HttpRequest(http_port_, "POST", "/v1/chat/completions", R"({"model":"kvc-tiny"})", auth)
+                .status,
+            400);
+  EXPECT_EQ(HttpRequest(http_port_, "POST", "/v1/completions",
+                        R"({"model":"kvc-tiny","prompt":"x","max_tokens":-1})", auth)
+                .status,
+            400);
+  EXPECT_EQ(HttpRequest(http_port_, "POST", "/v1/chat/completions",
+                        R"({"model":"gpt-9","messages":[{"role":"user","content":"hi"}]})", auth)
+                .status,
+            404);
+  auto none = HttpRequest(http_port_, "POST", "/v1/chat/completions", good, auth);
+  EXPECT_EQ(none.status, 503);
+  EXPECT_NE(none.headers.find("Retry-After"), std::string::npos);
+
+  ASSERT_TRUE(RegisterNode("p-1", kvc::v1::NODE_ROLE_PREFILL, "clu-secret").ok());
+  ASSERT_TRUE(RegisterNode("d-1", kvc::v1::NODE_ROLE_DECODE, "clu-secret").ok());
+  EXPECT_EQ(HttpRequest(http_port_, "POST", "/v1/chat/completions", good, auth).status, 501);
+
+  auto health = HttpRequest(http_port_, "GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(health.body)["decode_nodes_up"], 1);
+  auto models = HttpRequest(http_port_, "GET", "/v1/models", "", auth);
+  EXPECT_EQ(nlohmann::json::parse(models.body)["data"][0]["id"], "kvc-tiny");
+  auto metrics = HttpRequest(http_port_, "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("kvc_conductor_nodes{role=\"prefill\",state=\"up\"} 1"),
+            std::string::npos)
+      << metrics.body;
+}
+
+}  // namespace
+}  // namespace kvc
