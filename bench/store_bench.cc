@@ -135,6 +135,7 @@ void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
                       {"put_retries", r.put_retries},
                       {"demotions", r.demotions},
                       {"errors", r.errors},
+                      {"values_verified", r.values_verified},
                       {"verified", r.verified}};
   std::printf("%s\n", j.dump().c_str());
 }
@@ -147,7 +148,8 @@ int Run(const StoreBenchConfig& c) {
   // Keys per client: enough for the put phase at a few GB/s, bounded by memory.
   const uint64_t budget = c.ssd ? (8ull << 30) : (2ull << 30);
   const uint64_t keys_per_client =
-      std::clamp<uint64_t>(budget / (c.value_size * c.clients), 1, 100'000);
+      c.keys_per_client > 0 ? c.keys_per_client
+                            : std::clamp<uint64_t>(budget / (c.value_size * c.clients), 1, 100'000);
   const uint64_t data = keys_per_client * c.clients * c.value_size;
   uint64_t dram = c.dram_bytes;
   if (dram == 0) dram = c.ssd ? std::max<uint64_t>(data / 4, 64 << 20) : data + data / 8 + (16 << 20);
@@ -177,6 +179,8 @@ BenchCommand RegisterStoreCommand(CLI::App& app) {
   sub->add_flag("--ssd", config->ssd, "give the node an SSD tier (RocksDB) and a DRAM of 1/4 the data");
   sub->add_option("--dram-bytes", config->dram_bytes, "node DRAM (0 = sized from the run)");
   sub->add_option("--replicas", config->replicas, "replicas per put");
+  sub->add_option("--keys-per-client", config->keys_per_client,
+                  "distinct keys each client puts (0 = fill 2 GiB, 8 GiB with --ssd)");
   sub->add_flag("--no-lease-cache", [config](int64_t) { config->lease_cache = false; },
                 "ask the master on every get (no client-side lease cache)");
   return BenchCommand{sub, [config] { return Run(*config); }};

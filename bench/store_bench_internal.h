@@ -17,7 +17,8 @@ struct StoreBenchConfig {
   bool ssd = false;
   uint64_t dram_bytes = 0;  // 0 = sized from the run (4 GiB cap; 1/4 of the data with --ssd)
   uint32_t replicas = 1;
-  bool lease_cache = true;  // client reuses replica lists while their lease lasts
+  bool lease_cache = true;
+  uint64_t keys_per_client = 0;  // 0 = fill the memory budget (2 GiB of values, 8 GiB with --ssd)  // client reuses replica lists while their lease lasts
 };
 
 struct StoreBenchResult {
@@ -27,6 +28,7 @@ struct StoreBenchResult {
   bool verified = false;
   std::string first_error;
   uint64_t demotions = 0;
+  uint64_t values_verified = 0;  // values compared byte by byte after the timed run
 };
 
 // The local cluster: kvc-master and kvc-store children, stopped on destruction.

@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 struct Shared {
   std::mutex mu;
   std::vector<double> put_us, get_us;
-  uint64_t puts = 0, gets = 0, errors = 0, retries = 0, mismatches = 0;
+  uint64_t puts = 0, gets = 0, errors = 0, retries = 0, mismatches = 0, verified = 0;
   std::string first_error;
   Clock::time_point put_end{}, get_end{};
 
@@ -43,9 +43,16 @@ void Stamp(char* value, const std::vector<char>& tmpl, uint64_t i) {
   std::memcpy(value + tmpl.size() - n, &i, n);
 }
 
+// The key stamps at both ends only (cheap: catches a wrong or stale value during the timed run).
+bool StampsMatch(const char* got, const std::vector<char>& tmpl, uint64_t i) {
+  const size_t n = std::min<size_t>(8, tmpl.size());
+  return std::memcmp(got, &i, n) == 0 && std::memcmp(got + tmpl.size() - n, &i, n) == 0;
+}
+
+// Every byte (the verification pass after the timed run).
 bool Matches(const char* got, const std::vector<char>& tmpl, uint64_t i) {
   const size_t n = std::min<size_t>(8, tmpl.size());
-  if (std::memcmp(got, &i, n) != 0 || std::memcmp(got + tmpl.size() - n, &i, n) != 0) return false;
+  if (!StampsMatch(got, tmpl, i)) return false;
   return tmpl.size() <= 2 * n ||
          std::memcmp(got + n, tmpl.data() + n, tmpl.size() - 2 * n) == 0;
 }
@@ -105,7 +112,7 @@ struct ClientThread {
         continue;
       }
       lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-      if (*got != c.value_size || !Matches(get_buf, tmpl, i)) ++mismatches;
+      if (*got != c.value_size || !StampsMatch(get_buf, tmpl, i)) ++mismatches;
       std::memset(get_buf, 0, 16);  // a stale buffer must not pass the next check
       std::memset(get_buf + c.value_size - std::min<uint64_t>(16, c.value_size), 0,
                   std::min<uint64_t>(16, c.value_size));
@@ -115,6 +122,23 @@ struct ClientThread {
     shared.mismatches += mismatches;
     shared.get_us.insert(shared.get_us.end(), lat.begin(), lat.end());
     shared.get_end = std::max(shared.get_end, Clock::now());
+  }
+
+  // Untimed: reads every stored key once more and compares every byte.
+  void VerifyPass(const std::vector<char>& tmpl, uint64_t stored) {
+    uint64_t mismatches = 0;
+    for (uint64_t i = 0; i < stored; ++i) {
+      std::memset(get_buf, 0, c.value_size);
+      auto got = client.Get(BlockKey{id + 1, i}, get_buf, c.value_size);
+      if (!got.ok()) {
+        shared.Error(got.status());
+        continue;
+      }
+      if (*got != c.value_size || !Matches(get_buf, tmpl, i)) ++mismatches;
+    }
+    std::lock_guard lock(shared.mu);
+    shared.mismatches += mismatches;
+    shared.verified += stored;
   }
 };
 
@@ -146,8 +170,12 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   Shared shared;
   const auto half = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(c.duration / 2));
-  Clock::time_point start{}, get_start{};
-  std::barrier sync(c.clients + 1);
+  // Each phase starts when every thread has arrived; the completion step (run
+  // before anyone is released) records that instant, so all threads see it.
+  std::vector<Clock::time_point> phase_start;
+  phase_start.reserve(4);
+  auto mark = [&phase_start]() noexcept { phase_start.push_back(Clock::now()); };
+  std::barrier sync(c.clients + 1, mark);
   std::vector<std::thread> threads;
   for (uint32_t t = 0; t < c.clients; ++t) {
     threads.emplace_back([&, t] {
@@ -157,16 +185,19 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
       char* base = memory.data() + t * per_client;
       ClientThread ct{c, *client, base, base + c.value_size, t, keys_per_client, shared};
       sync.arrive_and_wait();
-      const uint64_t stored = ct.PutPhase(start + half, tmpl);
+      const uint64_t stored = ct.PutPhase(phase_start[0] + half, tmpl);
       sync.arrive_and_wait();
-      ct.GetPhase(get_start + half, tmpl, stored);
+      ct.GetPhase(phase_start[1] + half, tmpl, stored);
+      sync.arrive_and_wait();
+      ct.VerifyPass(tmpl, stored);
     });
   }
-  start = Clock::now();
   sync.arrive_and_wait();
   sync.arrive_and_wait();
-  get_start = Clock::now();
+  sync.arrive_and_wait();  // timed phases over; the verification pass is not timed
   for (auto& th : threads) th.join();
+  const Clock::time_point start = phase_start[0];
+  const Clock::time_point get_start = phase_start[1];
 
   StoreBenchResult r;
   r.puts = shared.puts;
@@ -179,7 +210,8 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   r.put_p99_us = Percentile(shared.put_us, 0.99);
   r.get_p50_us = Percentile(shared.get_us, 0.50);
   r.get_p99_us = Percentile(shared.get_us, 0.99);
-  r.verified = shared.mismatches == 0 && shared.gets > 0;
+  r.verified = shared.mismatches == 0 && shared.gets > 0 && shared.verified > 0;
+  r.values_verified = shared.verified;
   r.first_error = shared.mismatches > 0
                       ? absl::StrCat(shared.mismatches, " gets returned wrong bytes")
                       : shared.first_error;
