@@ -1,6 +1,7 @@
-// A thin wall around libsentencepiece. Its header defines `absl::string_view` itself,
-// which clashes with Debian's abseil, so only sp_processor.cc includes it and this
-// header speaks plain std types. Immutable after Load; thread-safe for reads.
+// A thin wall around libsentencepiece, reached through libkvc_sp_shim.so loaded at run
+// time (see sp_shim_api.h: its bundled protobuf must not meet gRPC's). This header
+// speaks plain std types. Immutable after Load; thread-safe for reads.
+// REQUIRES for every method but Load: a successful Load.
 #pragma once
 
 #include <memory>
@@ -32,6 +33,9 @@ class SpProcessor {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// False when the shim cannot be loaded (e.g. sanitizer builds); Load then says why.
+bool SentencePieceAvailable();
 
 // Trains a small model (for tests): writes PREFIX.model. Returns "" or the error text.
 std::string TrainSentencePiece(const std::string& input_file, const std::string& model_prefix,
