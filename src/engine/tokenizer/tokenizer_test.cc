@@ -9,6 +9,7 @@
 #include "kvc/tokenizer/chat_template.h"
 #include "kvc/tokenizer/incremental_detokenizer.h"
 #include "kvc/tokenizer/tokenizer_builder.h"
+#include "kvc/v1/common.pb.h"
 #include "src/engine/tokenizer/internal/pretokenizer.h"
 #include "src/engine/tokenizer/internal/sp_processor.h"
 
@@ -120,8 +121,12 @@ TEST(IncrementalDetokenizerTest, NeverSplitsACharacter) {
   EXPECT_EQ(d2.Add(emoji.back()), "🚀");
 }
 
-// SentencePiece: a model trained here round-trips text and is found by LoadTokenizer.
+// SentencePiece: a model trained here round-trips text and is found by LoadTokenizer,
+// in a process that also uses gRPC's protobuf (libsentencepiece bundles another one).
 TEST(SentencePieceTokenizerTest, TrainedModelRoundTrips) {
+  kvc::v1::SamplingParams proto;  // loads and uses libprotobuf 3.21 in this process
+  proto.set_max_tokens(7);
+  ASSERT_EQ(kvc::v1::SamplingParams().GetDescriptor()->full_name(), "kvc.v1.SamplingParams");
   if (!internal::SentencePieceAvailable()) GTEST_SKIP() << "libkvc_sp_shim.so not loadable here";
   const std::string dir = ::testing::TempDir() + "/sp_" + std::to_string(::getpid());
   ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
@@ -154,6 +159,7 @@ TEST(SentencePieceTokenizerTest, TrainedModelRoundTrips) {
   EXPECT_EQ(ids.back(), eos);
   EXPECT_TRUE((*tok)->IsSpecial(bos));
   EXPECT_EQ((*tok)->Decode(ids, /*skip_special=*/true), "hello");
+  EXPECT_EQ(proto.ByteSizeLong(), 2u);
   std::system(("rm -rf " + dir).c_str());
 }
 
