@@ -26,6 +26,7 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
   auto directory = transfer::MakeInProcessSegmentDirectory();
   transfer::TransferEngineOptions options = config.engine;
   options.listen_address = "127.0.0.1:0";
+  options.backend = config.backend;  // "ucx" makes the target publish a UCX worker and rkeys
   auto engine = transfer::CreateTransferEngine(options, directory.get());
   Status s = engine.ok() ? (*engine)->RegisterMemory(region.get(), config.region_bytes, "cpu:0", true)
                          : engine.status();

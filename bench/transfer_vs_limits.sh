@@ -16,6 +16,7 @@ FLAGS=${KVC_BENCH_FLAGS:-}
 command -v iperf3 >/dev/null || { echo "iperf3 is not installed" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "python3 is needed to read JSON" >&2; exit 2; }
 
+calc() { python3 -c "print($1)"; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
 
 iperf_bps() {
@@ -44,16 +45,16 @@ memcpy_bps() {  # block batch
 echo "# transfer_vs_limits: $(date -u +%FT%TZ) on $(hostname), $(nproc) cores, ${SECONDS_EACH}s each"
 IPERF=$(iperf_bps)
 MEMCPY=$(memcpy_bps 1048576 16)
-printf "%-44s %10.3f GB/s\n" "iperf3 single-stream loopback" "$(echo "$IPERF / 1e9" | bc -l)"
-printf "%-44s %10.3f GB/s\n" "memcpy single thread (1 MB blocks)" "$(echo "$MEMCPY / 1e9" | bc -l)"
+printf "%-44s %10.3f GB/s\n" "iperf3 single-stream loopback" "$(calc "$IPERF / 1e9")"
+printf "%-44s %10.3f GB/s\n" "memcpy single thread (1 MB blocks)" "$(calc "$MEMCPY / 1e9")"
 echo
 printf "%-44s %10s %8s %10s %10s %6s\n" "engine run" "GB/s" "ratio" "ops/s" "p99_us" "errors"
 run() {  # label reference backend op block batch threads
   local label=$1 ref=$2 out bps
   out=$(engine_bps "$3" "$4" "$5" "$6" "$7")
   bps=$(echo "$out" | json_field bytes_per_second)
-  printf "%-44s %10.3f %8.2f %10.0f %10.0f %6s\n" "$label" "$(echo "$bps / 1e9" | bc -l)" \
-    "$(echo "$bps / $ref" | bc -l)" "$(echo "$out" | json_field ops_per_second)" \
+  printf "%-44s %10.3f %8.2f %10.0f %10.0f %6s\n" "$label" "$(calc "$bps / 1e9")" \
+    "$(calc "$bps / $ref")" "$(echo "$out" | json_field ops_per_second)" \
     "$(echo "$out" | json_field p99_us)" "$(echo "$out" | json_field errors)"
 }
 run "tcp write 1MB x16 (vs iperf3)" "$IPERF" tcp write 1048576 16 1

@@ -19,6 +19,7 @@ void BindTransferEngineOptions(OptionSet& set, TransferEngineOptions* o, const s
   set.Add(p + "unregister_wait_ms", &o->unregister_wait_ms, "unregister waits this long");
   set.Add(p + "max_batch_capacity", &o->max_batch_capacity, "most entries per batch");
   set.Add(p + "max_peers", &o->max_peers, "most open peers (SIEVE eviction)");
+  set.Add(p + "ucx_enable", &o->ucx_enable, "create a UCX context (needed for backend ucx)");
   set.Add(p + "topology_json", &o->topology_json, "topology matrix override (JSON)");
 }
 

@@ -38,7 +38,9 @@ Status ValidateLocation(const std::string& location) {
 std::string EncodeSegmentDescriptor(const SegmentDescriptor& d) {
   nlohmann::json regions = nlohmann::json::array();
   for (const RegionDescriptor& r : d.regions) {
-    regions.push_back({{"address", r.address}, {"length", r.length}, {"location", r.location}});
+    nlohmann::json region = {{"address", r.address}, {"length", r.length}, {"location", r.location}};
+    if (!r.ucx_rkey.empty()) region["ucx_rkey"] = r.ucx_rkey;
+    regions.push_back(std::move(region));
   }
   nlohmann::json j = {{"version", 1},
                       {"name", d.name},
@@ -81,6 +83,7 @@ Status ReadRegions(const nlohmann::json& j, std::vector<RegionDescriptor>* out) 
     KVC_RETURN_IF_ERROR(Read(r, "address", &region.address));
     KVC_RETURN_IF_ERROR(Read(r, "length", &region.length));
     KVC_RETURN_IF_ERROR(Read(r, "location", &region.location));
+    if (r.contains("ucx_rkey")) KVC_RETURN_IF_ERROR(Read(r, "ucx_rkey", &region.ucx_rkey));
     if (region.address + region.length < region.address) {
       return absl::InvalidArgumentError("a region wraps around the address space");
     }

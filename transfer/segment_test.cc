@@ -14,7 +14,7 @@ TEST(SegmentTest, JsonRoundTripIsLossless) {
   d.pid = 42;
   d.pid_start_time = 7;
   d.tcp_endpoints = {"127.0.0.1:4100"};
-  d.regions = {{0x1000, 4096, "cpu:0"}, {0xffffffffffff0000ull, 0x1000, "cuda:1"}};
+  d.regions = {{0x1000, 4096, "cpu:0", ""}, {0xffffffffffff0000ull, 0x1000, "cuda:1", "0a0b"}};
   d.topology_json = R"({"cpu:0":{"preferred":[],"secondary":[]}})";
   auto back = DecodeSegmentDescriptor(EncodeSegmentDescriptor(d));
   ASSERT_TRUE(back.ok()) << back.status();

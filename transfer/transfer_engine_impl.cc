@@ -13,6 +13,10 @@
 #include "transfer/shm_backend.h"
 #include "transfer/tcp_backend.h"
 #include "transfer/verbs_backend.h"
+#ifdef KVC_HAVE_UCX
+#include "transfer/internal/ucx_context.h"
+#include "transfer/ucx_backend.h"
+#endif
 
 namespace kvc::transfer {
 
@@ -33,6 +37,16 @@ Status TransferEngineImpl::Init() {
   backends_.push_back(MakeTcpBackend(tcp));
   backends_.push_back(MakeShmBackend({options_.shm_threads_per_peer}));
   backends_.push_back(MakeVerbsBackend());
+#ifdef KVC_HAVE_UCX
+  if (options_.ucx_enable || options_.backend == "ucx") {
+    KVC_ASSIGN_OR_RETURN(ucx_, internal::UcxContext::Create());
+  }
+  backends_.push_back(MakeUcxBackend(ucx_));
+#else
+  if (options_.ucx_enable || options_.backend == "ucx") {
+    return absl::UnavailableError("transfer.ucx_enable: this build has no UCX");
+  }
+#endif
   if (!options_.listen_address.empty()) {
     TcpTarget::Options target;
     target.listen_address = options_.listen_address;
@@ -69,11 +83,27 @@ TransferEngineImpl::~TransferEngineImpl() {
 
 Status TransferEngineImpl::RegisterMemory(void* addr, uint64_t length, const std::string& location,
                                           bool remote_accessible) {
-  return regions_.Add(reinterpret_cast<uint64_t>(addr), length, location, remote_accessible);
+  const uint64_t address = reinterpret_cast<uint64_t>(addr);
+  KVC_RETURN_IF_ERROR(regions_.Add(address, length, location, remote_accessible));
+#ifdef KVC_HAVE_UCX
+  if (ucx_ && remote_accessible) {
+    StatusOr<std::string> rkey = ucx_->Map(address, length);
+    if (!rkey.ok()) {
+      (void)regions_.Remove(address, milliseconds(0));
+      return rkey.status();
+    }
+  }
+#endif
+  return absl::OkStatus();
 }
 
 Status TransferEngineImpl::UnregisterMemory(void* addr) {
-  return regions_.Remove(reinterpret_cast<uint64_t>(addr), milliseconds(options_.unregister_wait_ms));
+  const uint64_t address = reinterpret_cast<uint64_t>(addr);
+  KVC_RETURN_IF_ERROR(regions_.Remove(address, milliseconds(options_.unregister_wait_ms)));
+#ifdef KVC_HAVE_UCX
+  if (ucx_) ucx_->Unmap(address);
+#endif
+  return absl::OkStatus();
 }
 
 SegmentDescriptor TransferEngineImpl::LocalSegment() const {
@@ -85,6 +115,12 @@ SegmentDescriptor TransferEngineImpl::LocalSegment() const {
   d.pid_start_time = internal::ProcessStartTime(d.pid);
   if (target_) d.tcp_endpoints.push_back(target_->address());
   d.regions = regions_.RemoteRegions();
+#ifdef KVC_HAVE_UCX
+  if (ucx_) {
+    d.ucx_worker_address = ucx_->worker_address_hex();
+    for (RegionDescriptor& r : d.regions) r.ucx_rkey = ucx_->RkeyOf(r.address);
+  }
+#endif
   d.topology_json = topology_json_;
   return d;
 }

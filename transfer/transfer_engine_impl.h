@@ -19,6 +19,10 @@
 #include "transfer/internal/sieve.h"
 #include "transfer/tcp_target.h"
 
+namespace kvc::transfer::internal {
+class UcxContext;
+}
+
 namespace kvc::transfer {
 
 class TransferEngineImpl final : public TransferEngine, private internal::SliceSink {
@@ -91,6 +95,7 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   internal::RegionTable regions_;
   std::vector<std::unique_ptr<internal::Backend>> backends_;  // constant after Init
   std::unique_ptr<TcpTarget> target_;                         // constant after Init
+  std::shared_ptr<internal::UcxContext> ucx_;                 // constant after Init; may be null
   std::string segment_name_;                                  // constant after Init
   std::string topology_json_;                                 // constant after Init
   std::atomic<bool> shutting_down_{false};

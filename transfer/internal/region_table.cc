@@ -87,7 +87,7 @@ std::vector<RegionDescriptor> RegionTable::RemoteRegions() const {
   std::vector<RegionDescriptor> out;
   for (const auto& [address, region] : regions_) {
     if (region.remote_accessible && !region.closing) {
-      out.push_back({address, region.length, region.location});
+      out.push_back({address, region.length, region.location, ""});
     }
   }
   return out;

@@ -24,6 +24,7 @@ struct RegionDescriptor {
   uint64_t address = 0;  // owner's virtual address of the first byte
   uint64_t length = 0;   // bytes
   std::string location;  // "cpu:0", "cuda:1": where the memory lives (NUMA node / GPU)
+  std::string ucx_rkey = "";  // hex of the packed UCX rkey; "" when the owner has no UCX
 
   bool operator==(const RegionDescriptor&) const = default;
   // True when [addr, addr+len) lies inside this region (len may be 0 only at a valid addr).

@@ -71,6 +71,10 @@ struct TransferEngineOptions {
   uint64_t max_batch_capacity = 1 << 20;
   // Most open remote peers (endpoints) kept; the least useful is evicted (SIEVE).
   uint32_t max_peers = 256;
+  // Create a UCX context: publish a UCX worker address and per-region rkeys so
+  // peers can use backend "ucx", and allow backend "ucx" here. Implied by
+  // backend == "ucx". Costs a progress thread. UCX_TLS picks its transports.
+  bool ucx_enable = false;
   // Topology matrix override (JSON, docs/transfer.md); "" = discover from /sys.
   std::string topology_json;
 };
