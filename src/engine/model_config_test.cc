@@ -64,6 +64,7 @@ TEST(ModelConfigTest, ErrorsNameTheField) {
 TEST(ModelConfigTest, JsonRoundTrip) {
   ModelConfig t = TinyModelConfig();
   t.rope_scaling = RopeScaling{true, 4.0, 1.0, 2.0, 1024};
+  t.tie_word_embeddings = true;
   auto c = ParseModelConfig(ModelConfigToJson(t));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->name_or_path, "kvc-tiny");

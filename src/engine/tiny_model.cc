@@ -33,7 +33,9 @@ ModelConfig TinyModelConfig() {
   c.max_position_embeddings = 4096;
   c.rms_norm_eps = 1e-5;
   c.rope_theta = 500000.0;
-  c.tie_word_embeddings = true;
+  // Untied: with random weights a tied head mostly predicts the current token again
+  // (its own embedding has the largest dot product), so greedy output would repeat.
+  c.tie_word_embeddings = false;
   c.bos_token_id = 256;          // <|begin_of_text|>
   c.eos_token_ids = {257, 260};  // <|end_of_text|>, <|eot_id|>
   return c;
