@@ -1,4 +1,4 @@
-// kvc-bench: micro-benchmarks of kvc components (and, later, trace replay).
+// kvc-bench: micro-benchmarks of kvc components and trace replay.
 // Each subcommand lives in its own file and registers itself with one line below.
 #include <cstdio>
 #include <string>
@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/bench_command.h"
+#include "bench/replay/replay_command.h"
 #include "bench/store_bench.h"
 #include "bench/transfer_bench.h"
 #include "kvc/common/config.h"
@@ -18,13 +19,14 @@ int main(int argc, char** argv) {
   set.Add("log_level", &log_level, "trace|debug|info|warn|error|critical|off");
   CLI::App app(
       "kvc-bench: micro-benchmarks of the transfer engine (and later the store) and trace "
-      "replay.\nSubcommands built so far: transfer, store. Not built yet: replay.",
+      "replay.\nSubcommands: transfer, store, replay.",
       "kvc-bench");
   set.AttachTo(app);
   app.require_subcommand(1);
   std::vector<kvc::bench::BenchCommand> commands;
   commands.push_back(kvc::bench::RegisterTransferCommand(app));
   commands.push_back(kvc::bench::RegisterStoreCommand(app));
+  commands.push_back(kvc::bench::RegisterReplayCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
