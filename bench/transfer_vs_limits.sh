@@ -66,3 +66,4 @@ run "shm write 1MB x16 (vs memcpy)" "$MEMCPY" shm write 1048576 16 1
 run "shm read  1MB x16 (vs memcpy)" "$MEMCPY" shm read 1048576 16 1
 run "shm write 4MB x8  (vs memcpy)" "$MEMCPY" shm write 4194304 8 1
 run "shm write 64KB x128 (vs memcpy)" "$MEMCPY" shm write 65536 128 1
+UCX_TLS=tcp run "ucx/tcp write 1MB x16 (vs iperf3)" "$IPERF" ucx write 1048576 16 1
