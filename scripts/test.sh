@@ -11,7 +11,9 @@ ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 300
 
 if [ "${KVC_SKIP_SANITIZE:-0}" != "1" ]; then
   echo "== sanitizer build (build-asan/, address,undefined): unit tests =="
-  KVC_BUILD_DIR=build-asan KVC_BUILD_TYPE=Debug scripts/build.sh -DKVC_SANITIZE=address,undefined
+  # Only the unit tests are built there (target kvc_unit_tests), without CUDA.
+  KVC_BUILD_DIR=build-asan KVC_BUILD_TYPE=Debug KVC_BUILD_TARGET=kvc_unit_tests \
+    scripts/build.sh -DKVC_SANITIZE=address,undefined -DKVC_CUDA=OFF
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 600 -L unit
 fi
