@@ -2,6 +2,7 @@
 // prefix, blocks exported and imported into a fresh cache, alone or in a mixed batch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "kvc/engine/cpu_engine.h"
@@ -159,6 +160,31 @@ TEST_F(ConsistencyTest, LayerHookReportsEveryLayerOfEveryChunk) {
     for (int64_t l = 0; l < 4; ++l) want.emplace_back(l, b, e);
   EXPECT_EQ(calls, want);
   engine_->Release(seq);
+}
+
+// When the hook runs for (layer l, chunk), layer l's KV of the chunk is in the cache
+// and layer l+1's is not yet: a streamer can ship layer l while l+1 computes.
+TEST_F(ConsistencyTest, HookSeesLayerReadyAndNextLayerNotYet) {
+  auto fresh = NewEngineOrDie();  // zero-filled cache
+  Sequence seq;
+  const int64_t kvd = fresh->config().num_kv_heads * fresh->config().head_dim;
+  int checked = 0;
+  auto nonzero = [&](int64_t layer, int64_t pos) {
+    const float* k = fresh->cache().Keys(seq.blocks[pos / 16], layer) + (pos % 16) * kvd;
+    return std::any_of(k, k + kvd, [](float v) { return v != 0.0f; });
+  };
+  ASSERT_TRUE(fresh
+                  ->Prefill(seq, prompt_, 0, 32,
+                            [&](int64_t l, int64_t b, int64_t e) {
+                              EXPECT_TRUE(nonzero(l, b) && nonzero(l, e - 1)) << "layer " << l;
+                              if (l + 1 < fresh->config().num_layers) {
+                                EXPECT_FALSE(nonzero(l + 1, b) || nonzero(l + 1, e - 1))
+                                    << "layer " << l + 1;
+                              }
+                              ++checked;
+                            })
+                  .ok());
+  EXPECT_EQ(checked, 3 * 4);
 }
 
 // Bad input is refused with a clear error and leaves the cache untouched.
