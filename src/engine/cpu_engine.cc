@@ -65,10 +65,12 @@ StatusOr<std::vector<float>> CpuEngine::Prefill(Sequence& seq, std::span<const i
   const auto n = static_cast<int64_t>(prompt.size());
   KVC_RETURN_IF_ERROR(EnsureBlocks(seq, n));
   seq.tokens = std::vector<int32_t>(prompt.begin(), prompt.end());  // prompt may alias seq.tokens
-  seq.num_computed = cached_prefix;
+  // A fully cached prompt still recomputes its last token (same KV) to get logits.
+  const int64_t start = std::min(cached_prefix, n - 1);
+  seq.num_computed = start;
   const int64_t chunk = chunk_tokens <= 0 ? n : chunk_tokens;
   std::vector<std::vector<float>> logits;
-  for (int64_t begin = cached_prefix; begin < n; begin += chunk) {
+  for (int64_t begin = start; begin < n; begin += chunk) {
     const int64_t count = std::min(chunk, n - begin);
     logits = Forward({Segment{&seq, begin, count}}, hook);
     seq.num_computed = begin + count;

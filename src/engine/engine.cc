@@ -40,11 +40,11 @@ Status ValidatePrefill(const ModelConfig& config, int64_t block_tokens, const Se
                                                  std::to_string(config.max_position_embeddings)),
                       "PROMPT_TOO_LONG");
   }
-  if (cached_prefix < 0 || cached_prefix >= n || cached_prefix % block_tokens != 0) {
+  if (cached_prefix < 0 || cached_prefix > n || cached_prefix % block_tokens != 0) {
     return absl::InvalidArgumentError("cached prefix of " + std::to_string(cached_prefix) +
                                       " tokens must be a multiple of block_tokens (" +
-                                      std::to_string(block_tokens) + ") below the prompt length " +
-                                      std::to_string(n));
+                                      std::to_string(block_tokens) +
+                                      ") not above the prompt length " + std::to_string(n));
   }
   if (static_cast<int64_t>(seq.blocks.size()) < cached_prefix / block_tokens) {
     return absl::InvalidArgumentError("cached prefix of " + std::to_string(cached_prefix) +

@@ -100,6 +100,37 @@ TEST_F(ConsistencyTest, ReusedPrefixGivesIdenticalGreedyOutput) {
   engine_->Release(second);
 }
 
+// A prompt whose every block is cached recomputes only its last token and gets the
+// same logits as a full prefill.
+TEST_F(ConsistencyTest, FullyCachedPromptRecomputesOnlyTheLastToken) {
+  const std::vector<int32_t> prompt(prompt_.begin(), prompt_.begin() + 64);  // 4 full blocks
+  Sequence first;
+  auto want = engine_->Prefill(first, prompt, 0, 0);
+  ASSERT_TRUE(want.ok());
+  Sequence second;
+  for (BlockId b : first.blocks) {
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(engine_->cache().ExportBlock(b, &bytes).ok());
+    auto id = engine_->cache().Allocate();
+    ASSERT_TRUE(id.ok());
+    ASSERT_TRUE(engine_->cache().ImportBlock(*id, bytes).ok());
+    second.blocks.push_back(*id);
+  }
+  std::vector<std::pair<int64_t, int64_t>> computed;
+  auto got = engine_->Prefill(second, prompt, 64, 0, [&](int64_t l, int64_t b, int64_t e) {
+    if (l == 0) computed.push_back({b, e});
+  });
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(computed, (std::vector<std::pair<int64_t, int64_t>>{{63, 64}}));
+  EXPECT_EQ(ArgMax(*got), ArgMax(*want));
+  double max_diff = 0;
+  for (size_t i = 0; i < got->size(); ++i)
+    max_diff = std::max(max_diff, double(std::abs((*got)[i] - (*want)[i])));
+  EXPECT_LT(max_diff, 1e-3);
+  engine_->Release(first);
+  engine_->Release(second);
+}
+
 // Every block exported after prefill and imported into a fresh engine's cache lets
 // that engine continue decoding with the same output.
 TEST_F(ConsistencyTest, ExportImportIntoFreshCacheGivesIdenticalOutput) {

@@ -39,8 +39,10 @@ class SimEngine final : public Engine {
     KVC_RETURN_IF_ERROR(EnsureBlocks(seq, n));
     seq.tokens = std::vector<int32_t>(prompt.begin(), prompt.end());  // prompt may alias seq.tokens
     const int64_t chunk = chunk_tokens <= 0 ? n : chunk_tokens;
+    // A fully cached prompt still recomputes its last token (same KV) to get logits.
+    const int64_t start = std::min(cached_prefix, n - 1);
     StartWaits();
-    for (int64_t begin = cached_prefix; begin < n; begin += chunk) {
+    for (int64_t begin = start; begin < n; begin += chunk) {
       const int64_t end = std::min(n, begin + chunk);
       // Chunks telescope: sum over chunks of F(end) - F(begin) = F(n) - F(cached).
       const double per_layer =

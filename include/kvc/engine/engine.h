@@ -43,10 +43,11 @@ class Engine {
   // Runs prefill of `prompt` for `seq`. The first `cached_prefix` tokens' KV is
   // already in seq.blocks (imported by the caller: whole blocks, so cached_prefix is
   // a multiple of block_tokens, or 0); only the rest is computed, `chunk_tokens` at a
-  // time (0 = all at once), calling `hook` per layer per chunk. Allocates the blocks
-  // the prompt needs. Returns the logits [vocab] of the last prompt token.
-  // Fails (seq unchanged) on an empty prompt, an id outside the vocabulary, a prompt
-  // over max_position_embeddings, a bad cached_prefix, or a full cache.
+  // time (0 = all at once), calling `hook` per layer per chunk. When the whole prompt
+  // is cached, its last token is recomputed (rewriting identical KV) for the logits. Allocates the
+  // blocks the prompt needs. Returns the logits [vocab] of the last prompt token. Fails (seq
+  // unchanged) on an empty prompt, an id outside the vocabulary, a prompt over
+  // max_position_embeddings, a bad cached_prefix, or a full cache.
   [[nodiscard]] virtual StatusOr<std::vector<float>> Prefill(
       Sequence& seq, std::span<const int32_t> prompt, int64_t cached_prefix, int64_t chunk_tokens,
       const LayerReadyHook& hook = nullptr) = 0;
