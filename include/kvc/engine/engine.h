@@ -44,7 +44,7 @@ class Engine {
   // already in seq.blocks (imported by the caller: whole blocks, so cached_prefix is
   // a multiple of block_tokens, or 0); only the rest is computed, `chunk_tokens` at a
   // time (0 = all at once), calling `hook` per layer per chunk. When the whole prompt
-  // is cached, its last token is recomputed (rewriting identical KV) for the logits. Allocates the
+  // is cached, its last token is recomputed (rewriting its KV, equal up to rounding). Allocates the
   // blocks the prompt needs. Returns the logits [vocab] of the last prompt token. Fails (seq
   // unchanged) on an empty prompt, an id outside the vocabulary, a prompt over
   // max_position_embeddings, a bad cached_prefix, or a full cache.
