@@ -1,15 +1,17 @@
 // kvc-decode: decode instance (paged KV reservation, continuous-batch decoding, token streaming).
 #include <cstdio>
 
+#include "kvc/common/ids.h"
 #include "kvc/decode/options.h"
+#include "kvc/rpc/node_agent.h"
 #include "kvc/rpc/server.h"
 
 namespace {
 constexpr const char* kDescription =
     "kvc-decode: decode instance (paged KV reservation, continuous-batch decoding, token "
     "streaming).\n"
-    "Status: this build serves only the gRPC health service (grpc.health.v1); the Decode service "
-    "is not built yet.";
+    "Status: serves gRPC health and, with --conductor-address, registers with the conductor "
+    "and heartbeats (load reported as zeros); the Decode service is not built yet.";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -25,5 +27,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kvc-decode: configuration error: %s\n", std::string(s.message()).c_str());
     return 2;
   }
-  return kvc::ServeUntilSignalled("decode", options.server, {});
+  if (options.server.node_id.empty()) options.server.node_id = kvc::NewNodeId("decode");
+  std::unique_ptr<kvc::NodeAgent> agent;
+  kvc::ServeHooks hooks;
+  hooks.on_serving = [&](const std::string& address) {
+    // No engine yet: the reported load is all zeros.
+    agent =
+        kvc::StartMembership(options.membership, kvc::v1::NODE_ROLE_DECODE, options.server.node_id,
+                             address, [] { return kvc::v1::NodeLoad(); });
+  };
+  hooks.on_stopping = [&] {
+    if (agent) agent->Stop();
+  };
+  return kvc::ServeUntilSignalled("decode", options.server, {}, hooks);
 }

@@ -2,15 +2,17 @@
 // layer-wise KV streaming to decode).
 #include <cstdio>
 
+#include "kvc/common/ids.h"
 #include "kvc/prefill/options.h"
+#include "kvc/rpc/node_agent.h"
 #include "kvc/rpc/server.h"
 
 namespace {
 constexpr const char* kDescription =
     "kvc-prefill: prefill instance (prefix reuse from the KV pool, chunked incremental prefill, "
     "layer-wise KV streaming to decode).\n"
-    "Status: this build serves only the gRPC health service (grpc.health.v1); the Prefill service "
-    "is not built yet.";
+    "Status: serves gRPC health and, with --conductor-address, registers with the conductor "
+    "and heartbeats (load reported as zeros); the Prefill service is not built yet.";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -27,5 +29,17 @@ int main(int argc, char** argv) {
                  std::string(s.message()).c_str());
     return 2;
   }
-  return kvc::ServeUntilSignalled("prefill", options.server, {});
+  if (options.server.node_id.empty()) options.server.node_id = kvc::NewNodeId("prefill");
+  std::unique_ptr<kvc::NodeAgent> agent;
+  kvc::ServeHooks hooks;
+  hooks.on_serving = [&](const std::string& address) {
+    // No engine yet: the reported load is all zeros.
+    agent =
+        kvc::StartMembership(options.membership, kvc::v1::NODE_ROLE_PREFILL, options.server.node_id,
+                             address, [] { return kvc::v1::NodeLoad(); });
+  };
+  hooks.on_stopping = [&] {
+    if (agent) agent->Stop();
+  };
+  return kvc::ServeUntilSignalled("prefill", options.server, {}, hooks);
 }

@@ -117,7 +117,7 @@ Status WritePortFile(const std::string& path, int port) {
 }  // namespace
 
 int ServeUntilSignalled(const std::string& role, const ServerOptions& options,
-                        const std::vector<grpc::Service*>& services) {
+                        const std::vector<grpc::Service*>& services, const ServeHooks& hooks) {
   auto log = Logger(role);
   if (Status s = SetLogLevel(options.log_level); !s.ok()) {
     log->error("{}", s.message());
@@ -138,8 +138,10 @@ int ServeUntilSignalled(const std::string& role, const ServerOptions& options,
   log->info("{} {} serving gRPC on {}", role, node_id, (*server)->address());
   std::printf("kvc-%s listening on %s\n", role.c_str(), (*server)->address().c_str());
   std::fflush(stdout);
+  if (hooks.on_serving) hooks.on_serving((*server)->address());
   const int sig = WaitForTerminationSignal();
   log->info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (hooks.on_stopping) hooks.on_stopping();
   (*server)->Shutdown(options.shutdown_grace_ms);
   log->info("stopped");
   return 0;

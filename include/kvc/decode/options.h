@@ -4,12 +4,14 @@
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
+#include "kvc/rpc/node_agent.h"
 #include "kvc/rpc/server.h"
 
 namespace kvc {
 
 struct DecodeOptions {
-  ServerOptions server;  // listen_address defaults to 127.0.0.1:50071
+  ServerOptions server;          // listen_address defaults to 127.0.0.1:50071
+  MembershipOptions membership;  // conductor to register with, cluster token
 };
 
 void BindDecodeOptions(OptionSet& set, DecodeOptions* options);

@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,10 +66,19 @@ class RunningServer {
   bool shut_down_ = false;
 };
 
+// Optional steps around the serving phase of ServeUntilSignalled.
+struct ServeHooks {
+  // Runs once the server is bound, with its "host:port" (e.g. to register with
+  // the conductor).
+  std::function<void(const std::string& address)> on_serving;
+  // Runs after SIGTERM/SIGINT, before the server stops (e.g. to deregister).
+  std::function<void()> on_stopping;
+};
+
 // The whole life of a server role: start, log and report the address, wait for
 // SIGTERM/SIGINT, shut down. Returns the process exit code (0 on a clean stop).
 // REQUIRES: BlockTerminationSignals() was called before any thread started.
 int ServeUntilSignalled(const std::string& role, const ServerOptions& options,
-                        const std::vector<grpc::Service*>& services);
+                        const std::vector<grpc::Service*>& services, const ServeHooks& hooks = {});
 
 }  // namespace kvc
