@@ -1,5 +1,11 @@
 // kvc-master: KV pool metadata service (segments, replicas, leases, eviction, prefix matching).
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -8,6 +14,10 @@
 #include "kvc/common/metrics.h"
 #include "kvc/rpc/server.h"
 #include "kvc/store/master_options.h"
+#include "kvc/common/logging.h"
+#include "store/etcd/etcd_client.h"
+#include "store/etcd/master_locator.h"
+#include "store/master/leader_election.h"
 #include "store/master/master_core.h"
 #include "store/master/master_service.h"
 
@@ -15,7 +25,8 @@ namespace {
 constexpr const char* kDescription =
     "kvc-master: KV pool metadata service (segments, replicas, leases, eviction, prefix matching).\n"
     "Serves kvc.v1.StoreMaster and grpc.health.v1. State is in memory: after a restart, store\n"
-    "nodes re-register and report their contents.";
+    "nodes re-register and report their contents. With --etcd-endpoints, several masters elect a\n"
+    "leader with an etcd lease; standbys answer NOT_LEADER until they take over.";
 
 // Runs MasterCore::Tick every `period` until stopped.
 class Ticker {
@@ -41,6 +52,60 @@ class Ticker {
   std::thread thread_;
 };
 
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+// etcd mode: serve at once (health, and StoreMaster answering NOT_LEADER while a
+// standby), campaign for leadership, exit when leadership is lost.
+int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore& core,
+                      kvc::MetricsRegistry& metrics) {
+  auto log = kvc::Logger("master");
+  if (kvc::Status s = kvc::SetLogLevel(options.server.log_level); !s.ok()) return 2;
+  auto endpoints = kvc::store::EtcdClient::ParseEndpoints(options.etcd_endpoints);
+  if (!endpoints.ok()) {
+    std::fprintf(stderr, "kvc-master: configuration error: %s\n",
+                 std::string(endpoints.status().message()).c_str());
+    return 2;
+  }
+  kvc::store::EtcdClient etcd(*endpoints, std::chrono::seconds(2));
+  std::atomic<bool> leader{false};
+  kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms, &leader);
+  auto server = kvc::RunningServer::Start("master", options.server, {&service});
+  if (!server.ok()) {
+    log->error("{}", server.status().message());
+    return 1;
+  }
+  if (!options.server.port_file.empty() && !WritePortFile(options.server.port_file, (*server)->port())) {
+    log->error("port_file: cannot write '{}'", options.server.port_file);
+    return 1;
+  }
+  std::atomic<bool> lost{false};
+  kvc::store::LeaderElection election(
+      etcd, kvc::store::MasterLocator::LeaderKey(options.etcd_prefix), (*server)->address(),
+      options.etcd_lease_ttl_s, leader, [&lost] {
+        lost = true;
+        kill(getpid(), SIGTERM);  // wakes the signal wait below
+      });
+  election.Start();
+  log->info("master serving gRPC on {}, campaigning in etcd {}", (*server)->address(),
+            options.etcd_endpoints);
+  std::printf("kvc-master listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+  kvc::WaitForTerminationSignal();
+  election.Stop();
+  (*server)->Shutdown(options.server.shutdown_grace_ms);
+  return lost ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,13 +121,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kvc-master: configuration error: %s\n", std::string(s.message()).c_str());
     return 2;
   }
-  if (!options.etcd_endpoints.empty()) {
-    std::fprintf(stderr, "kvc-master: configuration error: etcd.endpoints: etcd mode is not built yet\n");
-    return 2;
-  }
   kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();
   kvc::store::MasterCore core(options.policy, kvc::Clock::Real(), metrics);
-  kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms);
   Ticker ticker(core, std::chrono::milliseconds(options.tick_ms));
-  return kvc::ServeUntilSignalled("master", options.server, {&service});
+  if (options.etcd_endpoints.empty()) {
+    kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms);
+    return kvc::ServeUntilSignalled("master", options.server, {&service});
+  }
+  return ServeWithElection(options, core, metrics);
 }

@@ -43,6 +43,8 @@ int Serve(const kvc::StoreOptions& options) {
   kvc::store::SegmentServerOptions seg;
   seg.node_id = options.server.node_id.empty() ? kvc::NewNodeId("store") : options.server.node_id;
   seg.master_address = options.master_address;
+  seg.etcd_endpoints = options.etcd_endpoints;
+  seg.etcd_prefix = options.etcd_prefix;
   seg.dram_bytes = options.dram_bytes;
   seg.staging_bytes = options.staging_bytes;
   seg.ssd_path = options.ssd_path;

@@ -7,6 +7,9 @@ namespace kvc {
 void BindStoreOptions(OptionSet& set, StoreOptions* o) {
   BindServerOptions(set, &o->server, "127.0.0.1:50081");
   set.Add("master_address", &o->master_address, "kvc-master gRPC address host:port");
+  set.Add("etcd.endpoints", &o->etcd_endpoints,
+          "etcd client URLs where the elected kvc-master is found (empty = master_address)");
+  set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
   set.Add("store.dram_bytes", &o->dram_bytes, "DRAM bytes contributed to the KV pool");
   set.Add("store.staging_bytes", &o->staging_bytes, "DRAM bytes for staging SSD reads");
   set.Add("store.ssd_path", &o->ssd_path, "RocksDB directory of the SSD tier (empty = no SSD tier)");

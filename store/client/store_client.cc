@@ -10,17 +10,41 @@ namespace kvc::store {
 
 StatusOr<std::unique_ptr<StoreClient>> StoreClient::Create(const StoreClientOptions& options,
                                                            transfer::TransferEngine& engine) {
-  if (options.master_address.empty()) {
+  if (options.master_address.empty() && options.etcd_endpoints.empty()) {
     return absl::InvalidArgumentError("master_address: must not be empty");
   }
-  return std::unique_ptr<StoreClient>(new StoreClientImpl(options, engine));
+  KVC_ASSIGN_OR_RETURN(auto locator, MasterLocator::Create(options.master_address,
+                                                           options.etcd_endpoints,
+                                                           options.etcd_prefix));
+  auto client = std::make_unique<StoreClientImpl>(options, engine, std::move(locator));
+  (void)client->RefreshMaster();  // in etcd mode a missing leader is looked up again later
+  return std::unique_ptr<StoreClient>(std::move(client));
 }
 
 StoreClientImpl::StoreClientImpl(const StoreClientOptions& options,
-                                 transfer::TransferEngine& engine)
-    : options_(options),
-      engine_(engine),
-      master_(v1::StoreMaster::NewStub(MakeChannel(options.master_address))) {}
+                                 transfer::TransferEngine& engine,
+                                 std::unique_ptr<MasterLocator> locator)
+    : options_(options), engine_(engine), locator_(std::move(locator)) {}
+
+std::shared_ptr<v1::StoreMaster::Stub> StoreClientImpl::Master() {
+  {
+    std::lock_guard lock(mu_);
+    if (master_) return master_;
+  }
+  (void)RefreshMaster();
+  std::lock_guard lock(mu_);
+  return master_;
+}
+
+Status StoreClientImpl::RefreshMaster() {
+  KVC_ASSIGN_OR_RETURN(const std::string address, locator_->Resolve());
+  std::shared_ptr<v1::StoreMaster::Stub> stub = v1::StoreMaster::NewStub(MakeChannel(address));
+  std::lock_guard lock(mu_);
+  master_ = std::move(stub);
+  // Cached leases came from the old master; the new one may place things elsewhere.
+  if (locator_->uses_etcd()) lease_cache_.clear();
+  return Status();
+}
 
 std::unique_ptr<grpc::ClientContext> StoreClientImpl::Ctx() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
@@ -109,7 +133,7 @@ StatusOr<bool> StoreClientImpl::Exists(const BlockKey& key) {
   Header(req.mutable_header());
   ToProto(key, req.mutable_key());
   v1::ExistsResponse resp;
-  KVC_RETURN_IF_ERROR(FromGrpcStatus(master_->Exists(Ctx().get(), req, &resp)));
+  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.Exists(Ctx().get(), req, &resp); }));
   return resp.exists();
 }
 
@@ -118,7 +142,7 @@ StatusOr<std::vector<bool>> StoreClientImpl::BatchExists(std::span<const BlockKe
   Header(req.mutable_header());
   for (const BlockKey& k : keys) ToProto(k, req.add_keys());
   v1::BatchExistsResponse resp;
-  KVC_RETURN_IF_ERROR(FromGrpcStatus(master_->BatchExists(Ctx().get(), req, &resp)));
+  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.BatchExists(Ctx().get(), req, &resp); }));
   return std::vector<bool>(resp.exists().begin(), resp.exists().end());
 }
 
@@ -128,7 +152,7 @@ Status StoreClientImpl::Remove(const BlockKey& key) {
   Header(req.mutable_header());
   ToProto(key, req.mutable_key());
   v1::RemoveResponse resp;
-  return FromGrpcStatus(master_->Remove(Ctx().get(), req, &resp));
+  return CallMaster([&](v1::StoreMaster::Stub& m) { return m.Remove(Ctx().get(), req, &resp); });
 }
 
 StatusOr<StorePrefixMatch> StoreClientImpl::MatchPrefix(std::span<const BlockKey> keys) {
@@ -136,7 +160,7 @@ StatusOr<StorePrefixMatch> StoreClientImpl::MatchPrefix(std::span<const BlockKey
   Header(req.mutable_header());
   for (const BlockKey& k : keys) ToProto(k, req.add_keys());
   v1::MatchPrefixResponse resp;
-  KVC_RETURN_IF_ERROR(FromGrpcStatus(master_->MatchPrefix(Ctx().get(), req, &resp)));
+  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.MatchPrefix(Ctx().get(), req, &resp); }));
   StorePrefixMatch out;
   for (const v1::NodeMatch& m : resp.nodes()) out.nodes.emplace_back(m.node_id(), m.matched_blocks());
   out.best_node_id = resp.best_node_id();

@@ -33,7 +33,8 @@ std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
     req.set_size(items[i].size);
     req.set_replicas(options_.replicas);
     req.set_preferred_node_id(options_.node_id);
-    out[i] = FromGrpcStatus(master_->PutStart(Ctx().get(), req, &started[i]));
+    out[i] = CallMaster(
+        [&](v1::StoreMaster::Stub& m) { return m.PutStart(Ctx().get(), req, &started[i]); });
     if (!out[i].ok()) continue;
     for (const v1::Replica& r : started[i].replicas()) {
       transfers.push_back(Transfer{transfer::TransferOp::kWrite,
@@ -56,13 +57,13 @@ std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
     ToProto(items[i].key, end.mutable_key());
     if (wrote[i]) {
       v1::PutEndResponse resp;
-      out[i] = FromGrpcStatus(master_->PutEnd(Ctx().get(), end, &resp));
+      out[i] = CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutEnd(Ctx().get(), end, &resp); });
     } else {
       v1::PutRevokeRequest revoke;
       *revoke.mutable_header() = end.header();
       *revoke.mutable_key() = end.key();
       v1::PutRevokeResponse resp;
-      (void)master_->PutRevoke(Ctx().get(), revoke, &resp);
+      (void)CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutRevoke(Ctx().get(), revoke, &resp); });
     }
   }
   return out;
@@ -141,7 +142,7 @@ Status StoreClientImpl::Locate(std::span<const GetItem> items, bool use_cache,
   Header(req.mutable_header());
   req.set_reader_node_id(options_.node_id);
   v1::BatchGetResponse resp;
-  KVC_RETURN_IF_ERROR(FromGrpcStatus(master_->BatchGet(Ctx().get(), req, &resp)));
+  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.BatchGet(Ctx().get(), req, &resp); }));
   if (resp.results_size() != static_cast<int>(asked.size())) {
     return absl::InternalError("BatchGet: master answered a different number of keys");
   }

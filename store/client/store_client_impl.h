@@ -7,14 +7,17 @@
 #include <string>
 #include <unordered_map>
 
+#include "kvc/common/grpc_status.h"
 #include "kvc/store/store_client.h"
+#include "store/etcd/master_locator.h"
 #include "kvc/v1/store_master.grpc.pb.h"
 
 namespace kvc::store {
 
 class StoreClientImpl final : public StoreClient {
  public:
-  StoreClientImpl(const StoreClientOptions& options, transfer::TransferEngine& engine);
+  StoreClientImpl(const StoreClientOptions& options, transfer::TransferEngine& engine,
+                  std::unique_ptr<MasterLocator> locator);
 
   Status Put(const BlockKey& key, const void* data, uint64_t size) override;
   StatusOr<uint64_t> Get(const BlockKey& key, void* buffer, uint64_t capacity) override;
@@ -24,6 +27,9 @@ class StoreClientImpl final : public StoreClient {
   StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) override;
   Status Remove(const BlockKey& key) override;
   StatusOr<StorePrefixMatch> MatchPrefix(std::span<const BlockKey> keys) override;
+
+  // Asks the locator again (etcd mode) and replaces the stub.
+  Status RefreshMaster();
 
  private:
   struct Transfer {
@@ -51,9 +57,26 @@ class StoreClientImpl final : public StoreClient {
                 std::vector<v1::GetResponse>* found, std::vector<bool>* cached);
   void Forget(const BlockKey& key);
 
+  // The current master's stub (null while none is known).
+  std::shared_ptr<v1::StoreMaster::Stub> Master();
+  // Runs call(stub) against the master; in etcd mode an UNAVAILABLE answer makes
+  // it look the leader up again and retry once.
+  template <typename Call>
+  Status CallMaster(Call call) {
+    auto stub = Master();
+    Status s = stub ? FromGrpcStatus(call(*stub))
+                    : WithReason(absl::UnavailableError("no kvc-master known"), "NO_LEADER");
+    if (s.code() == absl::StatusCode::kUnavailable && locator_->uses_etcd() &&
+        RefreshMaster().ok()) {
+      s = FromGrpcStatus(call(*Master()));
+    }
+    return s;
+  }
+
   const StoreClientOptions options_;
   transfer::TransferEngine& engine_;
-  std::unique_ptr<v1::StoreMaster::Stub> master_;
+  std::unique_ptr<MasterLocator> locator_;
+  std::shared_ptr<v1::StoreMaster::Stub> master_;  // guarded by mu_
   std::mutex mu_;
   std::map<std::string, transfer::SegmentHandle> handles_;               // guarded by mu_
   std::map<std::string, std::unique_ptr<v1::StoreNode::Stub>> nodes_;   // guarded by mu_

@@ -30,8 +30,15 @@ void FillReplicas(const std::vector<ReplicaView>& views,
 
 }  // namespace
 
+grpc::Status MasterService::Gate() const {
+  if (leader_ == nullptr || leader_->load()) return grpc::Status::OK;
+  return ToGrpcStatus(WithReason(
+      absl::UnavailableError("this kvc-master is a standby; ask etcd for the leader"), "NOT_LEADER"));
+}
+
 grpc::Status MasterService::MountSegment(Ctx*, const v1::MountSegmentRequest* req,
                                          v1::MountSegmentResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   auto tier = TierFromProto(req->segment().tier());
   if (!tier.ok()) return ToGrpcStatus(tier.status());
   Status s = core_.MountSegment(FromProto(req->segment()));
@@ -45,6 +52,7 @@ grpc::Status MasterService::MountSegment(Ctx*, const v1::MountSegmentRequest* re
 
 grpc::Status MasterService::UnmountSegment(Ctx*, const v1::UnmountSegmentRequest* req,
                                            v1::UnmountSegmentResponse*) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   auto tier = TierFromProto(req->tier());
   if (!tier.ok()) return ToGrpcStatus(tier.status());
   return ToGrpcStatus(core_.UnmountSegment(req->node_id(), *tier));
@@ -52,6 +60,7 @@ grpc::Status MasterService::UnmountSegment(Ctx*, const v1::UnmountSegmentRequest
 
 grpc::Status MasterService::Heartbeat(Ctx*, const v1::StoreHeartbeatRequest* req,
                                       v1::StoreHeartbeatResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   std::vector<TaskResult> done;
   for (const v1::NodeTaskResult& r : req->done()) done.push_back(TaskResult{r.id(), r.ok()});
   HeartbeatReply reply = core_.Heartbeat(req->node_id(), done);
@@ -62,6 +71,7 @@ grpc::Status MasterService::Heartbeat(Ctx*, const v1::StoreHeartbeatRequest* req
 
 grpc::Status MasterService::ReportReplicas(Ctx*, const v1::ReportReplicasRequest* req,
                                            v1::ReportReplicasResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   auto tier = TierFromProto(req->tier());
   if (!tier.ok()) return ToGrpcStatus(tier.status());
   std::vector<ReportedReplica> reported;
@@ -78,6 +88,7 @@ grpc::Status MasterService::ReportReplicas(Ctx*, const v1::ReportReplicasRequest
 
 grpc::Status MasterService::PutStart(Ctx*, const v1::PutStartRequest* req,
                                      v1::PutStartResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   std::string preferred = req->preferred_node_id();
   if (preferred.empty()) preferred = req->header().caller_node_id();
   auto r = core_.PutStart(FromProto(req->key()), req->size(), req->replicas(), preferred);
@@ -87,15 +98,18 @@ grpc::Status MasterService::PutStart(Ctx*, const v1::PutStartRequest* req,
 }
 
 grpc::Status MasterService::PutEnd(Ctx*, const v1::PutEndRequest* req, v1::PutEndResponse*) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   return ToGrpcStatus(core_.PutEnd(FromProto(req->key())));
 }
 
 grpc::Status MasterService::PutRevoke(Ctx*, const v1::PutRevokeRequest* req,
                                       v1::PutRevokeResponse*) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   return ToGrpcStatus(core_.PutRevoke(FromProto(req->key())));
 }
 
 grpc::Status MasterService::Get(Ctx*, const v1::GetRequest* req, v1::GetResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   auto r = core_.Get(FromProto(req->key()), req->reader_node_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
   FillGet(*r, resp);
@@ -104,6 +118,7 @@ grpc::Status MasterService::Get(Ctx*, const v1::GetRequest* req, v1::GetResponse
 
 grpc::Status MasterService::BatchGet(Ctx*, const v1::BatchGetRequest* req,
                                      v1::BatchGetResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   const std::vector<BlockKey> keys = KeysFrom(req->keys());
   auto r = core_.BatchGet(keys, req->reader_node_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
@@ -115,12 +130,14 @@ grpc::Status MasterService::BatchGet(Ctx*, const v1::BatchGetRequest* req,
 }
 
 grpc::Status MasterService::Exists(Ctx*, const v1::ExistsRequest* req, v1::ExistsResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   resp->set_exists(core_.Exists(FromProto(req->key())));
   return grpc::Status::OK;
 }
 
 grpc::Status MasterService::BatchExists(Ctx*, const v1::BatchExistsRequest* req,
                                         v1::BatchExistsResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   const std::vector<BlockKey> keys = KeysFrom(req->keys());
   auto r = core_.BatchExists(keys);
   if (!r.ok()) return ToGrpcStatus(r.status());
@@ -129,11 +146,13 @@ grpc::Status MasterService::BatchExists(Ctx*, const v1::BatchExistsRequest* req,
 }
 
 grpc::Status MasterService::Remove(Ctx*, const v1::RemoveRequest* req, v1::RemoveResponse*) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   return ToGrpcStatus(core_.Remove(FromProto(req->key())));
 }
 
 grpc::Status MasterService::MatchPrefix(Ctx*, const v1::MatchPrefixRequest* req,
                                         v1::MatchPrefixResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   const std::vector<BlockKey> keys = KeysFrom(req->keys());
   auto r = core_.MatchPrefix(keys);
   if (!r.ok()) return ToGrpcStatus(r.status());
@@ -149,6 +168,7 @@ grpc::Status MasterService::MatchPrefix(Ctx*, const v1::MatchPrefixRequest* req,
 
 grpc::Status MasterService::ChangeReplica(Ctx*, const v1::ChangeReplicaRequest* req,
                                           v1::ChangeReplicaResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   auto r = core_.ChangeReplica(FromProto(req->key()), req->replicas());
   if (!r.ok()) return ToGrpcStatus(r.status());
   FillReplicas(*r, resp->mutable_replicas());
@@ -156,6 +176,7 @@ grpc::Status MasterService::ChangeReplica(Ctx*, const v1::ChangeReplicaRequest* 
 }
 
 grpc::Status MasterService::GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetStatsResponse* resp) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
   const MasterStats s = core_.Stats();
   resp->set_objects(s.objects);
   resp->set_nodes(s.nodes);

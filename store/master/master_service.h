@@ -3,6 +3,8 @@
 // gRPC with its reason. Thread-safe (the core is).
 #pragma once
 
+#include <atomic>
+
 #include "kvc/common/metrics.h"
 #include "kvc/v1/store_master.grpc.pb.h"
 #include "store/master/master_core.h"
@@ -12,8 +14,14 @@ namespace kvc::store {
 class MasterService final : public v1::StoreMaster::Service {
  public:
   // `core` and `metrics` are borrowed and must outlive the service.
-  MasterService(MasterCore& core, MetricsRegistry& metrics, uint32_t heartbeat_interval_ms)
-      : core_(core), metrics_(metrics), heartbeat_interval_ms_(heartbeat_interval_ms) {}
+  // `leader` (borrowed, may be null = always serve): in etcd mode, while it is
+  // false every RPC fails UNAVAILABLE "NOT_LEADER" (this master is a standby).
+  MasterService(MasterCore& core, MetricsRegistry& metrics, uint32_t heartbeat_interval_ms,
+                const std::atomic<bool>* leader = nullptr)
+      : core_(core),
+        metrics_(metrics),
+        heartbeat_interval_ms_(heartbeat_interval_ms),
+        leader_(leader) {}
 
   using Ctx = grpc::ServerContext;
   grpc::Status MountSegment(Ctx*, const v1::MountSegmentRequest*, v1::MountSegmentResponse*) override;
@@ -36,9 +44,11 @@ class MasterService final : public v1::StoreMaster::Service {
   grpc::Status GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetStatsResponse*) override;
 
  private:
+  grpc::Status Gate() const;
   MasterCore& core_;
   MetricsRegistry& metrics_;
   const uint32_t heartbeat_interval_ms_;
+  const std::atomic<bool>* leader_;
 };
 
 }  // namespace kvc::store

@@ -62,7 +62,9 @@ Status SegmentServerImpl::Init() {
   if (!options_.ssd_path.empty()) {
     KVC_ASSIGN_OR_RETURN(ssd_, SsdTier::Open(options_.ssd_path));
   }
-  master_ = v1::StoreMaster::NewStub(MakeChannel(options_.master_address));
+  KVC_ASSIGN_OR_RETURN(locator_, MasterLocator::Create(options_.master_address,
+                                                       options_.etcd_endpoints,
+                                                       options_.etcd_prefix));
   return Status();
 }
 
@@ -91,7 +93,7 @@ void SegmentServerImpl::Stop(bool unmount) {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (!unmount) return;
+  if (!unmount || !master_) return;
   for (auto tier : {v1::STORAGE_TIER_DRAM, v1::STORAGE_TIER_SSD}) {
     if (tier == v1::STORAGE_TIER_SSD && !ssd_) continue;
     v1::UnmountSegmentRequest req;
@@ -120,6 +122,12 @@ void SegmentServerImpl::Loop() {
 }
 
 Status SegmentServerImpl::Register() {
+  // (Re)locate the master: in etcd mode a new leader may have been elected.
+  KVC_ASSIGN_OR_RETURN(const std::string address, locator_->Resolve());
+  if (!master_ || address != master_in_use_) {
+    master_ = v1::StoreMaster::NewStub(MakeChannel(address));
+    master_in_use_ = address;
+  }
   SegmentSpec dram{.node_id = options_.node_id,
                    .hostname = hostname_,
                    .tier = Tier::kDram,
@@ -147,7 +155,7 @@ Status SegmentServerImpl::Register() {
   std::lock_guard lock(mu_);
   registered_ = true;
   done_.clear();  // results of tasks from a forgotten master mean nothing now
-  Logger("store")->info("{} registered with master {}", options_.node_id, options_.master_address);
+  Logger("store")->info("{} registered with master {}", options_.node_id, master_in_use_);
   return Status();
 }
 

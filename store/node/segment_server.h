@@ -25,7 +25,9 @@ namespace kvc::store {
 struct SegmentServerOptions {
   std::string node_id;                  // stable id; SSD contents are re-reported under it
   std::string hostname;                 // "" = HostName()
-  std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address
+  std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address (no etcd)
+  std::string etcd_endpoints;           // etcd HA: find the elected master there ("" = master_address)
+  std::string etcd_prefix = "/kvc/master";
   uint64_t dram_bytes = 256ull << 20;   // DRAM contributed to the pool
   uint64_t staging_bytes = 64ull << 20; // DRAM for staging SSD reads (per concurrent reader: one value)
   std::string ssd_path;                 // RocksDB directory of the SSD tier; "" = no SSD tier

@@ -11,6 +11,7 @@
 
 #include "kvc/common/block_hash.h"
 #include "kvc/v1/store_master.grpc.pb.h"
+#include "store/etcd/master_locator.h"
 #include "store/master/range_allocator.h"
 #include "store/node/segment_server.h"
 #include "store/node/ssd_tier.h"
@@ -79,7 +80,9 @@ class SegmentServerImpl final : public SegmentServer {
   std::unique_ptr<SsdTier> ssd_;
   std::string hostname_;
   std::string rpc_address_;
-  std::unique_ptr<v1::StoreMaster::Stub> master_;
+  std::unique_ptr<MasterLocator> locator_;
+  std::unique_ptr<v1::StoreMaster::Stub> master_;  // heartbeat thread (and Stop after it ended)
+  std::string master_in_use_;                      // address master_ talks to
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
