@@ -5,13 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <thread>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "bench/transfer_bench_internal.h"
@@ -33,10 +32,12 @@ Status Validate(const TransferBenchConfig& c) {
     return absl::InvalidArgumentError("--op must be read or write, not '" + c.op + "'");
   }
   if (c.block_size == 0 || c.batch == 0 || c.threads == 0 || c.duration <= 0) {
-    return absl::InvalidArgumentError("--block-size, --batch, --threads and --duration must be > 0");
+    return absl::InvalidArgumentError(
+        "--block-size, --batch, --threads and --duration must be > 0");
   }
   if (c.backend == "verbs") {
-    return absl::UnavailableError("backend 'verbs' has no data path in this build (see docs/transfer.md)");
+    return absl::UnavailableError(
+        "backend 'verbs' has no data path in this build (see docs/transfer.md)");
   }
   return transfer::ValidateTransferEngineOptions(c.engine);
 }
@@ -62,11 +63,10 @@ class LoopbackTarget {
     port_file_ = absl::StrCat("/tmp/kvc-bench-target-", getpid(), ".port");
     unlink(port_file_.c_str());
     const uint64_t bytes = uint64_t{c.threads} * c.batch * c.block_size;
-    std::vector<std::string> args = {"/proc/self/exe", "transfer", "--serve",
-                                     "--region-bytes", std::to_string(bytes),
-                                     "--port-file", port_file_,
-                                     "--token", c.engine.cluster_token,
-                                     "--backend", c.backend};
+    std::vector<std::string> args = {
+        "/proc/self/exe",       "transfer",    "--serve",  "--region-bytes",
+        std::to_string(bytes),  "--port-file", port_file_, "--token",
+        c.engine.cluster_token, "--backend",   c.backend};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -103,15 +103,23 @@ void Print(const TransferBenchConfig& c, const TransferBenchResult& r) {
               static_cast<unsigned long long>(r.errors),
               c.verify ? (r.verified ? "yes" : "NO") : "-");
   if (!r.first_error.empty()) std::printf("first error: %s\n", r.first_error.c_str());
-  nlohmann::json j = {{"backend", r.backend},       {"op", c.op},
-                      {"block_size", c.block_size}, {"batch", c.batch},
-                      {"threads", c.threads},       {"seconds", r.seconds},
-                      {"bytes", r.bytes},           {"bytes_per_second", bps},
-                      {"ops_per_second", ops},      {"p50_us", r.p50_us},
-                      {"p99_us", r.p99_us},         {"errors", r.errors},
-                      {"verified", r.verified},     {"verify_requested", c.verify},
-                      {"slice_bytes", r.backend == "shm" ? c.engine.shm_slice_bytes : c.engine.slice_bytes},
-                      {"tcp_connections", c.engine.tcp_connections_per_peer}};
+  nlohmann::json j = {
+      {"backend", r.backend},
+      {"op", c.op},
+      {"block_size", c.block_size},
+      {"batch", c.batch},
+      {"threads", c.threads},
+      {"seconds", r.seconds},
+      {"bytes", r.bytes},
+      {"bytes_per_second", bps},
+      {"ops_per_second", ops},
+      {"p50_us", r.p50_us},
+      {"p99_us", r.p99_us},
+      {"errors", r.errors},
+      {"verified", r.verified},
+      {"verify_requested", c.verify},
+      {"slice_bytes", r.backend == "shm" ? c.engine.shm_slice_bytes : c.engine.slice_bytes},
+      {"tcp_connections", c.engine.tcp_connections_per_peer}};
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
 }
@@ -179,7 +187,8 @@ BenchCommand RegisterTransferCommand(CLI::App& app) {
   sub->add_flag("--verify", c.verify, "check the bytes after the timed run");
   sub->add_flag("--memcpy", c.memcpy_baseline,
                 "measure single-thread memcpy of the same blocks instead (reference)");
-  sub->add_option("--slice-bytes", c.engine.slice_bytes, "engine slice size")->capture_default_str();
+  sub->add_option("--slice-bytes", c.engine.slice_bytes, "engine slice size")
+      ->capture_default_str();
   sub->add_option("--shm-slice-bytes", c.engine.shm_slice_bytes, "engine slice size on shm")
       ->capture_default_str();
   sub->add_option("--connections", c.engine.tcp_connections_per_peer, "TCP connections per peer")

@@ -11,8 +11,8 @@ namespace kvc::bench {
 
 struct TransferBenchConfig {
   bool loopback = false;
-  bool serve = false;              // internal: run as the loopback target
-  std::string target;              // segment name when not --loopback
+  bool serve = false;  // internal: run as the loopback target
+  std::string target;  // segment name when not --loopback
   std::string backend = "auto";
   std::string op = "write";
   uint64_t block_size = 1 << 20;
@@ -20,9 +20,9 @@ struct TransferBenchConfig {
   uint32_t threads = 1;
   double duration = 5.0;
   bool verify = false;
-  bool memcpy_baseline = false;    // measure one thread's memcpy instead (reference)
-  uint64_t region_bytes = 0;       // --serve: bytes to register (0 = computed)
-  std::string port_file;           // --serve: where to write the bound port
+  bool memcpy_baseline = false;  // measure one thread's memcpy instead (reference)
+  uint64_t region_bytes = 0;     // --serve: bytes to register (0 = computed)
+  std::string port_file;         // --serve: where to write the bound port
   transfer::TransferEngineOptions engine;
 };
 
@@ -44,10 +44,9 @@ inline char PatternByte(uint64_t offset) {
 }
 
 // Runs the timed loop (and the verification pass) against an open segment.
-[[nodiscard]] StatusOr<TransferBenchResult> RunTransferLoad(const TransferBenchConfig& config,
-                                                            transfer::TransferEngine& engine,
-                                                            transfer::SegmentHandle target,
-                                                            const transfer::RegionDescriptor& remote);
+[[nodiscard]] StatusOr<TransferBenchResult> RunTransferLoad(
+    const TransferBenchConfig& config, transfer::TransferEngine& engine,
+    transfer::SegmentHandle target, const transfer::RegionDescriptor& remote);
 
 // --memcpy: one thread copying block-size chunks across a batch*block working set.
 TransferBenchResult RunMemcpyBaseline(const TransferBenchConfig& config);

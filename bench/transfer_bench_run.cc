@@ -21,9 +21,9 @@ using transfer::TransferRequest;
 using SteadyClock = std::chrono::steady_clock;
 
 struct ThreadArea {
-  char* local = nullptr;   // batch * block bytes
-  char* check = nullptr;   // batch * block bytes, for read-back verification
-  uint64_t remote = 0;     // remote address of this thread's area
+  char* local = nullptr;       // batch * block bytes
+  char* check = nullptr;       // batch * block bytes, for read-back verification
+  uint64_t remote = 0;         // remote address of this thread's area
   uint64_t remote_offset = 0;  // offset of that area inside the remote region
 };
 
@@ -31,8 +31,8 @@ std::vector<TransferRequest> MakeRequests(const TransferBenchConfig& c, Transfer
                                           transfer::SegmentHandle target, uint64_t remote) {
   std::vector<TransferRequest> requests;
   for (uint32_t i = 0; i < c.batch; ++i) {
-    requests.push_back({op, local + i * c.block_size, target, remote + i * c.block_size,
-                        c.block_size});
+    requests.push_back(
+        {op, local + i * c.block_size, target, remote + i * c.block_size, c.block_size});
   }
   return requests;
 }
@@ -94,8 +94,9 @@ StatusOr<TransferBenchResult> RunTransferLoad(const TransferBenchConfig& c,
                                               const transfer::RegionDescriptor& remote) {
   const uint64_t per_thread = uint64_t{c.batch} * c.block_size;
   if (per_thread * c.threads > remote.length) {
-    return absl::InvalidArgumentError(absl::StrCat("threads*batch*block-size = ", per_thread * c.threads,
-                                                   " bytes exceeds the target region (", remote.length, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("threads*batch*block-size = ", per_thread * c.threads,
+                     " bytes exceeds the target region (", remote.length, ")"));
   }
   std::vector<char> memory(2 * per_thread * c.threads);
   KVC_RETURN_IF_ERROR(engine.RegisterMemory(memory.data(), memory.size(), "cpu:0", false));
@@ -140,7 +141,8 @@ StatusOr<TransferBenchResult> RunTransferLoad(const TransferBenchConfig& c,
   r.p99_us = Percentile(latencies, 0.99);
   if (c.verify) {
     r.verified = true;
-    for (const ThreadArea& a : areas) r.verified = r.verified && VerifyArea(c, engine, target, a, &first_error);
+    for (const ThreadArea& a : areas)
+      r.verified = r.verified && VerifyArea(c, engine, target, a, &first_error);
   }
   r.first_error = first_error;
   (void)engine.UnregisterMemory(memory.data());
@@ -168,7 +170,8 @@ TransferBenchResult RunMemcpyBaseline(const TransferBenchConfig& c) {
   r.bytes = r.ops * c.block_size;
   r.p50_us = Percentile(latencies, 0.50);
   r.p99_us = Percentile(latencies, 0.99);
-  r.verified = c.verify && std::memcmp(src.data(), dst.data(), bytes) == 0;  // reads dst: copies stay
+  r.verified =
+      c.verify && std::memcmp(src.data(), dst.data(), bytes) == 0;  // reads dst: copies stay
   return r;
 }
 

@@ -28,8 +28,9 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
   options.listen_address = "127.0.0.1:0";
   options.backend = config.backend;  // "ucx" makes the target publish a UCX worker and rkeys
   auto engine = transfer::CreateTransferEngine(options, directory.get());
-  Status s = engine.ok() ? (*engine)->RegisterMemory(region.get(), config.region_bytes, "cpu:0", true)
-                         : engine.status();
+  Status s = engine.ok()
+                 ? (*engine)->RegisterMemory(region.get(), config.region_bytes, "cpu:0", true)
+                 : engine.status();
   if (!s.ok()) {
     std::fprintf(stderr, "kvc-bench transfer --serve: %s\n", s.ToString().c_str());
     return 1;

@@ -38,7 +38,8 @@ Status ValidateLocation(const std::string& location) {
 std::string EncodeSegmentDescriptor(const SegmentDescriptor& d) {
   nlohmann::json regions = nlohmann::json::array();
   for (const RegionDescriptor& r : d.regions) {
-    nlohmann::json region = {{"address", r.address}, {"length", r.length}, {"location", r.location}};
+    nlohmann::json region = {
+        {"address", r.address}, {"length", r.length}, {"location", r.location}};
     if (!r.ucx_rkey.empty()) region["ucx_rkey"] = r.ucx_rkey;
     regions.push_back(std::move(region));
   }

@@ -79,8 +79,9 @@ class PeerSegmentDirectory : public SegmentDirectory {
     if (local.ok()) return local;
     StatusOr<std::string> json = FetchDescriptorJson(name, token_, timeout_);
     if (!json.ok()) {
-      return Status(json.status().code(), absl::StrCat("fetching segment '", name,
-                                                       "' from the peer: ", json.status().message()));
+      return Status(
+          json.status().code(),
+          absl::StrCat("fetching segment '", name, "' from the peer: ", json.status().message()));
     }
     return DecodeSegmentDescriptor(*json);
   }

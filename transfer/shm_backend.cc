@@ -65,7 +65,8 @@ class ShmChannel final : public PeerChannel {
         slice = queue_.front();
         queue_.pop_front();
       }
-      Status status = closing_ ? absl::CancelledError("transfer engine shutting down") : Copy(*slice);
+      Status status =
+          closing_ ? absl::CancelledError("transfer engine shutting down") : Copy(*slice);
       slice->sink->OnSliceDone(slice, status);
     }
   }
@@ -89,15 +90,14 @@ class ShmChannel final : public PeerChannel {
 
   Status ErrorFor(int err) {
     if (err == ESRCH || internal::ProcessStartTime(pid_) != start_time_) {
-      return absl::UnavailableError(
-          absl::StrCat("peer ", name_, " (pid ", pid_, ") is gone"));
+      return absl::UnavailableError(absl::StrCat("peer ", name_, " (pid ", pid_, ") is gone"));
     }
     if (err == EPERM) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "not allowed to access pid ", pid_, " (different user or ptrace restrictions)"));
+      return absl::PermissionDeniedError(absl::StrCat("not allowed to access pid ", pid_,
+                                                      " (different user or ptrace restrictions)"));
     }
-    return absl::OutOfRangeError(absl::StrCat("intra-host copy with ", name_,
-                                              " failed: ", std::strerror(err)));
+    return absl::OutOfRangeError(
+        absl::StrCat("intra-host copy with ", name_, " failed: ", std::strerror(err)));
   }
 
   const pid_t pid_;

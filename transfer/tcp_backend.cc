@@ -85,10 +85,10 @@ class TcpChannel final : public PeerChannel {
   const std::string endpoint_;
   internal::ThreadTracker tracker_;
   std::mutex mu_;
-  std::vector<Path> paths_;  // guarded by mu_
-  size_t next_path_ = 0;     // guarded by mu_
+  std::vector<Path> paths_;          // guarded by mu_
+  size_t next_path_ = 0;             // guarded by mu_
   std::string last_error_ = "none";  // guarded by mu_
-  bool closing_ = false;     // guarded by mu_
+  bool closing_ = false;             // guarded by mu_
 };
 
 class TcpBackend final : public internal::Backend {

@@ -14,9 +14,9 @@
 namespace kvc::transfer {
 
 struct TcpBackendOptions {
-  std::string cluster_token;                // presented on every connect
-  uint32_t connections_per_peer = 2;        // paths per peer
-  std::chrono::milliseconds timeout{3000};  // connect and reply-silence limit
+  std::string cluster_token;                  // presented on every connect
+  uint32_t connections_per_peer = 2;          // paths per peer
+  std::chrono::milliseconds timeout{3000};    // connect and reply-silence limit
   std::chrono::milliseconds path_down{1000};  // how long a failed path is skipped
 };
 

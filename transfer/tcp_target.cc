@@ -188,7 +188,8 @@ bool TcpTarget::ServeOne(int fd, std::string* acks) {
   }
   if (op == internal::WireOp::kGetSegment) {
     const std::string json = descriptor_json_();
-    return FlushAcks(fd, acks) && Reply(fd, frame.sequence, absl::OkStatus(), json.data(), json.size());
+    return FlushAcks(fd, acks) &&
+           Reply(fd, frame.sequence, absl::OkStatus(), json.data(), json.size());
   }
   // The bounds check: nothing outside a registered remote-accessible region is touched.
   StatusOr<uint64_t> pin = regions_->Pin(frame.address, frame.length, /*remote=*/true);

@@ -32,7 +32,8 @@ class TcpTarget {
   // `regions` is borrowed and must outlive the target; `descriptor_json` returns
   // the current segment descriptor (called from connection threads).
   [[nodiscard]] static StatusOr<std::unique_ptr<TcpTarget>> Start(
-      Options options, internal::RegionTable* regions, std::function<std::string()> descriptor_json);
+      Options options, internal::RegionTable* regions,
+      std::function<std::string()> descriptor_json);
   ~TcpTarget();
   TcpTarget(const TcpTarget&) = delete;
   TcpTarget& operator=(const TcpTarget&) = delete;

@@ -111,8 +111,9 @@ void TransferEngineImpl::Dispatch(Slice* slice) {
     return;
   }
   if (faults_ != nullptr) {
-    SliceInfo info{entry->peer->name, entry->index, slice->index,
-                   slice->index * entry->peer->slice_bytes, slice->length, slice->attempt};
+    SliceInfo info{entry->peer->name, entry->index,
+                   slice->index,      slice->index * entry->peer->slice_bytes,
+                   slice->length,     slice->attempt};
     const FaultDecision decision = faults_->OnSlice(info);
     switch (decision.action) {
       case FaultAction::kPass:
@@ -220,8 +221,8 @@ Status TransferEngineImpl::FreeBatch(BatchId id) {
   {
     std::lock_guard batch_lock(it->second->mu);
     if (it->second->pending > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "batch ", id, " has ", it->second->pending, " entries in flight; Wait() first"));
+      return absl::FailedPreconditionError(absl::StrCat("batch ", id, " has ", it->second->pending,
+                                                        " entries in flight; Wait() first"));
     }
   }
   batches_.erase(it);

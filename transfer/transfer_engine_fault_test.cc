@@ -1,12 +1,12 @@
 // TransferEngine failure handling: bad input, bounds, tokens, injected faults.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
-#include <cstring>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kvc/transfer/transfer_engine.h"
 
@@ -79,8 +79,10 @@ TEST(TransferFaultTest, DroppedConnectionIsRetriedAndDataIsExact) {
   f.Start(&faults, options);
   for (size_t i = 0; i < f.local.size(); ++i) f.local[i] = static_cast<char>(i * 7);
   auto b = f.initiator->AllocateBatch(1);
-  ASSERT_TRUE(f.initiator->Submit(*b, {{TransferOp::kWrite, f.local.data(), f.handle, f.Addr(0),
-                                        f.local.size()}}).ok());
+  ASSERT_TRUE(
+      f.initiator
+          ->Submit(*b, {{TransferOp::kWrite, f.local.data(), f.handle, f.Addr(0), f.local.size()}})
+          .ok());
   ASSERT_TRUE(f.initiator->Wait(*b, milliseconds(20000)).ok());
   EXPECT_EQ(0, std::memcmp(f.region, f.local.data(), f.local.size()));
   EXPECT_TRUE(f.GuardsIntact());
@@ -100,7 +102,8 @@ TEST(TransferFaultTest, PersistentFailureFailsOnlyThatEntry) {
   auto b = f.initiator->AllocateBatch(3);
   std::vector<TransferRequest> reqs;
   for (int i = 0; i < 3; ++i) {
-    reqs.push_back({TransferOp::kWrite, f.local.data() + i * 1000, f.handle, f.Addr(i * 1000), 1000});
+    reqs.push_back(
+        {TransferOp::kWrite, f.local.data() + i * 1000, f.handle, f.Addr(i * 1000), 1000});
   }
   ASSERT_TRUE(f.initiator->Submit(*b, reqs).ok());
   Status s = f.initiator->Wait(*b, milliseconds(20000));
@@ -127,8 +130,9 @@ TEST(TransferFaultTest, OutOfBoundsIsRefusedAndTouchesNothing) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   // Stale descriptor: the target unregisters; the initiator still believes it exists.
   ASSERT_TRUE(f.target->UnregisterMemory(f.region).ok());
-  ASSERT_TRUE(f.initiator->Submit(*b, {{TransferOp::kWrite, f.local.data(), f.handle, f.Addr(0),
-                                        200000}}).ok());
+  ASSERT_TRUE(
+      f.initiator->Submit(*b, {{TransferOp::kWrite, f.local.data(), f.handle, f.Addr(0), 200000}})
+          .ok());
   s = f.initiator->Wait(*b, milliseconds(20000));
   EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
   for (size_t i = 0; i < (1u << 20); ++i) ASSERT_EQ(f.region[i], 'G') << i;
@@ -143,8 +147,9 @@ TEST(TransferFaultTest, WrongTokenIsRefused) {
   Fixture f;
   f.Start(nullptr, {}, "another-token");
   auto b = f.initiator->AllocateBatch(1);
-  ASSERT_TRUE(f.initiator->Submit(*b, {{TransferOp::kWrite, f.local.data(), f.handle, f.Addr(0),
-                                        1000}}).ok());
+  ASSERT_TRUE(
+      f.initiator->Submit(*b, {{TransferOp::kWrite, f.local.data(), f.handle, f.Addr(0), 1000}})
+          .ok());
   Status s = f.initiator->Wait(*b, milliseconds(20000));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << s;
   EXPECT_EQ(f.region[0], 'G');
@@ -189,11 +194,13 @@ TEST(TransferFaultTest, BadInputGetsClearErrors) {
   auto b = f.initiator->AllocateBatch(1);
   ASSERT_TRUE(b.ok());
   std::vector<char> unregistered(100);
-  EXPECT_EQ(f.initiator->Submit(*b, {{TransferOp::kWrite, unregistered.data(), f.handle,
-                                      f.Addr(0), 100}}).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(f.initiator->Submit(*b, {{TransferOp::kWrite, f.local.data(), 999, f.Addr(0), 1}}).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      f.initiator->Submit(*b, {{TransferOp::kWrite, unregistered.data(), f.handle, f.Addr(0), 100}})
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      f.initiator->Submit(*b, {{TransferOp::kWrite, f.local.data(), 999, f.Addr(0), 1}}).code(),
+      absl::StatusCode::kInvalidArgument);
   TransferRequest ok{TransferOp::kWrite, f.local.data(), f.handle, f.Addr(0), 100};
   EXPECT_EQ(f.initiator->Submit(*b, {ok, ok}).code(), absl::StatusCode::kResourceExhausted);
   auto none = f.initiator->GetAllStatus(*b);

@@ -146,8 +146,9 @@ StatusOr<std::unique_ptr<internal::PeerChannel>> TransferEngineImpl::OpenChannel
   if (remote.boot_id == internal::BootId()) {
     auto shm = backend("shm")->Open(remote);
     if (shm.ok()) return shm;
-    Logger("transfer")->info("intra-host path to {} unavailable ({}); using tcp", remote.name,
-                             shm.status().message());
+    Logger("transfer")
+        ->info("intra-host path to {} unavailable ({}); using tcp", remote.name,
+               shm.status().message());
   }
   return backend("tcp")->Open(remote);
 }
@@ -185,8 +186,8 @@ uint64_t TransferEngineImpl::SliceBytesFor(const std::string& backend) const {
 }
 
 Status TransferEngineImpl::EvictPeerLocked() {
-  std::optional<SegmentHandle> victim = peer_order_.Evict(
-      [&](const SegmentHandle& h) { return peers_.at(h)->pending_entries == 0; });
+  std::optional<SegmentHandle> victim =
+      peer_order_.Evict([&](const SegmentHandle& h) { return peers_.at(h)->pending_entries == 0; });
   if (!victim) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "all ", peers_.size(), " open segments (transfer.max_peers) have transfers in flight"));
@@ -203,9 +204,9 @@ Status TransferEngineImpl::CloseSegment(SegmentHandle handle) {
     auto it = peers_.find(handle);
     if (it == peers_.end()) return absl::NotFoundError(absl::StrCat("no open segment ", handle));
     if (it->second->pending_entries > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "segment ", it->second->name, " has ", it->second->pending_entries.load(),
-          " entries in flight"));
+      return absl::FailedPreconditionError(absl::StrCat("segment ", it->second->name, " has ",
+                                                        it->second->pending_entries.load(),
+                                                        " entries in flight"));
     }
     peer = std::move(it->second);
     peers_.erase(it);

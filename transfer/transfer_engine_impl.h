@@ -50,7 +50,7 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
  private:
   struct Peer {
     std::string name;
-    SegmentDescriptor descriptor;               // guarded by the engine's mu_
+    SegmentDescriptor descriptor;  // guarded by the engine's mu_
     std::unique_ptr<internal::PeerChannel> channel;
     uint64_t slice_bytes = 0;  // guarded by the engine's mu_; per backend
     std::atomic<int64_t> pending_entries{0};
@@ -101,12 +101,12 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   std::atomic<bool> shutting_down_{false};
 
   mutable std::mutex mu_;
-  std::map<BatchId, std::shared_ptr<Batch>> batches_;       // guarded by mu_
-  std::map<SegmentHandle, std::unique_ptr<Peer>> peers_;    // guarded by mu_
-  std::map<std::string, SegmentHandle> handles_by_name_;    // guarded by mu_
-  internal::Sieve<SegmentHandle> peer_order_;               // guarded by mu_
-  BatchId next_batch_ = 1;                                  // guarded by mu_
-  SegmentHandle next_handle_ = 1;                           // guarded by mu_
+  std::map<BatchId, std::shared_ptr<Batch>> batches_;     // guarded by mu_
+  std::map<SegmentHandle, std::unique_ptr<Peer>> peers_;  // guarded by mu_
+  std::map<std::string, SegmentHandle> handles_by_name_;  // guarded by mu_
+  internal::Sieve<SegmentHandle> peer_order_;             // guarded by mu_
+  BatchId next_batch_ = 1;                                // guarded by mu_
+  SegmentHandle next_handle_ = 1;                         // guarded by mu_
 };
 
 }  // namespace kvc::transfer

@@ -1,11 +1,11 @@
 // TransferEngine lifecycles: peer pool eviction, unregistering memory in use,
 // options validation, engine destruction with work in flight.
+#include <gtest/gtest.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kvc/transfer/transfer_engine.h"
 
@@ -41,7 +41,8 @@ class Gate : public FaultInjector {
 };
 
 std::unique_ptr<TransferEngine> Make(SegmentDirectory* dir, const std::string& name,
-                                     TransferEngineOptions options = {}, FaultInjector* f = nullptr) {
+                                     TransferEngineOptions options = {},
+                                     FaultInjector* f = nullptr) {
   options.segment_name = name;
   options.backend = "tcp";
   auto e = CreateTransferEngine(options, dir, f);
@@ -68,7 +69,8 @@ TEST(TransferLifecycleTest, PeerPoolEvictsIdlePeersOnly) {
   auto batch = a->AllocateBatch(1);
   std::thread submit([&] {
     EXPECT_TRUE(a->Submit(*batch, {{TransferOp::kWrite, mem.data() + 2048, *hb,
-                                    reinterpret_cast<uint64_t>(mem.data()), 100}}).ok());
+                                    reinterpret_cast<uint64_t>(mem.data()), 100}})
+                    .ok());
   });
   gate.WaitEntered();
   EXPECT_EQ(a->OpenSegment("c").status().code(), absl::StatusCode::kResourceExhausted);
@@ -101,7 +103,8 @@ TEST(TransferLifecycleTest, UnregisterWaitsForEntriesInFlight) {
   auto batch = a->AllocateBatch(1);
   std::thread submit([&] {
     EXPECT_TRUE(a->Submit(*batch, {{TransferOp::kWrite, local.data(), *h,
-                                    reinterpret_cast<uint64_t>(remote.data()), 1000}}).ok());
+                                    reinterpret_cast<uint64_t>(remote.data()), 1000}})
+                    .ok());
   });
   gate.WaitEntered();
   EXPECT_EQ(a->UnregisterMemory(local.data()).code(), absl::StatusCode::kDeadlineExceeded);
@@ -145,7 +148,8 @@ TEST(TransferLifecycleTest, DestroyWithWorkInFlightIsClean) {
   auto batch = a->AllocateBatch(64);
   for (int i = 0; i < 64; ++i) {
     ASSERT_TRUE(a->Submit(*batch, {{TransferOp::kWrite, local.data(), *h,
-                                    reinterpret_cast<uint64_t>(remote.data()), 1 << 20}}).ok());
+                                    reinterpret_cast<uint64_t>(remote.data()), 1 << 20}})
+                    .ok());
   }
   b.reset();  // target gone mid-batch
   a.reset();  // must not hang or crash

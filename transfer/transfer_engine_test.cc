@@ -2,13 +2,13 @@
 // connections and real cross-memory-attach copies (the target is this process).
 #include "kvc/transfer/transfer_engine.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstring>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace kvc::transfer {
 namespace {
@@ -46,7 +46,9 @@ struct Pair {
     ASSERT_TRUE(h.ok()) << h.status();
     handle = *h;
   }
-  uint64_t RemoteAddr(uint64_t offset) { return reinterpret_cast<uint64_t>(remote.data()) + offset; }
+  uint64_t RemoteAddr(uint64_t offset) {
+    return reinterpret_cast<uint64_t>(remote.data()) + offset;
+  }
 
   Status Run(TransferOp op, uint64_t local_off, uint64_t remote_off, uint64_t len) {
     auto batch = initiator->AllocateBatch(1);
@@ -74,7 +76,8 @@ TEST_P(RoundTripTest, EdgeSizesAreByteExact) {
   ASSERT_TRUE(backend.ok());
   EXPECT_EQ(*backend, GetParam());
   // kSlice: the TCP slice; kShmSlice: the shm slice (both defaults).
-  for (uint64_t len : {uint64_t{1}, kSlice, kSlice + 1, kShmSlice, kShmSlice + 1, 3 * kSlice + 17}) {
+  for (uint64_t len :
+       {uint64_t{1}, kSlice, kSlice + 1, kShmSlice, kShmSlice + 1, 3 * kSlice + 17}) {
     for (uint64_t off : {uint64_t{0}, uint64_t{3}}) {
       Fill(p.local, static_cast<uint32_t>(len + off));
       std::vector<char> sent(p.local.begin() + off, p.local.begin() + off + len);
@@ -99,7 +102,8 @@ TEST_P(RoundTripTest, RandomEntriesInOneBatch) {
   for (uint64_t i = 0; i < 32; ++i) {  // disjoint chunks, random length and offset inside
     const uint64_t len = 1 + rng() % (chunk - 1);
     const uint64_t off = i * chunk + rng() % (chunk - len);
-    requests.push_back({TransferOp::kWrite, p.local.data() + off, p.handle, p.RemoteAddr(off), len});
+    requests.push_back(
+        {TransferOp::kWrite, p.local.data() + off, p.handle, p.RemoteAddr(off), len});
   }
   auto batch = p.initiator->AllocateBatch(requests.size());
   ASSERT_TRUE(batch.ok());
@@ -133,9 +137,11 @@ TEST_P(RoundTripTest, ManyThreadsManyBatches) {
         for (uint64_t i = 0; i < per_thread; ++i) src[i] = static_cast<char>(i * 31 + t + round);
         auto b = p.initiator->AllocateBatch(2);
         if (!b.ok() ||
-            !p.initiator->Submit(*b, {{TransferOp::kWrite, src, p.handle, raddr, per_thread}}).ok() ||
+            !p.initiator->Submit(*b, {{TransferOp::kWrite, src, p.handle, raddr, per_thread}})
+                 .ok() ||
             !p.initiator->Wait(*b, milliseconds(20000)).ok() ||
-            !p.initiator->Submit(*b, {{TransferOp::kRead, back, p.handle, raddr, per_thread}}).ok() ||
+            !p.initiator->Submit(*b, {{TransferOp::kRead, back, p.handle, raddr, per_thread}})
+                 .ok() ||
             !p.initiator->Wait(*b, milliseconds(20000)).ok() || !p.initiator->FreeBatch(*b).ok() ||
             std::memcmp(src, back, per_thread) != 0) {
           ++failures;

@@ -27,7 +27,8 @@ struct Op {
 
 class UcxChannel final : public PeerChannel {
  public:
-  UcxChannel(std::shared_ptr<UcxContext> ucx, std::string name) : ucx_(std::move(ucx)), name_(std::move(name)) {}
+  UcxChannel(std::shared_ptr<UcxContext> ucx, std::string name)
+      : ucx_(std::move(ucx)), name_(std::move(name)) {}
 
   ~UcxChannel() override {
     closing_ = true;
@@ -38,7 +39,8 @@ class UcxChannel final : public PeerChannel {
     param.flags = UCP_EP_CLOSE_FLAG_FORCE;
     void* request = ucp_ep_close_nbx(ep_, &param);
     if (UCS_PTR_IS_PTR(request)) {
-      while (ucp_request_check_status(request) == UCS_INPROGRESS) ucp_worker_progress(ucx_->worker());
+      while (ucp_request_check_status(request) == UCS_INPROGRESS)
+        ucp_worker_progress(ucx_->worker());
       ucp_request_free(request);
     }
     while (in_flight_ > 0) ucp_worker_progress(ucx_->worker());
@@ -48,7 +50,8 @@ class UcxChannel final : public PeerChannel {
   Status Connect(const SegmentDescriptor& remote) {
     const std::string address = internal::FromHex(remote.ucx_worker_address);
     if (address.empty()) {
-      return absl::UnavailableError(absl::StrCat("segment ", remote.name, " publishes no UCX worker"));
+      return absl::UnavailableError(
+          absl::StrCat("segment ", remote.name, " publishes no UCX worker"));
     }
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
@@ -86,8 +89,9 @@ class UcxChannel final : public PeerChannel {
       if (region.Contains(slice->remote, slice->length)) rkey = key;
     }
     if (rkey == nullptr || closing_ || failed_) {
-      slice->sink->OnSliceDone(slice, rkey == nullptr ? absl::OutOfRangeError("no UCX rkey covers the range")
-                                                      : absl::UnavailableError("UCX endpoint to " + name_ + " failed"));
+      slice->sink->OnSliceDone(
+          slice, rkey == nullptr ? absl::OutOfRangeError("no UCX rkey covers the range")
+                                 : absl::UnavailableError("UCX endpoint to " + name_ + " failed"));
       return;
     }
     auto* op = new Op{slice, this};

@@ -1,13 +1,12 @@
 // The UCX backend between two engines of this process, with UCX_TLS set to each
 // transport family that exists on this machine (tcp; shared memory: posix, sysv,
 // cma). Byte-exact writes and reads across slice edges.
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <cstring>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kvc/transfer/transfer_engine.h"
 
@@ -48,7 +47,8 @@ TEST_P(UcxBackendTest, RoundTripIsByteExact) {
     std::fill(back.begin(), back.end(), 0);
     auto batch = (*a)->AllocateBatch(2);
     ASSERT_TRUE(batch.ok());
-    ASSERT_TRUE((*a)->Submit(*batch, {{TransferOp::kWrite, local.data() + 1, *h, raddr + 2, len}}).ok());
+    ASSERT_TRUE(
+        (*a)->Submit(*batch, {{TransferOp::kWrite, local.data() + 1, *h, raddr + 2, len}}).ok());
     ASSERT_TRUE((*a)->Wait(*batch, milliseconds(20000)).ok()) << len;
     EXPECT_EQ(0, std::memcmp(remote.data() + 2, local.data() + 1, len)) << len;
     ASSERT_TRUE((*a)->Submit(*batch, {{TransferOp::kRead, back.data(), *h, raddr + 2, len}}).ok());

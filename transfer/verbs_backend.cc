@@ -25,8 +25,8 @@ Status ProbeVerbsDevices() {
     return absl::UnavailableError(absl::StrCat("verbs backend: cannot open RDMA device ", name));
   }
   ibv_close_device(context);
-  return absl::UnavailableError(absl::StrCat(
-      "verbs backend: RDMA device ", name, " found, but the verbs data path is not built yet"));
+  return absl::UnavailableError(absl::StrCat("verbs backend: RDMA device ", name,
+                                             " found, but the verbs data path is not built yet"));
 #else
   return absl::UnavailableError(
       "verbs backend: this build has no libibverbs (KVC_HAVE_VERBS is off)");

@@ -1,6 +1,7 @@
 // The transfer engine against a target in another process (kvc-bench transfer
 // --serve, whose region holds a known pattern): big byte-exact round trips on
 // every backend that runs here, a target killed mid-batch, a wrong token.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -8,8 +9,6 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "bench/transfer_bench_internal.h"
 #include "kvc/transfer/transfer_engine.h"
@@ -34,8 +33,8 @@ struct TargetProcess {
     const std::string port_file = dir.path() + "/port";
     process = std::make_unique<Subprocess>(
         std::vector<std::string>{testing::BinDir() + "/kvc-bench", "transfer", "--serve",
-                                 "--region-bytes", std::to_string(bytes), "--port-file",
-                                 port_file, "--token", token},
+                                 "--region-bytes", std::to_string(bytes), "--port-file", port_file,
+                                 "--token", token},
         dir.path() + "/log");
     const int port = testing::WaitForPortFile(port_file, milliseconds(30000));
     ASSERT_GT(port, 0) << testing::ReadFile(dir.path() + "/log");
@@ -97,14 +96,17 @@ TEST_P(ProcessRoundTripTest, Big256MiBRoundTripIsByteExact) {
   ASSERT_EQ(*backend, GetParam());
   std::vector<char> buffer(kBig);
   ASSERT_TRUE(init.engine->RegisterMemory(buffer.data(), kBig, "cpu:0", false).ok());
-  ASSERT_TRUE(RunOne(*init.engine, {TransferOp::kRead, buffer.data(), handle, region.address, kBig}).ok());
+  ASSERT_TRUE(
+      RunOne(*init.engine, {TransferOp::kRead, buffer.data(), handle, region.address, kBig}).ok());
   EXPECT_EQ(FirstMismatch(buffer, 0, kBig, bench::PatternByte), -1);
   for (uint64_t i = 0; i < kBig; ++i) buffer[i] = static_cast<char>(i * 7 + (i >> 20));
-  ASSERT_TRUE(RunOne(*init.engine, {TransferOp::kWrite, buffer.data(), handle, region.address, kBig}).ok());
+  ASSERT_TRUE(
+      RunOne(*init.engine, {TransferOp::kWrite, buffer.data(), handle, region.address, kBig}).ok());
   std::fill(buffer.begin(), buffer.end(), 0);
   // Read back at an unaligned offset and length.
-  ASSERT_TRUE(RunOne(*init.engine, {TransferOp::kRead, buffer.data() + 3, handle,
-                                    region.address + 3, kBig - 10}).ok());
+  ASSERT_TRUE(RunOne(*init.engine,
+                     {TransferOp::kRead, buffer.data() + 3, handle, region.address + 3, kBig - 10})
+                  .ok());
   EXPECT_EQ(FirstMismatch(buffer, 3, kBig - 7,
                           [](uint64_t i) { return static_cast<char>(i * 7 + (i >> 20)); }),
             -1);
@@ -184,7 +186,9 @@ TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecover
   ASSERT_GT(region2.length, 0u);
   std::vector<char> back(1 << 20);
   ASSERT_TRUE(init.engine->RegisterMemory(back.data(), back.size(), "cpu:0", false).ok());
-  ASSERT_TRUE(RunOne(*init.engine, {TransferOp::kRead, back.data(), handle2, region2.address, back.size()}).ok());
+  ASSERT_TRUE(
+      RunOne(*init.engine, {TransferOp::kRead, back.data(), handle2, region2.address, back.size()})
+          .ok());
   EXPECT_EQ(FirstMismatch(back, 0, back.size(), bench::PatternByte), -1);
 }
 

@@ -25,14 +25,14 @@ class SliceSink {
 
 struct Slice {
   TransferOp op = TransferOp::kWrite;
-  char* local = nullptr;    // local bytes (source for writes, destination for reads)
-  uint64_t remote = 0;      // remote address
-  uint64_t length = 0;      // bytes
-  uint64_t index = 0;       // index inside its entry
-  int attempt = 0;          // 0 for the first try
+  char* local = nullptr;         // local bytes (source for writes, destination for reads)
+  uint64_t remote = 0;           // remote address
+  uint64_t length = 0;           // bytes
+  uint64_t index = 0;            // index inside its entry
+  int attempt = 0;               // 0 for the first try
   bool drop_connection = false;  // fault injection: break the path mid-slice
   SliceSink* sink = nullptr;
-  void* owner = nullptr;    // the engine's entry
+  void* owner = nullptr;  // the engine's entry
 };
 
 // One remote segment as seen through one backend. Thread-safe.

@@ -16,9 +16,8 @@ Status RegionTable::Add(uint64_t address, uint64_t length, const std::string& lo
   std::lock_guard lock(mu_);
   auto next = regions_.lower_bound(address);
   if (next != regions_.end() && next->first < address + length) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("region [0x%x, +%d) overlaps the registered region at 0x%x", address,
-                        length, next->first));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "region [0x%x, +%d) overlaps the registered region at 0x%x", address, length, next->first));
   }
   if (next != regions_.begin()) {
     auto prev = std::prev(next);
@@ -67,9 +66,9 @@ StatusOr<uint64_t> RegionTable::Pin(uint64_t address, uint64_t length, bool remo
   std::lock_guard lock(mu_);
   auto it = Find(address, length);
   if (it == regions_.end() || it->second.closing || (remote && !it->second.remote_accessible)) {
-    return absl::OutOfRangeError(absl::StrFormat(
-        "[0x%x, +%d) is not inside a registered%s region", address, length,
-        remote ? " remote-accessible" : ""));
+    return absl::OutOfRangeError(absl::StrFormat("[0x%x, +%d) is not inside a registered%s region",
+                                                 address, length,
+                                                 remote ? " remote-accessible" : ""));
   }
   ++it->second.pins;
   return it->first;

@@ -1,8 +1,8 @@
 #include "transfer/internal/region_table.h"
 
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 namespace kvc::transfer::internal {
 namespace {

@@ -45,8 +45,8 @@ Status WaitConnected(int fd, const std::string& host_port, std::chrono::millisec
     rc = poll(&p, 1, static_cast<int>(timeout.count()));
   } while (rc < 0 && errno == EINTR);
   if (rc == 0) {
-    return absl::UnavailableError(absl::StrCat("connect to ", host_port, " timed out after ",
-                                               timeout.count(), " ms"));
+    return absl::UnavailableError(
+        absl::StrCat("connect to ", host_port, " timed out after ", timeout.count(), " ms"));
   }
   int err = 0;
   socklen_t len = sizeof(err);

@@ -27,7 +27,8 @@ Status AuthenticateClient(int fd, const std::string& endpoint, const std::string
   KVC_RETURN_IF_ERROR(SendAll(fd, iov, 2));
   HelloReplyFrame reply;
   Status s = RecvAll(fd, &reply, sizeof(reply));
-  if (!s.ok()) return absl::UnavailableError(absl::StrCat("handshake with ", endpoint, ": ", s.message()));
+  if (!s.ok())
+    return absl::UnavailableError(absl::StrCat("handshake with ", endpoint, ": ", s.message()));
   if (reply.magic != kWireMagic) {
     return absl::UnavailableError(absl::StrCat(endpoint, " is not a kvc transfer target"));
   }
@@ -36,7 +37,8 @@ Status AuthenticateClient(int fd, const std::string& endpoint, const std::string
         absl::StrCat(endpoint, " refused our cluster token (check transfer.cluster_token)"));
   }
   if (reply.code != 0) {
-    return absl::UnavailableError(absl::StrCat(endpoint, " refused the handshake, code ", reply.code));
+    return absl::UnavailableError(
+        absl::StrCat(endpoint, " refused the handshake, code ", reply.code));
   }
   return absl::OkStatus();
 }
@@ -142,8 +144,8 @@ void TcpConnection::SenderMain() {
     Status sent = SendGroup(*fd, group, &sequence);
     if (!sent.ok()) {
       std::lock_guard lock(mu_);
-      Break(absl::UnavailableError(
-          absl::StrCat("connection to ", params_.endpoint, " lost while sending: ", sent.message())));
+      Break(absl::UnavailableError(absl::StrCat("connection to ", params_.endpoint,
+                                                " lost while sending: ", sent.message())));
     }
   }
 }
@@ -178,7 +180,8 @@ Status TcpConnection::SendGroup(int fd, const std::vector<Slice*>& group, uint64
     const Slice* slice = group[i];
     RequestFrame& frame = frames[i];
     frame = RequestFrame{};
-    frame.op = static_cast<uint8_t>(slice->op == TransferOp::kRead ? WireOp::kRead : WireOp::kWrite);
+    frame.op =
+        static_cast<uint8_t>(slice->op == TransferOp::kRead ? WireOp::kRead : WireOp::kWrite);
     frame.sequence = (*sequence)++;
     frame.address = slice->remote;
     frame.length = slice->length;
@@ -257,7 +260,8 @@ Status TcpConnection::ReceiveReply(int fd, Slice* slice, uint64_t sequence, Stat
     return absl::OkStatus();
   }
   if (slice->op == TransferOp::kRead) {
-    if (frame.length != slice->length) return absl::DataLossError("protocol error: short read reply");
+    if (frame.length != slice->length)
+      return absl::DataLossError("protocol error: short read reply");
     KVC_RETURN_IF_ERROR(RecvAll(fd, slice->local, slice->length));
   }
   *slice_status = absl::OkStatus();

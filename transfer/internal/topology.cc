@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -64,7 +63,8 @@ std::map<std::string, int> DiscoverLocations(const fs::path& sys) {
   for (const std::string& dev : SortedEntries(sys / "bus/pci/devices")) {
     const fs::path dir = sys / "bus/pci/devices" / dev;
     const std::string cls = ReadLine(dir / "class");
-    if (ReadLine(dir / "vendor") == "0x10de" && (cls.rfind("0x0302", 0) == 0 || cls.rfind("0x0300", 0) == 0)) {
+    if (ReadLine(dir / "vendor") == "0x10de" &&
+        (cls.rfind("0x0302", 0) == 0 || cls.rfind("0x0300", 0) == 0)) {
       locations[absl::StrCat("cuda:", gpu++)] = NumaNodeOf(dir);
     }
   }

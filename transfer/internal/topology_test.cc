@@ -1,9 +1,9 @@
 #include "transfer/internal/topology.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 namespace kvc::transfer::internal {
 namespace {

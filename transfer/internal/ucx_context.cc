@@ -93,7 +93,8 @@ StatusOr<std::string> UcxContext::Map(uint64_t addr, uint64_t length) {
   ucp_mem_h memh = nullptr;
   ucs_status_t st = ucp_mem_map(context_, &params, &memh);
   if (st != UCS_OK) {
-    return absl::UnavailableError(absl::StrCat("UCX cannot register memory: ", ucs_status_string(st)));
+    return absl::UnavailableError(
+        absl::StrCat("UCX cannot register memory: ", ucs_status_string(st)));
   }
   void* packed = nullptr;
   size_t size = 0;

@@ -4,6 +4,8 @@
 // idle. Thread-safe: the worker runs in UCS_THREAD_MODE_MULTI.
 #pragma once
 
+#include <ucp/api/ucp.h>
+
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -11,8 +13,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <ucp/api/ucp.h>
 
 #include "kvc/common/status.h"
 

@@ -33,7 +33,7 @@ enum class WireOp : uint8_t { kRead = 1, kWrite = 2, kGetSegment = 3 };
 
 // Client → target. kWrite is followed by `length` payload bytes.
 struct RequestFrame {
-  uint8_t op = 0;        // WireOp
+  uint8_t op = 0;  // WireOp
   uint8_t reserved[7] = {};
   uint64_t sequence = 0;  // echoed in the response
   uint64_t address = 0;   // remote address (kRead / kWrite)

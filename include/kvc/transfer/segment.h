@@ -21,9 +21,9 @@ namespace kvc::transfer {
 
 // One registered, remote-accessible region of a segment.
 struct RegionDescriptor {
-  uint64_t address = 0;  // owner's virtual address of the first byte
-  uint64_t length = 0;   // bytes
-  std::string location;  // "cpu:0", "cuda:1": where the memory lives (NUMA node / GPU)
+  uint64_t address = 0;       // owner's virtual address of the first byte
+  uint64_t length = 0;        // bytes
+  std::string location;       // "cpu:0", "cuda:1": where the memory lives (NUMA node / GPU)
   std::string ucx_rkey = "";  // hex of the packed UCX rkey; "" when the owner has no UCX
 
   bool operator==(const RegionDescriptor&) const = default;
