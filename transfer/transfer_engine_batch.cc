@@ -137,11 +137,13 @@ void TransferEngineImpl::OnSliceDone(Slice* slice, Status status) {
   if (!status.ok() && status.code() == absl::StatusCode::kUnavailable &&
       static_cast<uint32_t>(slice->attempt) + 1 < options_.max_attempts) {
     ++slice->attempt;
+    retries_->Increment();
     Dispatch(slice);
     return;
   }
   if (status.ok()) {
     entry->bytes_done += slice->length;
+    (slice->op == TransferOp::kRead ? bytes_read_ : bytes_written_)->Increment(slice->length);
   } else {
     std::lock_guard lock(entry->error_mu);
     if (entry->error.ok()) entry->error = status;
@@ -157,6 +159,7 @@ void TransferEngineImpl::FinishEntry(Entry* entry) {
     error = entry->error;
   }
   Batch* batch = entry->batch;
+  if (!error.ok()) failed_entries_->Increment();
   entry->peer->pending_entries--;  // before waking waiters, who may close the segment
   std::lock_guard lock(batch->mu);
   entry->state = error.ok() ? TransferState::kCompleted : TransferState::kFailed;

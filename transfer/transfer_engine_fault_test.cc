@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "kvc/common/metrics.h"
 #include "kvc/transfer/transfer_engine.h"
 
 namespace kvc::transfer {
@@ -77,6 +78,8 @@ TEST(TransferFaultTest, DroppedConnectionIsRetriedAndDataIsExact) {
   TransferEngineOptions options;
   options.max_attempts = 20;  // a slice may be collateral of several drops
   f.Start(&faults, options);
+  Counter& retries = MetricsRegistry::Default().GetCounter("kvc_transfer_slice_retries_total", "");
+  const double retries_before = retries.Value();
   for (size_t i = 0; i < f.local.size(); ++i) f.local[i] = static_cast<char>(i * 7);
   auto b = f.initiator->AllocateBatch(1);
   ASSERT_TRUE(
@@ -88,6 +91,7 @@ TEST(TransferFaultTest, DroppedConnectionIsRetriedAndDataIsExact) {
   EXPECT_TRUE(f.GuardsIntact());
   // 16 slices; each drop fails every slice on that connection, all retried elsewhere.
   EXPECT_GT(faults.seen.load(), 16 + 6);
+  EXPECT_GE(retries.Value() - retries_before, 6);  // visible in the metrics too
 }
 
 // A slice failing on every attempt fails its entry with the reason; others complete.

@@ -25,7 +25,16 @@ using std::chrono::milliseconds;
 
 TransferEngineImpl::TransferEngineImpl(const TransferEngineOptions& options,
                                        SegmentDirectory* directory, FaultInjector* faults)
-    : options_(options), directory_(directory), faults_(faults) {}
+    : options_(options), directory_(directory), faults_(faults) {
+  MetricsRegistry& m = MetricsRegistry::Default();
+  const char* bytes_help = "Bytes moved by completed transfer slices";
+  bytes_read_ = &m.GetCounter("kvc_transfer_bytes_total", bytes_help, {{"op", "read"}});
+  bytes_written_ = &m.GetCounter("kvc_transfer_bytes_total", bytes_help, {{"op", "write"}});
+  retries_ = &m.GetCounter("kvc_transfer_slice_retries_total",
+                           "Slice attempts retried after a path failure");
+  failed_entries_ =
+      &m.GetCounter("kvc_transfer_failed_entries_total", "Transfer entries that ended failed");
+}
 
 Status TransferEngineImpl::Init() {
   KVC_RETURN_IF_ERROR(ValidateTransferEngineOptions(options_));

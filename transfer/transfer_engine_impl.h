@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kvc/common/metrics.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "transfer/internal/channel.h"
 #include "transfer/internal/region_table.h"
@@ -99,6 +100,11 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   std::string segment_name_;                                  // constant after Init
   std::string topology_json_;                                 // constant after Init
   std::atomic<bool> shutting_down_{false};
+  // Metrics (process-wide registry), constant after construction.
+  Counter* bytes_read_;      // kvc_transfer_bytes_total{op="read"}
+  Counter* bytes_written_;   // kvc_transfer_bytes_total{op="write"}
+  Counter* retries_;         // kvc_transfer_slice_retries_total
+  Counter* failed_entries_;  // kvc_transfer_failed_entries_total
 
   mutable std::mutex mu_;
   std::map<BatchId, std::shared_ptr<Batch>> batches_;     // guarded by mu_
