@@ -5,15 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "bench/store_bench_internal.h"
@@ -73,16 +72,26 @@ Status LocalStoreCluster::Start(const StoreBenchConfig& c, uint64_t dram_bytes) 
       const int master_port,
       Spawn({bin + "/kvc-master", "--listen-address", "127.0.0.1:0", "--port-file",
              dir_ + "/master.port", "--log-level", "warn", "--store-heartbeat-interval-ms", "200",
-             "--store-lease-ms", "2000",
-             "--store-max-object-bytes", std::to_string(std::max<uint64_t>(c.value_size, 1))},
+             "--store-lease-ms", "2000", "--store-max-object-bytes",
+             std::to_string(std::max<uint64_t>(c.value_size, 1))},
             dir_ + "/master.port"));
   master_address_ = absl::StrCat("127.0.0.1:", master_port);
-  std::vector<std::string> node = {bin + "/kvc-store", "--listen-address", "127.0.0.1:0",
-                                   "--port-file", dir_ + "/store.port", "--log-level", "warn",
-                                   "--node-id", "bench-store-1", "--master-address",
-                                   master_address_, "--store-dram-bytes",
-                                   std::to_string(dram_bytes), "--store-staging-bytes",
-                                   std::to_string(std::max<uint64_t>(64 << 20, 4 * c.clients * c.value_size))};
+  std::vector<std::string> node = {
+      bin + "/kvc-store",
+      "--listen-address",
+      "127.0.0.1:0",
+      "--port-file",
+      dir_ + "/store.port",
+      "--log-level",
+      "warn",
+      "--node-id",
+      "bench-store-1",
+      "--master-address",
+      master_address_,
+      "--store-dram-bytes",
+      std::to_string(dram_bytes),
+      "--store-staging-bytes",
+      std::to_string(std::max<uint64_t>(64 << 20, 4 * c.clients * c.value_size))};
   if (c.ssd) {
     node.insert(node.end(), {"--store-ssd-path", dir_ + "/ssd", "--store-ssd-bytes",
                              std::to_string(64ull << 30)});
@@ -108,8 +117,8 @@ Status Validate(const StoreBenchConfig& c) {
 void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
   const double put_ops = r.put_seconds > 0 ? r.puts / r.put_seconds : 0;
   const double get_ops = r.get_seconds > 0 ? r.gets / r.get_seconds : 0;
-  std::printf("%-6s %10s %7s %10s %12s %10s %10s %7s\n", "op", "value", "clients", "ops/s",
-              "MB/s", "p50 us", "p99 us", "errors");
+  std::printf("%-6s %10s %7s %10s %12s %10s %10s %7s\n", "op", "value", "clients", "ops/s", "MB/s",
+              "p50 us", "p99 us", "errors");
   std::printf("%-6s %10llu %7u %10.0f %12.1f %10.1f %10.1f %7llu\n", "put",
               static_cast<unsigned long long>(c.value_size), c.clients, put_ops,
               put_ops * c.value_size / 1e6, r.put_p50_us, r.put_p99_us,
@@ -152,7 +161,8 @@ int Run(const StoreBenchConfig& c) {
                             : std::clamp<uint64_t>(budget / (c.value_size * c.clients), 1, 100'000);
   const uint64_t data = keys_per_client * c.clients * c.value_size;
   uint64_t dram = c.dram_bytes;
-  if (dram == 0) dram = c.ssd ? std::max<uint64_t>(data / 4, 64 << 20) : data + data / 8 + (16 << 20);
+  if (dram == 0)
+    dram = c.ssd ? std::max<uint64_t>(data / 4, 64 << 20) : data + data / 8 + (16 << 20);
   LocalStoreCluster cluster;
   if (Status s = cluster.Start(c, dram); !s.ok()) {
     std::fprintf(stderr, "kvc-bench store: %s\n", std::string(s.message()).c_str());
@@ -176,13 +186,15 @@ BenchCommand RegisterStoreCommand(CLI::App& app) {
   sub->add_option("--value-size", config->value_size, "bytes per value");
   sub->add_option("--clients", config->clients, "client threads");
   sub->add_option("--duration", config->duration, "seconds (half put, half get)");
-  sub->add_flag("--ssd", config->ssd, "give the node an SSD tier (RocksDB) and a DRAM of 1/4 the data");
+  sub->add_flag("--ssd", config->ssd,
+                "give the node an SSD tier (RocksDB) and a DRAM of 1/4 the data");
   sub->add_option("--dram-bytes", config->dram_bytes, "node DRAM (0 = sized from the run)");
   sub->add_option("--replicas", config->replicas, "replicas per put");
   sub->add_option("--keys-per-client", config->keys_per_client,
                   "distinct keys each client puts (0 = fill 2 GiB, 8 GiB with --ssd)");
-  sub->add_flag("--no-lease-cache", [config](int64_t) { config->lease_cache = false; },
-                "ask the master on every get (no client-side lease cache)");
+  sub->add_flag(
+      "--no-lease-cache", [config](int64_t) { config->lease_cache = false; },
+      "ask the master on every get (no client-side lease cache)");
   return BenchCommand{sub, [config] { return Run(*config); }};
 }
 

@@ -53,8 +53,7 @@ bool StampsMatch(const char* got, const std::vector<char>& tmpl, uint64_t i) {
 bool Matches(const char* got, const std::vector<char>& tmpl, uint64_t i) {
   const size_t n = std::min<size_t>(8, tmpl.size());
   if (!StampsMatch(got, tmpl, i)) return false;
-  return tmpl.size() <= 2 * n ||
-         std::memcmp(got + n, tmpl.data() + n, tmpl.size() - 2 * n) == 0;
+  return tmpl.size() <= 2 * n || std::memcmp(got + n, tmpl.data() + n, tmpl.size() - 2 * n) == 0;
 }
 
 double Percentile(std::vector<double>& v, double p) {
@@ -168,8 +167,8 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   KVC_ASSIGN_OR_RETURN(auto client, store::StoreClient::Create(co, *engine));
 
   Shared shared;
-  const auto half = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(c.duration / 2));
+  const auto half =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c.duration / 2));
   // Each phase starts when every thread has arrived; the completion step (run
   // before anyone is released) records that instant, so all threads see it.
   std::vector<Clock::time_point> phase_start;

@@ -4,17 +4,17 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <cstdio>
 #include <mutex>
 #include <thread>
 
 #include "kvc/common/clock.h"
+#include "kvc/common/logging.h"
 #include "kvc/common/metrics.h"
 #include "kvc/rpc/server.h"
 #include "kvc/store/master_options.h"
-#include "kvc/common/logging.h"
 #include "store/etcd/etcd_client.h"
 #include "store/etcd/master_locator.h"
 #include "store/master/leader_election.h"
@@ -23,7 +23,8 @@
 
 namespace {
 constexpr const char* kDescription =
-    "kvc-master: KV pool metadata service (segments, replicas, leases, eviction, prefix matching).\n"
+    "kvc-master: KV pool metadata service (segments, replicas, leases, eviction, prefix "
+    "matching).\n"
     "Serves kvc.v1.StoreMaster and grpc.health.v1. State is in memory: after a restart, store\n"
     "nodes re-register and report their contents. With --etcd-endpoints, several masters elect a\n"
     "leader with an etcd lease; standbys answer NOT_LEADER until they take over.";
@@ -84,7 +85,8 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
     log->error("{}", server.status().message());
     return 1;
   }
-  if (!options.server.port_file.empty() && !WritePortFile(options.server.port_file, (*server)->port())) {
+  if (!options.server.port_file.empty() &&
+      !WritePortFile(options.server.port_file, (*server)->port())) {
     log->error("port_file: cannot write '{}'", options.server.port_file);
     return 1;
   }

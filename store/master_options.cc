@@ -7,22 +7,29 @@ namespace kvc {
 void BindMasterOptions(OptionSet& set, MasterOptions* o) {
   BindServerOptions(set, &o->server, "127.0.0.1:50052");
   MasterPolicyOptions& p = o->policy;
-  set.Add("store.default_replicas", &p.default_replicas, "replicas per object when a put asks for 0");
-  set.Add("store.max_replicas", &p.max_replicas, "most replicas a put or ChangeReplica may ask for");
+  set.Add("store.default_replicas", &p.default_replicas,
+          "replicas per object when a put asks for 0");
+  set.Add("store.max_replicas", &p.max_replicas,
+          "most replicas a put or ChangeReplica may ask for");
   set.Add("store.max_object_bytes", &p.max_object_bytes, "largest value a put may store (bytes)");
-  set.Add("store.max_batch_keys", &p.max_batch_keys, "key limit of BatchGet/BatchExists/MatchPrefix");
+  set.Add("store.max_batch_keys", &p.max_batch_keys,
+          "key limit of BatchGet/BatchExists/MatchPrefix");
   set.Add("store.heartbeat_interval_ms", &p.heartbeat_interval_ms, "node heartbeat period (ms)");
   set.Add("store.node_timeout_ms", &p.node_timeout_ms,
           "a node silent for this long is dead and its replicas dropped (ms)");
-  set.Add("store.put_timeout_ms", &p.put_timeout_ms, "an unfinished PutStart is reclaimed after (ms)");
+  set.Add("store.put_timeout_ms", &p.put_timeout_ms,
+          "an unfinished PutStart is reclaimed after (ms)");
   set.Add("store.lease_ms", &p.lease_ms, "read lease granted by Get (ms)");
-  set.Add("store.dram_high_watermark", &p.dram_high_watermark, "DRAM usage that starts eviction (0..1)");
+  set.Add("store.dram_high_watermark", &p.dram_high_watermark,
+          "DRAM usage that starts eviction (0..1)");
   set.Add("store.dram_low_watermark", &p.dram_low_watermark, "DRAM usage eviction stops at (0..1)");
-  set.Add("store.ssd_high_watermark", &p.ssd_high_watermark, "SSD usage that starts eviction (0..1)");
+  set.Add("store.ssd_high_watermark", &p.ssd_high_watermark,
+          "SSD usage that starts eviction (0..1)");
   set.Add("store.ssd_low_watermark", &p.ssd_low_watermark, "SSD usage eviction stops at (0..1)");
   set.Add("store.eviction_scan_limit", &p.eviction_scan_limit,
           "LRU candidates examined per eviction pass (approximate LRU)");
-  set.Add("store.task_timeout_ms", &p.task_timeout_ms, "node task (demote/replicate) ack timeout (ms)");
+  set.Add("store.task_timeout_ms", &p.task_timeout_ms,
+          "node task (demote/replicate) ack timeout (ms)");
   set.Add("tick_ms", &o->tick_ms, "housekeeping period (ms)");
   set.Add("etcd.endpoints", &o->etcd_endpoints,
           "etcd client URLs for leader election (empty = single in-memory master)");
@@ -47,18 +54,18 @@ Status CheckWatermarks(const char* high_name, double high, const char* low_name,
 
 Status ValidateMasterPolicy(const MasterPolicyOptions& p) {
   if (p.max_replicas == 0 || p.default_replicas == 0 || p.default_replicas > p.max_replicas) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "store.default_replicas: ", p.default_replicas, " must be in 1..store.max_replicas (",
-        p.max_replicas, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("store.default_replicas: ", p.default_replicas,
+                                                   " must be in 1..store.max_replicas (",
+                                                   p.max_replicas, ")"));
   }
   if (p.max_object_bytes == 0) {
     return absl::InvalidArgumentError("store.max_object_bytes: must be > 0");
   }
   if (p.max_batch_keys == 0) return absl::InvalidArgumentError("store.max_batch_keys: must be > 0");
   if (p.heartbeat_interval_ms == 0 || p.node_timeout_ms <= p.heartbeat_interval_ms) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "store.node_timeout_ms: ", p.node_timeout_ms,
-        " must exceed store.heartbeat_interval_ms (", p.heartbeat_interval_ms, ", > 0)"));
+    return absl::InvalidArgumentError(absl::StrCat("store.node_timeout_ms: ", p.node_timeout_ms,
+                                                   " must exceed store.heartbeat_interval_ms (",
+                                                   p.heartbeat_interval_ms, ", > 0)"));
   }
   if (p.put_timeout_ms == 0 || p.lease_ms == 0 || p.task_timeout_ms == 0) {
     return absl::InvalidArgumentError(

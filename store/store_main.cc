@@ -59,7 +59,8 @@ int Serve(const kvc::StoreOptions& options) {
     log->error("{}", rpc.status().message());
     return 1;
   }
-  if (!options.server.port_file.empty() && !WritePortFile(options.server.port_file, (*rpc)->port())) {
+  if (!options.server.port_file.empty() &&
+      !WritePortFile(options.server.port_file, (*rpc)->port())) {
     log->error("port_file: cannot write '{}'", options.server.port_file);
     return 1;
   }

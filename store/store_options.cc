@@ -12,7 +12,8 @@ void BindStoreOptions(OptionSet& set, StoreOptions* o) {
   set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
   set.Add("store.dram_bytes", &o->dram_bytes, "DRAM bytes contributed to the KV pool");
   set.Add("store.staging_bytes", &o->staging_bytes, "DRAM bytes for staging SSD reads");
-  set.Add("store.ssd_path", &o->ssd_path, "RocksDB directory of the SSD tier (empty = no SSD tier)");
+  set.Add("store.ssd_path", &o->ssd_path,
+          "RocksDB directory of the SSD tier (empty = no SSD tier)");
   set.Add("store.ssd_bytes", &o->ssd_bytes, "SSD bytes announced to the master");
   transfer::BindTransferEngineOptions(set, &o->transfer, "transfer.");
 }

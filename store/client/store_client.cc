@@ -1,9 +1,8 @@
-#include "store/client/store_client_impl.h"
-
 #include "absl/strings/str_cat.h"
 #include "kvc/common/clock.h"
 #include "kvc/common/grpc_status.h"
 #include "kvc/rpc/client.h"
+#include "store/client/store_client_impl.h"
 #include "store/proto_convert.h"
 
 namespace kvc::store {
@@ -13,9 +12,9 @@ StatusOr<std::unique_ptr<StoreClient>> StoreClient::Create(const StoreClientOpti
   if (options.master_address.empty() && options.etcd_endpoints.empty()) {
     return absl::InvalidArgumentError("master_address: must not be empty");
   }
-  KVC_ASSIGN_OR_RETURN(auto locator, MasterLocator::Create(options.master_address,
-                                                           options.etcd_endpoints,
-                                                           options.etcd_prefix));
+  KVC_ASSIGN_OR_RETURN(
+      auto locator,
+      MasterLocator::Create(options.master_address, options.etcd_endpoints, options.etcd_prefix));
   auto client = std::make_unique<StoreClientImpl>(options, engine, std::move(locator));
   (void)client->RefreshMaster();  // in etcd mode a missing leader is looked up again later
   return std::unique_ptr<StoreClient>(std::move(client));
@@ -65,9 +64,9 @@ StatusOr<transfer::SegmentHandle> StoreClientImpl::Handle(const std::string& seg
   }
   auto h = engine_.OpenSegment(segment);
   if (!h.ok()) {
-    return WithReason(absl::UnavailableError(absl::StrCat("segment ", segment, ": ",
-                                                          h.status().message())),
-                      "NODE_UNREACHABLE");
+    return WithReason(
+        absl::UnavailableError(absl::StrCat("segment ", segment, ": ", h.status().message())),
+        "NODE_UNREACHABLE");
   }
   std::lock_guard lock(mu_);
   handles_[segment] = *h;
@@ -116,10 +115,10 @@ std::vector<Status> StoreClientImpl::RunBatch(const std::vector<Transfer>& trans
   for (size_t r = 0; r < statuses->size(); ++r) {
     const transfer::TransferStatus& st = (*statuses)[r];
     if (st.state == transfer::TransferState::kCompleted) continue;
-    out[index[r]] = st.state == transfer::TransferState::kFailed
-                        ? WithReason(st.error, "NODE_UNREACHABLE")
-                        : WithReason(absl::DeadlineExceededError("transfer timed out"),
-                                     "NODE_UNREACHABLE");
+    out[index[r]] =
+        st.state == transfer::TransferState::kFailed
+            ? WithReason(st.error, "NODE_UNREACHABLE")
+            : WithReason(absl::DeadlineExceededError("transfer timed out"), "NODE_UNREACHABLE");
   }
   if (!engine_.FreeBatch(*batch).ok()) {
     // Entries still pending after the deadline keep their buffers in use; the
@@ -133,7 +132,8 @@ StatusOr<bool> StoreClientImpl::Exists(const BlockKey& key) {
   Header(req.mutable_header());
   ToProto(key, req.mutable_key());
   v1::ExistsResponse resp;
-  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.Exists(Ctx().get(), req, &resp); }));
+  KVC_RETURN_IF_ERROR(
+      CallMaster([&](v1::StoreMaster::Stub& m) { return m.Exists(Ctx().get(), req, &resp); }));
   return resp.exists();
 }
 
@@ -142,7 +142,8 @@ StatusOr<std::vector<bool>> StoreClientImpl::BatchExists(std::span<const BlockKe
   Header(req.mutable_header());
   for (const BlockKey& k : keys) ToProto(k, req.add_keys());
   v1::BatchExistsResponse resp;
-  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.BatchExists(Ctx().get(), req, &resp); }));
+  KVC_RETURN_IF_ERROR(
+      CallMaster([&](v1::StoreMaster::Stub& m) { return m.BatchExists(Ctx().get(), req, &resp); }));
   return std::vector<bool>(resp.exists().begin(), resp.exists().end());
 }
 
@@ -160,9 +161,11 @@ StatusOr<StorePrefixMatch> StoreClientImpl::MatchPrefix(std::span<const BlockKey
   Header(req.mutable_header());
   for (const BlockKey& k : keys) ToProto(k, req.add_keys());
   v1::MatchPrefixResponse resp;
-  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.MatchPrefix(Ctx().get(), req, &resp); }));
+  KVC_RETURN_IF_ERROR(
+      CallMaster([&](v1::StoreMaster::Stub& m) { return m.MatchPrefix(Ctx().get(), req, &resp); }));
   StorePrefixMatch out;
-  for (const v1::NodeMatch& m : resp.nodes()) out.nodes.emplace_back(m.node_id(), m.matched_blocks());
+  for (const v1::NodeMatch& m : resp.nodes())
+    out.nodes.emplace_back(m.node_id(), m.matched_blocks());
   out.best_node_id = resp.best_node_id();
   out.best_matched_blocks = resp.best_matched_blocks();
   return out;

@@ -37,8 +37,8 @@ std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
         [&](v1::StoreMaster::Stub& m) { return m.PutStart(Ctx().get(), req, &started[i]); });
     if (!out[i].ok()) continue;
     for (const v1::Replica& r : started[i].replicas()) {
-      transfers.push_back(Transfer{transfer::TransferOp::kWrite,
-                                   const_cast<void*>(items[i].data), &r.location()});
+      transfers.push_back(
+          Transfer{transfer::TransferOp::kWrite, const_cast<void*>(items[i].data), &r.location()});
       owner.push_back(i);
     }
   }
@@ -57,13 +57,15 @@ std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
     ToProto(items[i].key, end.mutable_key());
     if (wrote[i]) {
       v1::PutEndResponse resp;
-      out[i] = CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutEnd(Ctx().get(), end, &resp); });
+      out[i] =
+          CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutEnd(Ctx().get(), end, &resp); });
     } else {
       v1::PutRevokeRequest revoke;
       *revoke.mutable_header() = end.header();
       *revoke.mutable_key() = end.key();
       v1::PutRevokeResponse resp;
-      (void)CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutRevoke(Ctx().get(), revoke, &resp); });
+      (void)CallMaster(
+          [&](v1::StoreMaster::Stub& m) { return m.PutRevoke(Ctx().get(), revoke, &resp); });
     }
   }
   return out;
@@ -142,7 +144,8 @@ Status StoreClientImpl::Locate(std::span<const GetItem> items, bool use_cache,
   Header(req.mutable_header());
   req.set_reader_node_id(options_.node_id);
   v1::BatchGetResponse resp;
-  KVC_RETURN_IF_ERROR(CallMaster([&](v1::StoreMaster::Stub& m) { return m.BatchGet(Ctx().get(), req, &resp); }));
+  KVC_RETURN_IF_ERROR(
+      CallMaster([&](v1::StoreMaster::Stub& m) { return m.BatchGet(Ctx().get(), req, &resp); }));
   if (resp.results_size() != static_cast<int>(asked.size())) {
     return absl::InternalError("BatchGet: master answered a different number of keys");
   }
@@ -175,9 +178,9 @@ std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGetImpl(std::span<const Ge
   std::vector<size_t> slow;
   for (size_t i = 0; i < items.size(); ++i) {
     if (found[i].replicas_size() == 0) {
-      out[i] = WithReason(absl::NotFoundError(absl::StrCat("Get: key ", items[i].key.ToHex(),
-                                                           " not found")),
-                          "NOT_FOUND");
+      out[i] = WithReason(
+          absl::NotFoundError(absl::StrCat("Get: key ", items[i].key.ToHex(), " not found")),
+          "NOT_FOUND");
     } else if (found[i].size() > items[i].capacity || items[i].buffer == nullptr) {
       out[i] = WithReason(absl::InvalidArgumentError(absl::StrCat(
                               "Get: value of ", items[i].key.ToHex(), " has ", found[i].size(),
@@ -186,8 +189,8 @@ std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGetImpl(std::span<const Ge
     } else if (found[i].replicas(0).tier() == v1::STORAGE_TIER_SSD) {
       slow.push_back(i);
     } else {
-      transfers.push_back(Transfer{transfer::TransferOp::kRead, items[i].buffer,
-                                   &found[i].replicas(0).location()});
+      transfers.push_back(
+          Transfer{transfer::TransferOp::kRead, items[i].buffer, &found[i].replicas(0).location()});
       owner.push_back(i);
     }
   }

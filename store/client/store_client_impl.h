@@ -9,8 +9,8 @@
 
 #include "kvc/common/grpc_status.h"
 #include "kvc/store/store_client.h"
-#include "store/etcd/master_locator.h"
 #include "kvc/v1/store_master.grpc.pb.h"
+#include "store/etcd/master_locator.h"
 
 namespace kvc::store {
 
@@ -46,15 +46,15 @@ class StoreClientImpl final : public StoreClient {
   // Reads one replica into buffer (staging it first when it is on SSD).
   Status ReadReplica(const BlockKey& key, const v1::Replica& replica, void* buffer);
   // Tries replicas[first..] in order until one read succeeds.
-  StatusOr<uint64_t> ReadWithFallback(const BlockKey& key, const v1::GetResponse& found,
-                                      int first, void* buffer, Status last_error);
+  StatusOr<uint64_t> ReadWithFallback(const BlockKey& key, const v1::GetResponse& found, int first,
+                                      void* buffer, Status last_error);
   Status CheckLease(const v1::GetResponse& found) const;
   // BatchGet; `use_cache` = consult the lease cache first.
   std::vector<StatusOr<uint64_t>> BatchGetImpl(std::span<const GetItem> items, bool use_cache);
   // Fills found[i] for every item, from the lease cache or one BatchGet RPC.
   // `cached[i]` says which came from the cache.
-  Status Locate(std::span<const GetItem> items, bool use_cache,
-                std::vector<v1::GetResponse>* found, std::vector<bool>* cached);
+  Status Locate(std::span<const GetItem> items, bool use_cache, std::vector<v1::GetResponse>* found,
+                std::vector<bool>* cached);
   void Forget(const BlockKey& key);
 
   // The current master's stub (null while none is known).
@@ -78,8 +78,8 @@ class StoreClientImpl final : public StoreClient {
   std::unique_ptr<MasterLocator> locator_;
   std::shared_ptr<v1::StoreMaster::Stub> master_;  // guarded by mu_
   std::mutex mu_;
-  std::map<std::string, transfer::SegmentHandle> handles_;               // guarded by mu_
-  std::map<std::string, std::unique_ptr<v1::StoreNode::Stub>> nodes_;   // guarded by mu_
+  std::map<std::string, transfer::SegmentHandle> handles_;                   // guarded by mu_
+  std::map<std::string, std::unique_ptr<v1::StoreNode::Stub>> nodes_;        // guarded by mu_
   std::unordered_map<BlockKey, v1::GetResponse, BlockKeyHash> lease_cache_;  // guarded by mu_
 };
 

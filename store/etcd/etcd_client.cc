@@ -85,10 +85,12 @@ Status EtcdClient::RevokeLease(int64_t lease_id) {
 StatusOr<bool> EtcdClient::CreateIfAbsent(const std::string& key, const std::string& value,
                                           int64_t lease_id) {
   const json txn = {
-      {"compare", json::array({{{"key", B64(key)}, {"target", "CREATE"}, {"create_revision", "0"}}})},
-      {"success", json::array({{{"request_put",
-                                 {{"key", B64(key)}, {"value", B64(value)},
-                                  {"lease", std::to_string(lease_id)}}}}})}};
+      {"compare",
+       json::array({{{"key", B64(key)}, {"target", "CREATE"}, {"create_revision", "0"}}})},
+      {"success",
+       json::array(
+           {{{"request_put",
+              {{"key", B64(key)}, {"value", B64(value)}, {"lease", std::to_string(lease_id)}}}}})}};
   KVC_ASSIGN_OR_RETURN(std::string body, Post("/v3/kv/txn", txn.dump()));
   KVC_ASSIGN_OR_RETURN(json j, Parse(body));
   return j.contains("succeeded") && j["succeeded"].is_boolean() && j["succeeded"].get<bool>();

@@ -27,8 +27,7 @@ class EtcdClient {
   [[nodiscard]] Status RevokeLease(int64_t lease_id);
   // Creates key = value attached to the lease when the key does not exist.
   // Returns true when created (e.g. this process became the leader).
-  StatusOr<bool> CreateIfAbsent(const std::string& key, const std::string& value,
-                                int64_t lease_id);
+  StatusOr<bool> CreateIfAbsent(const std::string& key, const std::string& value, int64_t lease_id);
   // The value of key, nullopt when absent.
   StatusOr<std::optional<std::string>> Get(const std::string& key);
 

@@ -18,7 +18,8 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 int MillisLeft(SteadyClock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
@@ -44,7 +45,8 @@ Status Connect(const std::string& host, const std::string& port, SteadyClock::ti
   freeaddrinfo(res);
   if (out->fd < 0) return absl::UnavailableError("socket() failed");
   if (rc != 0 && errno != EINPROGRESS) {
-    return absl::UnavailableError(absl::StrCat("connect ", host, ":", port, ": ", std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("connect ", host, ":", port, ": ", std::strerror(errno)));
   }
   pollfd p{out->fd, POLLOUT, 0};
   if (poll(&p, 1, MillisLeft(deadline)) <= 0) {
@@ -54,7 +56,8 @@ Status Connect(const std::string& host, const std::string& port, SteadyClock::ti
   socklen_t len = sizeof err;
   getsockopt(out->fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0) {
-    return absl::UnavailableError(absl::StrCat("connect ", host, ":", port, ": ", std::strerror(err)));
+    return absl::UnavailableError(
+        absl::StrCat("connect ", host, ":", port, ": ", std::strerror(err)));
   }
   return Status();
 }
@@ -63,9 +66,11 @@ Status SendAll(int fd, const std::string& data, SteadyClock::time_point deadline
   size_t sent = 0;
   while (sent < data.size()) {
     pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, MillisLeft(deadline)) <= 0) return absl::DeadlineExceededError("HTTP send timed out");
+    if (poll(&p, 1, MillisLeft(deadline)) <= 0)
+      return absl::DeadlineExceededError("HTTP send timed out");
     const ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return absl::UnavailableError("HTTP send failed");
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+      return absl::UnavailableError("HTTP send failed");
     if (n > 0) sent += static_cast<size_t>(n);
   }
   return Status();
@@ -76,10 +81,12 @@ StatusOr<std::string> ReadAll(int fd, SteadyClock::time_point deadline) {
   char buf[16384];
   while (true) {
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, MillisLeft(deadline)) <= 0) return absl::DeadlineExceededError("HTTP read timed out");
+    if (poll(&p, 1, MillisLeft(deadline)) <= 0)
+      return absl::DeadlineExceededError("HTTP read timed out");
     const ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n == 0) return data;
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return absl::UnavailableError("HTTP read failed");
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+      return absl::UnavailableError("HTTP read failed");
     if (n > 0) data.append(buf, static_cast<size_t>(n));
   }
 }
@@ -115,7 +122,8 @@ StatusOr<std::string> HttpPost(const std::string& base_url, const std::string& p
   }
   const auto deadline = SteadyClock::now() + timeout;
   Fd sock;
-  KVC_RETURN_IF_ERROR(Connect(hostport.substr(0, colon), hostport.substr(colon + 1), deadline, &sock));
+  KVC_RETURN_IF_ERROR(
+      Connect(hostport.substr(0, colon), hostport.substr(colon + 1), deadline, &sock));
   const std::string request = absl::StrCat(
       "POST ", path, " HTTP/1.1\r\nHost: ", hostport, "\r\nContent-Type: application/json\r\n",
       "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
@@ -132,7 +140,8 @@ StatusOr<std::string> HttpPost(const std::string& base_url, const std::string& p
   if (headers.find("Transfer-Encoding: chunked") != std::string::npos) {
     KVC_ASSIGN_OR_RETURN(payload, DecodeChunked(payload));
   }
-  if (code < 200 || code > 299) return absl::InternalError(absl::StrCat("HTTP ", code, ": ", payload));
+  if (code < 200 || code > 299)
+    return absl::InternalError(absl::StrCat("HTTP ", code, ": ", payload));
   return payload;
 }
 

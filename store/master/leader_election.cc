@@ -16,7 +16,9 @@ LeaderElection::LeaderElection(EtcdClient& etcd, std::string key, std::string ad
 
 LeaderElection::~LeaderElection() { Stop(); }
 
-void LeaderElection::Start() { thread_ = std::thread([this] { Loop(); }); }
+void LeaderElection::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void LeaderElection::Stop() {
   {

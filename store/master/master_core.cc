@@ -30,25 +30,25 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
                                                         const std::string& preferred_node) {
   Impl& m = *impl_;
   if (size == 0 || size > m.policy.max_object_bytes) {
-    return WithReason(absl::InvalidArgumentError(absl::StrCat(
-                          "PutStart: value size ", size, " of key ", key.ToHex(),
-                          " is outside 1..", m.policy.max_object_bytes, " bytes")),
+    return WithReason(absl::InvalidArgumentError(
+                          absl::StrCat("PutStart: value size ", size, " of key ", key.ToHex(),
+                                       " is outside 1..", m.policy.max_object_bytes, " bytes")),
                       "BAD_SIZE");
   }
   if (replicas == 0) replicas = m.policy.default_replicas;
   if (replicas > m.policy.max_replicas) {
-    return WithReason(absl::InvalidArgumentError(absl::StrCat(
-                          "PutStart: ", replicas, " replicas asked, the limit is ",
-                          m.policy.max_replicas)),
-                      "BAD_REPLICAS");
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "PutStart: ", replicas, " replicas asked, the limit is ", m.policy.max_replicas)),
+        "BAD_REPLICAS");
   }
   std::lock_guard lock(m.mu);
   if (auto it = m.objects.find(key); it != m.objects.end()) {
     const bool done = it->second.complete;
-    return WithReason(absl::AlreadyExistsError(absl::StrCat(
-                          "PutStart: key ", key.ToHex(),
-                          done ? " already exists" : " is already being written")),
-                      done ? "OBJECT_EXISTS" : "PUT_IN_PROGRESS");
+    return WithReason(
+        absl::AlreadyExistsError(absl::StrCat(
+            "PutStart: key ", key.ToHex(), done ? " already exists" : " is already being written")),
+        done ? "OBJECT_EXISTS" : "PUT_IN_PROGRESS");
   }
   std::vector<Segment*> order = m.PlacementOrder(preferred_node, size);
   if (order.empty()) {
@@ -76,11 +76,11 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
   }
   if (out.empty()) {
     m.objects.erase(key);
-    return WithReason(absl::ResourceExhaustedError(absl::StrCat(
-                          "PutStart: no DRAM segment has ", size,
-                          " free bytes for key ", key.ToHex(), " (", m.nodes.size(),
-                          " nodes; in-use and leased objects cannot be evicted)")),
-                      "NO_SPACE");
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "PutStart: no DRAM segment has ", size, " free bytes for key ", key.ToHex(), " (",
+            m.nodes.size(), " nodes; in-use and leased objects cannot be evicted)")),
+        "NO_SPACE");
   }
   m.writing[key] = m.clock.Now();
   return out;
@@ -92,8 +92,8 @@ Status MasterCore::PutEnd(const BlockKey& key) {
   if (it == impl_->objects.end()) return NotStarted(key, "PutEnd");
   Object& obj = it->second;
   if (obj.complete) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "PutEnd: key ", key.ToHex(), " is already complete")),
+    return WithReason(absl::FailedPreconditionError(
+                          absl::StrCat("PutEnd: key ", key.ToHex(), " is already complete")),
                       "OBJECT_EXISTS");
   }
   obj.complete = true;
@@ -129,10 +129,10 @@ Status MasterCore::Remove(const BlockKey& key) {
                       "LEASED");
   }
   if (impl_->Busy(it->second)) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "Remove: key ", key.ToHex(),
-                          " is being written, demoted or replicated; retry later")),
-                      "NOT_COMPLETE");
+    return WithReason(
+        absl::FailedPreconditionError(absl::StrCat(
+            "Remove: key ", key.ToHex(), " is being written, demoted or replicated; retry later")),
+        "NOT_COMPLETE");
   }
   impl_->EraseObject(key);
   return Status();

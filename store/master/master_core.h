@@ -77,7 +77,7 @@ class MasterCore {
   // Get for each key, in order; a missing key is a NOT_FOUND entry, not an error.
   // The call fails only when keys exceed max_batch_keys.
   StatusOr<std::vector<StatusOr<GetResult>>> BatchGet(std::span<const BlockKey> keys,
-                                                       const std::string& reader_node);
+                                                      const std::string& reader_node);
   bool Exists(const BlockKey& key) const;
   StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) const;
   // For each node, how many leading keys of `keys` it holds complete (any tier),
@@ -110,7 +110,7 @@ class MasterCore {
   struct Object;
   struct Impl;
   struct GetContext;
-  GetContext MakeGetContext(const std::string& reader_node);  // REQUIRES: mu held
+  GetContext MakeGetContext(const std::string& reader_node);                  // REQUIRES: mu held
   StatusOr<GetResult> GetLocked(const BlockKey& key, const GetContext& ctx);  // REQUIRES: mu held
   std::unique_ptr<Impl> impl_;
 };

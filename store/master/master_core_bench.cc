@@ -18,9 +18,13 @@ constexpr int kNodes = 8;
 struct Loaded {
   Loaded() : core(Policy(), clock, metrics) {
     for (int n = 0; n < kNodes; ++n) {
-      SegmentSpec s{.node_id = "node-" + std::to_string(n), .hostname = "h",
-                    .tier = Tier::kDram, .capacity_bytes = 1ull << 32,
-                    .transfer_segment = "seg", .rpc_address = "x", .base_address = 0};
+      SegmentSpec s{.node_id = "node-" + std::to_string(n),
+                    .hostname = "h",
+                    .tier = Tier::kDram,
+                    .capacity_bytes = 1ull << 32,
+                    .transfer_segment = "seg",
+                    .rpc_address = "x",
+                    .base_address = 0};
       (void)core.MountSegment(s);
     }
     for (uint64_t i = 0; i < kObjects; ++i) {

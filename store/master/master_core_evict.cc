@@ -20,8 +20,10 @@ void MasterCore::Impl::EvictIfNeeded() {
     for (auto& [tier, seg] : node->segments) {
       const uint64_t cap = seg->spec.capacity_bytes;
       const bool dram = tier == Tier::kDram;
-      const uint64_t high = Fraction(dram ? policy.dram_high_watermark : policy.ssd_high_watermark, cap);
-      const uint64_t low = Fraction(dram ? policy.dram_low_watermark : policy.ssd_low_watermark, cap);
+      const uint64_t high =
+          Fraction(dram ? policy.dram_high_watermark : policy.ssd_high_watermark, cap);
+      const uint64_t low =
+          Fraction(dram ? policy.dram_low_watermark : policy.ssd_low_watermark, cap);
       if (seg->Used() - seg->pending_free > high) EvictSegment(seg.get(), low);
     }
   }
@@ -35,8 +37,8 @@ void MasterCore::Impl::EvictSegment(Segment* seg, uint64_t target) {
   uint32_t scanned = 0;
   // Approximate LRU: only the eviction_scan_limit least recently used replicas are
   // candidates; leased, in-flight and busy objects are skipped, never evicted.
-  for (auto it = seg->lru.rbegin(); it != seg->lru.rend() && effective > target &&
-                                    scanned < policy.eviction_scan_limit;
+  for (auto it = seg->lru.rbegin();
+       it != seg->lru.rend() && effective > target && scanned < policy.eviction_scan_limit;
        ++it, ++scanned) {
     auto obj_it = objects.find(*it);
     if (obj_it == objects.end()) continue;

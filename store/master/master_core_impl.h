@@ -91,8 +91,8 @@ struct MasterCore::Impl {
   void RemoveNode(const std::string& node_id);
   void ApplyTaskResult(const TaskResult& r);
   void QueueTask(Node* node, NodeTask task);
-  static NodeTask MakeTask(NodeTask::Kind kind, const BlockKey& key, uint64_t size,
-                           uint64_t offset, ReplicaView source = {});
+  static NodeTask MakeTask(NodeTask::Kind kind, const BlockKey& key, uint64_t size, uint64_t offset,
+                           ReplicaView source = {});
 
   // Objects and replicas (master_core_objects.cc).
   Replica& AddReplica(const BlockKey& key, Object& obj, Segment* seg, uint64_t offset,

@@ -39,10 +39,10 @@ StatusOr<GetResult> MasterCore::GetLocked(const BlockKey& key, const GetContext&
     m.misses++;
     m.metrics.misses.Increment();
     const bool writing = it != m.objects.end();
-    return WithReason(absl::NotFoundError(absl::StrCat("Get: key ", key.ToHex(),
-                                                       writing ? " is still being written"
-                                                               : " not found")),
-                      "NOT_FOUND");
+    return WithReason(
+        absl::NotFoundError(absl::StrCat("Get: key ", key.ToHex(),
+                                         writing ? " is still being written" : " not found")),
+        "NOT_FOUND");
   }
   Object& obj = it->second;
   struct Ranked {
@@ -55,9 +55,9 @@ StatusOr<GetResult> MasterCore::GetLocked(const BlockKey& key, const GetContext&
   for (Replica& r : obj.replicas) {
     if (r.state != ReplicaState::kComplete) continue;
     r.segment->lru.splice(r.segment->lru.begin(), r.segment->lru, r.lru);  // mark recently used
-    ranked.push_back(Ranked{&r, ctx.reader_host == nullptr || r.segment->node->hostname != *ctx.reader_host,
-                            r.segment->spec.tier == Tier::kSsd,
-                            Impl::ReadLoad(*r.segment->node, ctx.window)});
+    ranked.push_back(
+        Ranked{&r, ctx.reader_host == nullptr || r.segment->node->hostname != *ctx.reader_host,
+               r.segment->spec.tier == Tier::kSsd, Impl::ReadLoad(*r.segment->node, ctx.window)});
   }
   std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
     if (a.remote != b.remote) return !a.remote;
@@ -68,8 +68,8 @@ StatusOr<GetResult> MasterCore::GetLocked(const BlockKey& key, const GetContext&
   out.size = obj.size;
   for (const Ranked& x : ranked) out.replicas.push_back(m.View(*x.r));
   if (!ranked.empty()) ranked.front().r->segment->node->reads_now++;
-  obj.lease_until = std::max(obj.lease_until,
-                             m.clock.Now() + std::chrono::milliseconds(m.policy.lease_ms));
+  obj.lease_until =
+      std::max(obj.lease_until, m.clock.Now() + std::chrono::milliseconds(m.policy.lease_ms));
   out.lease_expires_unix_ms = m.clock.UnixMillis() + m.policy.lease_ms;
   m.hits++;
   m.metrics.hits.Increment();
@@ -79,8 +79,9 @@ StatusOr<GetResult> MasterCore::GetLocked(const BlockKey& key, const GetContext&
 MasterCore::GetContext MasterCore::MakeGetContext(const std::string& reader_node) {
   GetContext ctx;
   if (Node* n = impl_->FindNode(reader_node)) ctx.reader_host = &n->hostname;
-  ctx.window = std::chrono::duration_cast<std::chrono::seconds>(
-                   impl_->clock.Now().time_since_epoch()).count();
+  ctx.window =
+      std::chrono::duration_cast<std::chrono::seconds>(impl_->clock.Now().time_since_epoch())
+          .count();
   return ctx;
 }
 
@@ -90,7 +91,7 @@ StatusOr<GetResult> MasterCore::Get(const BlockKey& key, const std::string& read
 }
 
 StatusOr<std::vector<StatusOr<GetResult>>> MasterCore::BatchGet(std::span<const BlockKey> keys,
-                                                                 const std::string& reader_node) {
+                                                                const std::string& reader_node) {
   if (keys.size() > impl_->policy.max_batch_keys) {
     return TooManyKeys("BatchGet", keys.size(), impl_->policy.max_batch_keys);
   }
@@ -164,7 +165,8 @@ StatusOr<PrefixMatch> MasterCore::MatchPrefix(std::span<const BlockKey> keys) co
       active.pop_back();
     }
   }
-  for (const Node* n : active) out.nodes.push_back(NodeMatch{n->id, static_cast<uint32_t>(keys.size())});
+  for (const Node* n : active)
+    out.nodes.push_back(NodeMatch{n->id, static_cast<uint32_t>(keys.size())});
   std::sort(out.nodes.begin(), out.nodes.end(), [](const NodeMatch& a, const NodeMatch& b) {
     if (a.matched_blocks != b.matched_blocks) return a.matched_blocks > b.matched_blocks;
     return a.node_id < b.node_id;

@@ -15,9 +15,9 @@ Status MasterCore::Impl::AddReplicas(const BlockKey& key, Object& obj, uint32_t 
     }
   }
   if (source == nullptr) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "ChangeReplica: key ", key.ToHex(),
-                          " has no complete DRAM replica to copy from (SSD-only)")),
+    return WithReason(absl::FailedPreconditionError(
+                          absl::StrCat("ChangeReplica: key ", key.ToHex(),
+                                       " has no complete DRAM replica to copy from (SSD-only)")),
                       "NOT_COMPLETE");
   }
   const ReplicaView source_view = View(*source);
@@ -33,23 +33,25 @@ Status MasterCore::Impl::AddReplicas(const BlockKey& key, Object& obj, uint32_t 
     ++added;
   }
   if (added == 0) {
-    return WithReason(absl::ResourceExhaustedError(absl::StrCat(
-                          "ChangeReplica: no other node has ", obj.size, " free DRAM bytes for key ",
-                          key.ToHex())),
-                      "NO_SPACE");
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat("ChangeReplica: no other node has ", obj.size,
+                                                  " free DRAM bytes for key ", key.ToHex())),
+        "NO_SPACE");
   }
   return Status();
 }
 
 Status MasterCore::Impl::DropReplicas(const BlockKey& key, Object& obj, uint32_t count) {
   if (Leased(obj)) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "ChangeReplica: key ", key.ToHex(), " is leased by a reader; retry later")),
-                      "LEASED");
+    return WithReason(
+        absl::FailedPreconditionError(absl::StrCat("ChangeReplica: key ", key.ToHex(),
+                                                   " is leased by a reader; retry later")),
+        "LEASED");
   }
   for (size_t i = obj.replicas.size(); i-- > 0 && count > 0;) {
     const Replica& r = obj.replicas[i];
-    if (r.segment->spec.tier != Tier::kDram || r.busy || r.state != ReplicaState::kComplete) continue;
+    if (r.segment->spec.tier != Tier::kDram || r.busy || r.state != ReplicaState::kComplete)
+      continue;
     DropReplica(key, obj, i);
     --count;
   }
@@ -59,17 +61,17 @@ Status MasterCore::Impl::DropReplicas(const BlockKey& key, Object& obj, uint32_t
 StatusOr<std::vector<ReplicaView>> MasterCore::ChangeReplica(const BlockKey& key, uint32_t n) {
   Impl& m = *impl_;
   if (n == 0 || n > m.policy.max_replicas) {
-    return WithReason(absl::InvalidArgumentError(absl::StrCat(
-                          "ChangeReplica: ", n, " replicas is outside 1..", m.policy.max_replicas,
-                          " (use Remove to delete an object)")),
+    return WithReason(absl::InvalidArgumentError(
+                          absl::StrCat("ChangeReplica: ", n, " replicas is outside 1..",
+                                       m.policy.max_replicas, " (use Remove to delete an object)")),
                       "BAD_REPLICAS");
   }
   std::lock_guard lock(m.mu);
   auto it = m.objects.find(key);
   if (it == m.objects.end() || !it->second.complete) {
-    return WithReason(absl::NotFoundError(absl::StrCat("ChangeReplica: key ", key.ToHex(),
-                                                       it == m.objects.end() ? " not found"
-                                                                             : " is still being written")),
+    return WithReason(absl::NotFoundError(absl::StrCat(
+                          "ChangeReplica: key ", key.ToHex(),
+                          it == m.objects.end() ? " not found" : " is still being written")),
                       "NOT_FOUND");
   }
   Object& obj = it->second;

@@ -45,7 +45,7 @@ void MasterCore::Impl::RemoveNode(const std::string& node_id) {
 }
 
 NodeTask MasterCore::Impl::MakeTask(NodeTask::Kind kind, const BlockKey& key, uint64_t size,
-                                   uint64_t offset, ReplicaView source) {
+                                    uint64_t offset, ReplicaView source) {
   NodeTask t;
   t.kind = kind;
   t.key = key;
@@ -65,16 +65,16 @@ Status MasterCore::MountSegment(const SegmentSpec& spec) {
     return WithReason(absl::InvalidArgumentError("MountSegment: node_id is empty"), "BAD_SEGMENT");
   }
   if (spec.capacity_bytes == 0) {
-    return WithReason(absl::InvalidArgumentError(absl::StrCat(
-                          "MountSegment: node ", spec.node_id, " ", TierName(spec.tier),
-                          " segment has capacity 0")),
-                      "BAD_SEGMENT");
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat("MountSegment: node ", spec.node_id, " ",
+                                                TierName(spec.tier), " segment has capacity 0")),
+        "BAD_SEGMENT");
   }
   if (spec.tier == Tier::kDram && spec.transfer_segment.empty()) {
-    return WithReason(absl::InvalidArgumentError(absl::StrCat(
-                          "MountSegment: DRAM segment of ", spec.node_id,
-                          " needs a transfer_segment name")),
-                      "BAD_SEGMENT");
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat("MountSegment: DRAM segment of ", spec.node_id,
+                                                " needs a transfer_segment name")),
+        "BAD_SEGMENT");
   }
   std::lock_guard lock(impl_->mu);
   auto& node = impl_->nodes[spec.node_id];
@@ -106,8 +106,8 @@ Status MasterCore::UnmountSegment(const std::string& node_id, Tier tier) {
   std::lock_guard lock(impl_->mu);
   Segment* seg = impl_->FindSegment(node_id, tier);
   if (seg == nullptr) {
-    return WithReason(absl::NotFoundError(absl::StrCat("UnmountSegment: node ", node_id,
-                                                       " has no ", TierName(tier), " segment")),
+    return WithReason(absl::NotFoundError(absl::StrCat("UnmountSegment: node ", node_id, " has no ",
+                                                       TierName(tier), " segment")),
                       "UNKNOWN_SEGMENT");
   }
   impl_->DropSegmentReplicas(seg);
@@ -117,8 +117,7 @@ Status MasterCore::UnmountSegment(const std::string& node_id, Tier tier) {
   return Status();
 }
 
-HeartbeatReply MasterCore::Heartbeat(const std::string& node_id,
-                                     std::span<const TaskResult> done) {
+HeartbeatReply MasterCore::Heartbeat(const std::string& node_id, std::span<const TaskResult> done) {
   std::lock_guard lock(impl_->mu);
   HeartbeatReply reply;
   Node* node = impl_->FindNode(node_id);
@@ -142,9 +141,9 @@ StatusOr<std::vector<BlockKey>> MasterCore::ReportReplicas(
   std::lock_guard lock(impl_->mu);
   Segment* seg = impl_->FindSegment(node_id, tier);
   if (seg == nullptr) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "ReportReplicas: node ", node_id, " has no mounted ", TierName(tier),
-                          " segment; MountSegment first")),
+    return WithReason(absl::FailedPreconditionError(absl::StrCat("ReportReplicas: node ", node_id,
+                                                                 " has no mounted ", TierName(tier),
+                                                                 " segment; MountSegment first")),
                       "UNKNOWN_SEGMENT");
   }
   std::vector<BlockKey> refused;
@@ -155,15 +154,16 @@ StatusOr<std::vector<BlockKey>> MasterCore::ReportReplicas(
       obj.size = rep.size;
       obj.complete = true;
     }
-    if (const int known = Impl::FindReplica(obj, seg); known >= 0 && obj.complete &&
-        obj.size == rep.size &&
+    if (const int known = Impl::FindReplica(obj, seg);
+        known >= 0 && obj.complete && obj.size == rep.size &&
         (seg->dram == nullptr || obj.replicas[static_cast<size_t>(known)].offset == rep.offset)) {
       continue;  // already known (a node re-registering after a network blip)
     }
-    const bool conflict = !obj.complete || obj.size != rep.size || rep.size == 0 ||
-                          Impl::FindReplica(obj, seg) >= 0;
-    const bool space_ok = !conflict && (seg->dram ? seg->dram->AllocateAt(rep.offset, rep.size)
-                                                  : seg->used + rep.size <= seg->spec.capacity_bytes);
+    const bool conflict =
+        !obj.complete || obj.size != rep.size || rep.size == 0 || Impl::FindReplica(obj, seg) >= 0;
+    const bool space_ok =
+        !conflict && (seg->dram ? seg->dram->AllocateAt(rep.offset, rep.size)
+                                : seg->used + rep.size <= seg->spec.capacity_bytes);
     if (!space_ok) {
       refused.push_back(rep.key);
       impl_->EraseIfEmpty(rep.key);

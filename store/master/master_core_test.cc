@@ -10,8 +10,8 @@ namespace {
 
 using testing::CoreFixture;
 using testing::Dram;
-using testing::Key;
 using ::testing::ElementsAre;
+using testing::Key;
 
 // Mounting validates its input; re-mounting the same segment is idempotent.
 TEST(MasterCoreTest, MountValidatesAndIsIdempotent) {

@@ -32,8 +32,9 @@ void FillReplicas(const std::vector<ReplicaView>& views,
 
 grpc::Status MasterService::Gate() const {
   if (leader_ == nullptr || leader_->load()) return grpc::Status::OK;
-  return ToGrpcStatus(WithReason(
-      absl::UnavailableError("this kvc-master is a standby; ask etcd for the leader"), "NOT_LEADER"));
+  return ToGrpcStatus(
+      WithReason(absl::UnavailableError("this kvc-master is a standby; ask etcd for the leader"),
+                 "NOT_LEADER"));
 }
 
 grpc::Status MasterService::MountSegment(Ctx*, const v1::MountSegmentRequest* req,
@@ -81,8 +82,8 @@ grpc::Status MasterService::ReportReplicas(Ctx*, const v1::ReportReplicasRequest
   auto refused = core_.ReportReplicas(req->node_id(), *tier, reported);
   if (!refused.ok()) return ToGrpcStatus(refused.status());
   for (const BlockKey& k : *refused) ToProto(k, resp->add_refused());
-  Logger("master")->info("{} reported {} {} replicas, {} refused", req->node_id(),
-                         reported.size(), TierName(*tier), refused->size());
+  Logger("master")->info("{} reported {} {} replicas, {} refused", req->node_id(), reported.size(),
+                         TierName(*tier), refused->size());
   return grpc::Status::OK;
 }
 

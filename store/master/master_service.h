@@ -24,10 +24,12 @@ class MasterService final : public v1::StoreMaster::Service {
         leader_(leader) {}
 
   using Ctx = grpc::ServerContext;
-  grpc::Status MountSegment(Ctx*, const v1::MountSegmentRequest*, v1::MountSegmentResponse*) override;
+  grpc::Status MountSegment(Ctx*, const v1::MountSegmentRequest*,
+                            v1::MountSegmentResponse*) override;
   grpc::Status UnmountSegment(Ctx*, const v1::UnmountSegmentRequest*,
                               v1::UnmountSegmentResponse*) override;
-  grpc::Status Heartbeat(Ctx*, const v1::StoreHeartbeatRequest*, v1::StoreHeartbeatResponse*) override;
+  grpc::Status Heartbeat(Ctx*, const v1::StoreHeartbeatRequest*,
+                         v1::StoreHeartbeatResponse*) override;
   grpc::Status ReportReplicas(Ctx*, const v1::ReportReplicasRequest*,
                               v1::ReportReplicasResponse*) override;
   grpc::Status PutStart(Ctx*, const v1::PutStartRequest*, v1::PutStartResponse*) override;

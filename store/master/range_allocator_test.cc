@@ -1,9 +1,9 @@
 #include "store/master/range_allocator.h"
 
+#include <gtest/gtest.h>
+
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace kvc::store {
 namespace {

@@ -24,8 +24,8 @@ AlignedBuffer::AlignedBuffer(uint64_t bytes) {
 
 AlignedBuffer::~AlignedBuffer() { std::free(data); }
 
-StatusOr<std::unique_ptr<SegmentServer>> SegmentServer::Create(
-    const SegmentServerOptions& options, transfer::TransferEngine& engine) {
+StatusOr<std::unique_ptr<SegmentServer>> SegmentServer::Create(const SegmentServerOptions& options,
+                                                               transfer::TransferEngine& engine) {
   auto server = std::make_unique<SegmentServerImpl>(options, engine);
   KVC_RETURN_IF_ERROR(server->Init());
   return std::unique_ptr<SegmentServer>(std::move(server));
@@ -53,8 +53,8 @@ Status SegmentServerImpl::Init() {
   dram_ = std::make_unique<AlignedBuffer>(options_.dram_bytes);
   staging_ = std::make_unique<AlignedBuffer>(options_.staging_bytes);
   if (dram_->data == nullptr || staging_->data == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("store.dram_bytes: cannot allocate ",
-                                                     options_.dram_bytes, " bytes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("store.dram_bytes: cannot allocate ", options_.dram_bytes, " bytes"));
   }
   KVC_RETURN_IF_ERROR(engine_.RegisterMemory(dram_->data, dram_->size, "cpu:0", true));
   KVC_RETURN_IF_ERROR(engine_.RegisterMemory(staging_->data, staging_->size, "cpu:0", true));
@@ -62,9 +62,9 @@ Status SegmentServerImpl::Init() {
   if (!options_.ssd_path.empty()) {
     KVC_ASSIGN_OR_RETURN(ssd_, SsdTier::Open(options_.ssd_path));
   }
-  KVC_ASSIGN_OR_RETURN(locator_, MasterLocator::Create(options_.master_address,
-                                                       options_.etcd_endpoints,
-                                                       options_.etcd_prefix));
+  KVC_ASSIGN_OR_RETURN(locator_,
+                       MasterLocator::Create(options_.master_address, options_.etcd_endpoints,
+                                             options_.etcd_prefix));
   return Status();
 }
 

@@ -11,11 +11,11 @@
 // node's server; Run() starts the heartbeat thread.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "kvc/common/status.h"
 #include "kvc/transfer/transfer_engine.h"
@@ -23,19 +23,20 @@
 namespace kvc::store {
 
 struct SegmentServerOptions {
-  std::string node_id;                  // stable id; SSD contents are re-reported under it
-  std::string hostname;                 // "" = HostName()
+  std::string node_id;   // stable id; SSD contents are re-reported under it
+  std::string hostname;  // "" = HostName()
   std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address (no etcd)
-  std::string etcd_endpoints;           // etcd HA: find the elected master there ("" = master_address)
+  std::string etcd_endpoints;  // etcd HA: find the elected master there ("" = master_address)
   std::string etcd_prefix = "/kvc/master";
-  uint64_t dram_bytes = 256ull << 20;   // DRAM contributed to the pool
-  uint64_t staging_bytes = 64ull << 20; // DRAM for staging SSD reads (per concurrent reader: one value)
-  std::string ssd_path;                 // RocksDB directory of the SSD tier; "" = no SSD tier
-  uint64_t ssd_bytes = 1ull << 30;      // SSD capacity announced to the master
-  uint32_t rpc_timeout_ms = 3000;       // deadline of every master RPC
+  uint64_t dram_bytes = 256ull << 20;  // DRAM contributed to the pool
+  uint64_t staging_bytes =
+      64ull << 20;                  // DRAM for staging SSD reads (per concurrent reader: one value)
+  std::string ssd_path;             // RocksDB directory of the SSD tier; "" = no SSD tier
+  uint64_t ssd_bytes = 1ull << 30;  // SSD capacity announced to the master
+  uint32_t rpc_timeout_ms = 3000;   // deadline of every master RPC
   uint32_t heartbeat_interval_ms = 1000;  // until the master announces its own
-  uint32_t staging_ttl_ms = 10000;      // a staged value not unstaged is freed after this
-  uint32_t transfer_timeout_ms = 5000;  // replicate tasks: deadline of the copy
+  uint32_t staging_ttl_ms = 10000;        // a staged value not unstaged is freed after this
+  uint32_t transfer_timeout_ms = 5000;    // replicate tasks: deadline of the copy
 };
 
 class SegmentServer {

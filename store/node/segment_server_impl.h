@@ -66,7 +66,7 @@ class SegmentServerImpl final : public SegmentServer {
   Status Register();
   Status ReportContents(v1::StorageTier tier);
   Status Beat();
-  bool RunTask(const v1::NodeTask& task);   // segment_server_tasks.cc
+  bool RunTask(const v1::NodeTask& task);  // segment_server_tasks.cc
   bool Replicate(const v1::NodeTask& task);
   std::unique_ptr<grpc::ClientContext> Ctx() const;
   void ExpireStagedLocked();  // REQUIRES: mu_ held
@@ -86,14 +86,15 @@ class SegmentServerImpl final : public SegmentServer {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  bool stop_ = false;                              // guarded by mu_
-  bool registered_ = false;                        // guarded by mu_
-  uint32_t interval_ms_;                           // guarded by mu_
-  std::unordered_map<BlockKey, std::pair<uint64_t, uint64_t>, BlockKeyHash> dram_contents_;  // key -> (offset, size); guarded by mu_
-  RangeAllocator staging_alloc_;                   // guarded by mu_
-  std::map<uint64_t, Staged> staged_;              // guarded by mu_
-  uint64_t next_staging_id_ = 1;                   // guarded by mu_
-  std::vector<v1::NodeTaskResult> done_;           // heartbeat thread only
+  bool stop_ = false;        // guarded by mu_
+  bool registered_ = false;  // guarded by mu_
+  uint32_t interval_ms_;     // guarded by mu_
+  std::unordered_map<BlockKey, std::pair<uint64_t, uint64_t>, BlockKeyHash>
+      dram_contents_;                     // key -> (offset, size); guarded by mu_
+  RangeAllocator staging_alloc_;          // guarded by mu_
+  std::map<uint64_t, Staged> staged_;     // guarded by mu_
+  uint64_t next_staging_id_ = 1;          // guarded by mu_
+  std::vector<v1::NodeTaskResult> done_;  // heartbeat thread only
   std::thread thread_;
 };
 

@@ -1,9 +1,9 @@
 #include "store/node/ssd_tier.h"
 
-#include <cstring>
-
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -48,24 +48,23 @@ StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const std::string& path, uint64
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
   if (!s.ok()) {
-    return absl::UnavailableError(absl::StrCat("ssd_path: cannot open RocksDB at '", path,
-                                               "': ", s.ToString()));
+    return absl::UnavailableError(
+        absl::StrCat("ssd_path: cannot open RocksDB at '", path, "': ", s.ToString()));
   }
   return std::unique_ptr<SsdTier>(new SsdTier(std::unique_ptr<rocksdb::DB>(raw)));
 }
 
 Status SsdTier::Put(const BlockKey& key, const void* data, uint64_t size) {
   rocksdb::WriteOptions wo;
-  return FromRocks(db_->Put(wo, Encode(key),
-                            rocksdb::Slice(static_cast<const char*>(data), size)),
+  return FromRocks(db_->Put(wo, Encode(key), rocksdb::Slice(static_cast<const char*>(data), size)),
                    "SSD put of " + key.ToHex());
 }
 
 StatusOr<uint64_t> SsdTier::Read(const BlockKey& key, void* out, uint64_t cap) const {
   rocksdb::PinnableSlice value;
-  KVC_RETURN_IF_ERROR(FromRocks(
-      db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), Encode(key), &value),
-      "SSD read of " + key.ToHex()));
+  KVC_RETURN_IF_ERROR(
+      FromRocks(db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), Encode(key), &value),
+                "SSD read of " + key.ToHex()));
   if (value.size() > cap) {
     return absl::OutOfRangeError(absl::StrCat("SSD value of ", key.ToHex(), " has ", value.size(),
                                               " bytes, buffer holds ", cap));
@@ -76,14 +75,15 @@ StatusOr<uint64_t> SsdTier::Read(const BlockKey& key, void* out, uint64_t cap) c
 
 StatusOr<uint64_t> SsdTier::SizeOf(const BlockKey& key) const {
   rocksdb::PinnableSlice value;
-  KVC_RETURN_IF_ERROR(FromRocks(
-      db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), Encode(key), &value),
-      "SSD lookup of " + key.ToHex()));
+  KVC_RETURN_IF_ERROR(
+      FromRocks(db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), Encode(key), &value),
+                "SSD lookup of " + key.ToHex()));
   return static_cast<uint64_t>(value.size());
 }
 
 Status SsdTier::Delete(const BlockKey& key) {
-  return FromRocks(db_->Delete(rocksdb::WriteOptions(), Encode(key)), "SSD delete of " + key.ToHex());
+  return FromRocks(db_->Delete(rocksdb::WriteOptions(), Encode(key)),
+                   "SSD delete of " + key.ToHex());
 }
 
 Status SsdTier::ForEach(const std::function<void(const BlockKey&, uint64_t)>& fn) const {

@@ -1,8 +1,8 @@
 #include "store/node/ssd_tier.h"
 
-#include <vector>
-
 #include <gtest/gtest.h>
+
+#include <vector>
 
 #include "tests/support/subprocess.h"
 

@@ -20,8 +20,8 @@ void SegmentServerImpl::ExpireStagedLocked() {
 
 StatusOr<v1::StageResponse> SegmentServerImpl::Stage(const BlockKey& key) {
   if (!ssd_) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "Stage: node ", options_.node_id, " has no SSD tier")),
+    return WithReason(absl::FailedPreconditionError(
+                          absl::StrCat("Stage: node ", options_.node_id, " has no SSD tier")),
                       "NOT_FOUND");
   }
   KVC_ASSIGN_OR_RETURN(const uint64_t size, ssd_->SizeOf(key));
@@ -32,16 +32,16 @@ StatusOr<v1::StageResponse> SegmentServerImpl::Stage(const BlockKey& key) {
     ExpireStagedLocked();
     std::optional<uint64_t> slot = staging_alloc_.Allocate(size);
     if (!slot) {
-      return WithReason(absl::ResourceExhaustedError(absl::StrCat(
-                            "Stage: staging area of ", options_.node_id, " is full (",
-                            options_.staging_bytes, " bytes); retry shortly")),
+      return WithReason(absl::ResourceExhaustedError(
+                            absl::StrCat("Stage: staging area of ", options_.node_id, " is full (",
+                                         options_.staging_bytes, " bytes); retry shortly")),
                         "NO_SPACE");
     }
     offset = *slot;
     id = next_staging_id_++;
-    staged_[id] = Staged{offset, size,
-                         std::chrono::steady_clock::now() +
-                             std::chrono::milliseconds(options_.staging_ttl_ms)};
+    staged_[id] = Staged{
+        offset, size,
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.staging_ttl_ms)};
   }
   auto read = ssd_->Read(key, staging_->data + offset, size);
   if (!read.ok()) {
@@ -61,8 +61,8 @@ Status SegmentServerImpl::Unstage(uint64_t staging_id) {
   std::lock_guard lock(mu_);
   auto it = staged_.find(staging_id);
   if (it == staged_.end()) {
-    return WithReason(absl::NotFoundError(absl::StrCat("Unstage: staging id ", staging_id,
-                                                       " unknown or expired")),
+    return WithReason(absl::NotFoundError(
+                          absl::StrCat("Unstage: staging id ", staging_id, " unknown or expired")),
                       "NOT_FOUND");
   }
   (void)staging_alloc_.Free(it->second.offset, it->second.size);

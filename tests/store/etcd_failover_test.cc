@@ -2,6 +2,7 @@
 // processes electing a leader, a kvc-store node and a client finding the leader
 // through etcd. Killing the leader makes the standby take over; the node
 // re-registers its contents and the client's gets work again, byte-exact.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -10,16 +11,14 @@
 #include <filesystem>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "store/etcd/etcd_client.h"
 #include "tests/store/store_cluster.h"
 
 namespace kvc::store {
 namespace {
 
-using std::chrono::milliseconds;
 using kvc::testing::Subprocess;
+using std::chrono::milliseconds;
 
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -50,11 +49,11 @@ TEST(EtcdFailoverTest, StandbyTakesOverAndClientsContinue) {
   kvc::testing::TempDir dir;
   const std::string client_url = "http://127.0.0.1:" + std::to_string(FreePort());
   const std::string peer_url = "http://127.0.0.1:" + std::to_string(FreePort());
-  Subprocess etcd_proc({"/usr/bin/etcd", "--name", "t", "--data-dir", dir.path() + "/etcd",
-                        "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-                        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                        "--initial-cluster", "t=" + peer_url},
-                       dir.path() + "/etcd.log");
+  Subprocess etcd_proc(
+      {"/usr/bin/etcd", "--name", "t", "--data-dir", dir.path() + "/etcd", "--listen-client-urls",
+       client_url, "--advertise-client-urls", client_url, "--listen-peer-urls", peer_url,
+       "--initial-advertise-peer-urls", peer_url, "--initial-cluster", "t=" + peer_url},
+      dir.path() + "/etcd.log");
   EtcdClient etcd({client_url}, milliseconds(1000));
   const auto up_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (!etcd.Get("/probe").ok() && std::chrono::steady_clock::now() < up_deadline) {
@@ -80,8 +79,8 @@ TEST(EtcdFailoverTest, StandbyTakesOverAndClientsContinue) {
 
   const std::string node_port_file = dir.path() + "/node.port";
   Subprocess node({kvc::testing::BinDir() + "/kvc-store", "--listen-address", "127.0.0.1:0",
-                   "--port-file", node_port_file, "--node-id", "n1", "--etcd-endpoints",
-                   client_url, "--store-dram-bytes", std::to_string(8 << 20)},
+                   "--port-file", node_port_file, "--node-id", "n1", "--etcd-endpoints", client_url,
+                   "--store-dram-bytes", std::to_string(8 << 20)},
                   dir.path() + "/node.log");
   ASSERT_GT(kvc::testing::WaitForPortFile(node_port_file, milliseconds(10000)), 0);
 
@@ -117,7 +116,8 @@ TEST(EtcdFailoverTest, StandbyTakesOverAndClientsContinue) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     v1::GetStatsResponse stats;
-    if (stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok() && stats.queued_node_tasks() == 0) {
+    if (stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok() &&
+        stats.queued_node_tasks() == 0) {
       break;
     }
     std::this_thread::sleep_for(milliseconds(50));

@@ -1,11 +1,10 @@
 // kvc-master as a real process on loopback: the StoreMaster contract end to end,
 // dead-node detection, and convergence after a master restart (nodes re-register).
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "kvc/common/grpc_status.h"
 #include "kvc/common/status.h"
@@ -37,8 +36,8 @@ class Master {
     proc_ = std::make_unique<Subprocess>(
         std::vector<std::string>{testing::BinDir() + "/kvc-master", "--listen-address",
                                  "127.0.0.1:" + std::to_string(port), "--port-file", port_file,
-                                 "--store-heartbeat-interval-ms", "100",
-                                 "--store-node-timeout-ms", "800", "--tick-ms", "50"},
+                                 "--store-heartbeat-interval-ms", "100", "--store-node-timeout-ms",
+                                 "800", "--tick-ms", "50"},
         dir_.path() + "/master.log");
     port_ = testing::WaitForPortFile(port_file, milliseconds(10000));
     ASSERT_GT(port_, 0) << testing::ReadFile(dir_.path() + "/master.log");

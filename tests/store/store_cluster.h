@@ -2,6 +2,7 @@
 // plus an in-test StoreClient with its own transfer engine and registered buffer.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
@@ -9,8 +10,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kvc/rpc/client.h"
 #include "kvc/store/store_client.h"
@@ -31,10 +30,17 @@ class StoreCluster {
   void StartMaster() {
     const std::string port_file = dir_.path() + "/master.port";
     std::remove(port_file.c_str());
-    std::vector<std::string> argv = {kvc::testing::BinDir() + "/kvc-master", "--listen-address",
-                                     "127.0.0.1:" + std::to_string(master_port_), "--port-file",
-                                     port_file, "--store-heartbeat-interval-ms", "100",
-                                     "--store-node-timeout-ms", "1000", "--tick-ms", "50"};
+    std::vector<std::string> argv = {kvc::testing::BinDir() + "/kvc-master",
+                                     "--listen-address",
+                                     "127.0.0.1:" + std::to_string(master_port_),
+                                     "--port-file",
+                                     port_file,
+                                     "--store-heartbeat-interval-ms",
+                                     "100",
+                                     "--store-node-timeout-ms",
+                                     "1000",
+                                     "--tick-ms",
+                                     "50"};
     argv.insert(argv.end(), master_flags_.begin(), master_flags_.end());
     master_ = std::make_unique<kvc::testing::Subprocess>(argv, dir_.path() + "/master.log");
     master_port_ = kvc::testing::WaitForPortFile(port_file, milliseconds(10000));
@@ -51,10 +57,19 @@ class StoreCluster {
   void StartNode(const std::string& id, uint64_t dram_bytes, bool ssd) {
     const std::string port_file = dir_.path() + "/" + id + ".port";
     std::remove(port_file.c_str());
-    std::vector<std::string> argv = {
-        kvc::testing::BinDir() + "/kvc-store", "--listen-address", "127.0.0.1:0", "--port-file",
-        port_file, "--node-id", id, "--master-address", master_address(), "--store-dram-bytes",
-        std::to_string(dram_bytes), "--store-staging-bytes", std::to_string(8 << 20)};
+    std::vector<std::string> argv = {kvc::testing::BinDir() + "/kvc-store",
+                                     "--listen-address",
+                                     "127.0.0.1:0",
+                                     "--port-file",
+                                     port_file,
+                                     "--node-id",
+                                     id,
+                                     "--master-address",
+                                     master_address(),
+                                     "--store-dram-bytes",
+                                     std::to_string(dram_bytes),
+                                     "--store-staging-bytes",
+                                     std::to_string(8 << 20)};
     if (ssd) {
       argv.insert(argv.end(), {"--store-ssd-path", dir_.path() + "/" + id + ".ssd"});
     }

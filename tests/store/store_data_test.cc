@@ -1,9 +1,9 @@
 // The store's data path with real processes: kvc-master, kvc-store nodes, and
 // clients moving bytes through the transfer engine. Every byte is verified.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "tests/store/store_cluster.h"
 
@@ -80,7 +80,8 @@ TEST(StoreDataTest, BatchGetAndBadInputs) {
   for (const Status& s : c->client->BatchPut(puts)) ASSERT_TRUE(s.ok()) << s;
   std::fill(c->buffer.begin(), c->buffer.end(), 0);
   std::vector<GetItem> gets;
-  for (uint64_t i = 0; i < 8; ++i) gets.push_back(GetItem{Key(i), c->buffer.data() + i * kSize, kSize});
+  for (uint64_t i = 0; i < 8; ++i)
+    gets.push_back(GetItem{Key(i), c->buffer.data() + i * kSize, kSize});
   gets.push_back(GetItem{Key(99), c->buffer.data(), kSize});
   auto got = c->client->BatchGet(gets);
   for (uint64_t i = 0; i < 8; ++i) {
@@ -189,7 +190,8 @@ TEST(StoreDataTest, DemotionToSsdSurvivesNodeRestart) {
     FillPattern(c->buffer.data(), kSize, i);
     ASSERT_TRUE(c->client->Put(Key(i), c->buffer.data(), kSize).ok()) << i;
   }
-  auto stats = cluster.WaitStats([](const auto& s) { return s.demotions() > 0 && s.ssd_replicas() == s.demotions(); });
+  auto stats = cluster.WaitStats(
+      [](const auto& s) { return s.demotions() > 0 && s.ssd_replicas() == s.demotions(); });
   ASSERT_GT(stats.demotions(), 0u) << "no demotion happened";
   EXPECT_LE(stats.dram_bytes(), (1u << 20) * 6 / 10);
   EXPECT_EQ(stats.objects(), kKeys);  // nothing vanished

@@ -13,20 +13,20 @@ namespace kvc {
 
 // The policy of the master's metadata core: timeouts, leases, limits, eviction.
 struct MasterPolicyOptions {
-  uint32_t default_replicas = 1;       // replicas per object when a put asks for 0
-  uint32_t max_replicas = 8;           // PutStart/ChangeReplica refuse more
+  uint32_t default_replicas = 1;            // replicas per object when a put asks for 0
+  uint32_t max_replicas = 8;                // PutStart/ChangeReplica refuse more
   uint64_t max_object_bytes = 64ull << 20;  // largest value a put may store
   uint32_t max_batch_keys = 1'000'000;      // BatchGet/BatchExists/MatchPrefix key limit
   uint32_t heartbeat_interval_ms = 1000;    // how often nodes are told to heartbeat
-  uint32_t node_timeout_ms = 5000;     // no heartbeat for this long: node dead, replicas dropped
-  uint32_t put_timeout_ms = 30000;     // PutStart without PutEnd/PutRevoke: reclaimed after this
-  uint32_t lease_ms = 5000;            // read lease granted by Get: no eviction/removal meanwhile
-  double dram_high_watermark = 0.90;   // DRAM segment usage that triggers eviction
-  double dram_low_watermark = 0.75;    // eviction stops at this usage
-  double ssd_high_watermark = 0.95;    // same for SSD segments
+  uint32_t node_timeout_ms = 5000;    // no heartbeat for this long: node dead, replicas dropped
+  uint32_t put_timeout_ms = 30000;    // PutStart without PutEnd/PutRevoke: reclaimed after this
+  uint32_t lease_ms = 5000;           // read lease granted by Get: no eviction/removal meanwhile
+  double dram_high_watermark = 0.90;  // DRAM segment usage that triggers eviction
+  double dram_low_watermark = 0.75;   // eviction stops at this usage
+  double ssd_high_watermark = 0.95;   // same for SSD segments
   double ssd_low_watermark = 0.85;
-  uint32_t eviction_scan_limit = 4096; // approximate LRU: oldest candidates looked at per pass
-  uint32_t task_timeout_ms = 30000;    // a node task (demote/replicate) not acked is abandoned
+  uint32_t eviction_scan_limit = 4096;  // approximate LRU: oldest candidates looked at per pass
+  uint32_t task_timeout_ms = 30000;     // a node task (demote/replicate) not acked is abandoned
 };
 
 struct MasterOptions {
@@ -34,9 +34,9 @@ struct MasterOptions {
   MasterPolicyOptions policy;
   uint32_t tick_ms = 100;  // housekeeping period (dead nodes, abandoned puts, eviction)
   // etcd HA mode (empty = single in-memory master, the default).
-  std::string etcd_endpoints;           // "http://127.0.0.1:2379[,...]"
+  std::string etcd_endpoints;               // "http://127.0.0.1:2379[,...]"
   std::string etcd_prefix = "/kvc/master";  // key prefix of the election
-  uint32_t etcd_lease_ttl_s = 3;        // leader lease TTL; a dead leader is replaced after it
+  uint32_t etcd_lease_ttl_s = 3;            // leader lease TTL; a dead leader is replaced after it
 };
 
 void BindMasterOptions(OptionSet& set, MasterOptions* options);

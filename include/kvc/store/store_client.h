@@ -31,7 +31,7 @@ struct StoreClientOptions {
   std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address (no etcd)
   // etcd HA: find the elected master under "<etcd_prefix>/leader" instead of
   // master_address, and look again when the master stops answering.
-  std::string etcd_endpoints;             // "http://127.0.0.1:2379[,...]"; "" = master_address
+  std::string etcd_endpoints;  // "http://127.0.0.1:2379[,...]"; "" = master_address
   std::string etcd_prefix = "/kvc/master";
   std::string node_id;             // this process's node id: local-first placement, same-host reads
   uint32_t replicas = 1;           // copies per put (0 = master default)
