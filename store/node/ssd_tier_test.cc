@@ -1,13 +1,32 @@
 #include "store/node/ssd_tier.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <string>
 #include <vector>
-
-#include "tests/support/subprocess.h"
 
 namespace kvc::store {
 namespace {
+
+// A fresh temporary directory, removed afterwards. (Unit tests do not link the
+// multi-process test support library: the sanitizer build leaves tests/ out.)
+class ScratchDir {
+ public:
+  ScratchDir() {
+    char tmpl[] = "/tmp/kvc-ssd-tier-test-XXXXXX";
+    path_ = mkdtemp(tmpl) != nullptr ? tmpl : "/tmp";
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 std::vector<char> Pattern(size_t n, char seed) {
   std::vector<char> v(n);
@@ -17,7 +36,7 @@ std::vector<char> Pattern(size_t n, char seed) {
 
 // Values written before closing the database are read back byte-exact after reopening.
 TEST(SsdTierTest, ValuesSurviveReopen) {
-  kvc::testing::TempDir dir;
+  ScratchDir dir;
   const auto big = Pattern(256 << 10, 3);  // goes to a blob file
   const auto small = Pattern(100, 9);
   {
@@ -42,7 +61,7 @@ TEST(SsdTierTest, ValuesSurviveReopen) {
 
 // Missing keys, small buffers and deleted keys give clear errors.
 TEST(SsdTierTest, ErrorsAreClear) {
-  kvc::testing::TempDir dir;
+  ScratchDir dir;
   auto db = SsdTier::Open(dir.path() + "/db");
   ASSERT_TRUE(db.ok());
   char buf[16];
