@@ -1,10 +1,9 @@
 // kvc-bench: micro-benchmarks of kvc components and trace replay.
 // Each subcommand lives in its own file and registers itself with one line below.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "bench/bench_command.h"
 #include "bench/replay/replay_command.h"

@@ -1,7 +1,5 @@
 // kvc-conductor: front door and global scheduler.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "kvc/common/logging.h"
 #include "kvc/conductor/admin_service.h"
@@ -19,15 +17,6 @@ constexpr const char* kDescription =
     "/v1/models.\n"
     "Not built yet: generation (placement, prefill/decode streaming) — valid generation "
     "requests answer 503 (no nodes) or 501.";
-
-bool WritePort(const std::string& path, int port) {
-  if (path.empty()) return true;
-  const std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << port << "\n";
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
 
 }  // namespace
 
@@ -71,9 +60,11 @@ int main(int argc, char** argv) {
     log->error("{}", s.message());
     return 1;
   }
-  if (!WritePort(options.http_port_file, http.port())) {
-    log->error("http_port_file: cannot write '{}'", options.http_port_file);
-    return 1;
+  if (!options.http_port_file.empty()) {
+    if (kvc::Status s = kvc::WritePortFile(options.http_port_file, http.port()); !s.ok()) {
+      log->error("http_port_file: {}", s.message());
+      return 1;
+    }
   }
   log->info("OpenAI-compatible HTTP API on http://{}:{}", options.http_address, http.port());
   std::printf("kvc-conductor http on http://%s:%d\n", options.http_address.c_str(), http.port());

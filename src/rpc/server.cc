@@ -99,8 +99,6 @@ void RunningServer::Shutdown(uint32_t grace_ms) {
 
 RunningServer::~RunningServer() { Shutdown(0); }
 
-namespace {
-
 Status WritePortFile(const std::string& path, int port) {
   const std::string tmp = path + ".tmp";
   {
@@ -113,8 +111,6 @@ Status WritePortFile(const std::string& path, int port) {
   if (ec) return absl::InternalError("port_file: cannot rename to '" + path + "': " + ec.message());
   return Status();
 }
-
-}  // namespace
 
 int ServeUntilSignalled(const std::string& role, const ServerOptions& options,
                         const std::vector<grpc::Service*>& services, const ServeHooks& hooks) {

@@ -1,12 +1,11 @@
 // Workers join the cluster: kvc-prefill and kvc-decode register with a real
 // kvc-conductor, heartbeat, show up in the Admin API, are marked down when
 // killed, and deregister on SIGTERM. A wrong cluster token keeps a node out.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
@@ -28,8 +27,8 @@ class MembershipTest : public ::testing::Test {
         std::vector<std::string>{testing::BinDir() + "/kvc-conductor", "--listen-address",
                                  "127.0.0.1:0", "--port-file", dir_.path() + "/grpc", "--http-port",
                                  "0", "--http-port-file", dir_.path() + "/http", "--cluster-token",
-                                 "clu", "--heartbeat-timeout-ms", "1000",
-                                 "--heartbeat-interval-ms", "100"},
+                                 "clu", "--heartbeat-timeout-ms", "1000", "--heartbeat-interval-ms",
+                                 "100"},
         dir_.path() + "/conductor.log");
     const int port = testing::WaitForPortFile(dir_.path() + "/grpc", milliseconds(10000));
     http_port_ = testing::WaitForPortFile(dir_.path() + "/http", milliseconds(10000));
@@ -86,9 +85,9 @@ TEST_F(MembershipTest, WorkersRegisterHeartbeatAndLeave) {
   std::this_thread::sleep_for(milliseconds(1500));
   EXPECT_EQ(Nodes()["prefill-a"], "up");
   // With both roles up, a valid generation request gets past the 503.
-  auto r = testing::HttpRequest(
-      http_port_, "POST", "/v1/chat/completions",
-      R"({"model":"kvc-tiny","messages":[{"role":"user","content":"hi"}]})");
+  auto r =
+      testing::HttpRequest(http_port_, "POST", "/v1/chat/completions",
+                           R"({"model":"kvc-tiny","messages":[{"role":"user","content":"hi"}]})");
   EXPECT_EQ(r.status, 501) << r.body;
 
   decode->Signal(SIGKILL);

@@ -32,6 +32,10 @@ void BindServerOptions(OptionSet& set, ServerOptions* options, const std::string
 // Checks "host:port" with a port in 0..65535; `field` names the option in errors.
 [[nodiscard]] Status ValidateHostPort(const std::string& field, const std::string& value);
 
+// Writes `port` to `path` atomically (temp file + rename), so a reader never sees
+// a partial file. Internal error naming the path on failure.
+[[nodiscard]] Status WritePortFile(const std::string& path, int port);
+
 // Blocks SIGTERM and SIGINT in the calling thread and every thread it creates
 // later, so WaitForTerminationSignal() receives them. Call first thing in main().
 void BlockTerminationSignals();
