@@ -32,10 +32,11 @@ class ScriptedFaults : public FaultInjector {
 
 struct Fixture {
   std::unique_ptr<SegmentDirectory> directory = MakeInProcessSegmentDirectory();
-  std::unique_ptr<TransferEngine> initiator, target;
+  // Buffers before engines: destroyed after them, so no late slice touches freed memory.
   std::vector<char> local = std::vector<char>(1 << 20, 'L');
   std::vector<char> remote = std::vector<char>(3 << 20, 'G');  // guard | region | guard
   char* region = remote.data() + (1 << 20);
+  std::unique_ptr<TransferEngine> initiator, target;
   SegmentHandle handle = 0;
 
   void Start(FaultInjector* faults, TransferEngineOptions initiator_options = {},

@@ -92,9 +92,9 @@ TEST(TransferLifecycleTest, UnregisterWaitsForEntriesInFlight) {
   Gate gate;
   TransferEngineOptions options;
   options.unregister_wait_ms = 20;
+  std::vector<char> local(1000, 'x'), remote(1000, 0);  // outlive the engines
   auto a = Make(dir.get(), "a", options, &gate);
   auto b = Make(dir.get(), "b");
-  std::vector<char> local(1000, 'x'), remote(1000, 0);
   ASSERT_TRUE(a->RegisterMemory(local.data(), local.size(), "cpu:0", false).ok());
   ASSERT_TRUE(b->RegisterMemory(remote.data(), remote.size(), "cpu:0", true).ok());
   ASSERT_TRUE(b->Publish().ok());
@@ -137,9 +137,9 @@ TEST(TransferLifecycleTest, InvalidOptionsNameTheField) {
 // Destroying an engine with entries queued on a dead path returns promptly.
 TEST(TransferLifecycleTest, DestroyWithWorkInFlightIsClean) {
   auto dir = MakeInProcessSegmentDirectory();
+  std::vector<char> local(1 << 20), remote(1 << 20);  // outlive the engines
   auto a = Make(dir.get(), "a");
   auto b = Make(dir.get(), "b");
-  std::vector<char> local(1 << 20), remote(1 << 20);
   ASSERT_TRUE(a->RegisterMemory(local.data(), local.size(), "cpu:0", false).ok());
   ASSERT_TRUE(b->RegisterMemory(remote.data(), remote.size(), "cpu:0", true).ok());
   ASSERT_TRUE(b->Publish().ok());

@@ -19,10 +19,12 @@ constexpr uint64_t kShmSlice = 256 << 10;
 
 struct Pair {
   std::unique_ptr<SegmentDirectory> directory = MakeInProcessSegmentDirectory();
-  std::unique_ptr<TransferEngine> initiator;
-  std::unique_ptr<TransferEngine> target;
+  // Buffers are declared before the engines so they are destroyed after them:
+  // a target may still serve a late (e.g. retried) slice until its engine stops.
   std::vector<char> local;
   std::vector<char> remote;
+  std::unique_ptr<TransferEngine> initiator;
+  std::unique_ptr<TransferEngine> target;
   SegmentHandle handle = 0;
 
   // local/remote buffers of `bytes`; target registers `remote` (remote-accessible).
