@@ -10,6 +10,7 @@
 
 #include "kvc/common/metrics.h"
 #include "kvc/transfer/transfer_engine.h"
+#include "transfer/testing/slice_gate.h"
 
 namespace kvc::transfer {
 namespace {
@@ -160,35 +161,9 @@ TEST(TransferFaultTest, WrongTokenIsRefused) {
   EXPECT_EQ(f.region[0], 'G');
 }
 
-// Holds every slice in the injector until released (keeps an entry in flight).
-class Gate : public FaultInjector {
- public:
-  FaultDecision OnSlice(const SliceInfo&) override {
-    std::unique_lock lock(mu_);
-    entered_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-    return {};
-  }
-  void WaitEntered() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return entered_; });
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool entered_ = false, open_ = false;
-};
-
 // Bad input: every misuse gets a clear error and changes nothing.
 TEST(TransferFaultTest, BadInputGetsClearErrors) {
-  Gate faults;
+  test_util::SliceGate faults;
   Fixture f;
   f.Start(&faults);
   EXPECT_EQ(f.initiator->AllocateBatch(0).status().code(), absl::StatusCode::kInvalidArgument);
@@ -212,7 +187,7 @@ TEST(TransferFaultTest, BadInputGetsClearErrors) {
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());  // nothing started by the refused submissions
   std::thread submitter([&] { EXPECT_TRUE(f.initiator->Submit(*b, {ok}).ok()); });
-  faults.WaitEntered();  // the entry is pending, held in the injector
+  faults.WaitHeld();  // the entry is pending, held in the injector
   EXPECT_EQ(f.initiator->FreeBatch(*b).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(f.initiator->CloseSegment(f.handle).code(), absl::StatusCode::kFailedPrecondition);
   faults.Open();

@@ -8,37 +8,12 @@
 #include <vector>
 
 #include "kvc/transfer/transfer_engine.h"
+#include "transfer/testing/slice_gate.h"
 
 namespace kvc::transfer {
 namespace {
 
 using std::chrono::milliseconds;
-
-// Holds every slice in the injector until opened, so entries stay pending.
-class Gate : public FaultInjector {
- public:
-  FaultDecision OnSlice(const SliceInfo&) override {
-    std::unique_lock lock(mu_);
-    entered_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-    return {};
-  }
-  void WaitEntered() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return entered_; });
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool entered_ = false, open_ = false;
-};
 
 std::unique_ptr<TransferEngine> Make(SegmentDirectory* dir, const std::string& name,
                                      TransferEngineOptions options = {},
@@ -54,7 +29,7 @@ std::unique_ptr<TransferEngine> Make(SegmentDirectory* dir, const std::string& n
 // a busy peer is never evicted.
 TEST(TransferLifecycleTest, PeerPoolEvictsIdlePeersOnly) {
   auto dir = MakeInProcessSegmentDirectory();
-  Gate gate;
+  test_util::SliceGate gate;
   TransferEngineOptions small;
   small.max_peers = 1;
   auto a = Make(dir.get(), "a", small, &gate);
@@ -72,7 +47,7 @@ TEST(TransferLifecycleTest, PeerPoolEvictsIdlePeersOnly) {
                                     reinterpret_cast<uint64_t>(mem.data()), 100}})
                     .ok());
   });
-  gate.WaitEntered();
+  gate.WaitHeld();
   EXPECT_EQ(a->OpenSegment("c").status().code(), absl::StatusCode::kResourceExhausted);
   gate.Open();
   submit.join();
@@ -89,7 +64,7 @@ TEST(TransferLifecycleTest, PeerPoolEvictsIdlePeersOnly) {
 // and succeeds once the entry is done.
 TEST(TransferLifecycleTest, UnregisterWaitsForEntriesInFlight) {
   auto dir = MakeInProcessSegmentDirectory();
-  Gate gate;
+  test_util::SliceGate gate;
   TransferEngineOptions options;
   options.unregister_wait_ms = 20;
   std::vector<char> local(1000, 'x'), remote(1000, 0);  // outlive the engines
@@ -106,7 +81,7 @@ TEST(TransferLifecycleTest, UnregisterWaitsForEntriesInFlight) {
                                     reinterpret_cast<uint64_t>(remote.data()), 1000}})
                     .ok());
   });
-  gate.WaitEntered();
+  gate.WaitHeld();
   EXPECT_EQ(a->UnregisterMemory(local.data()).code(), absl::StatusCode::kDeadlineExceeded);
   gate.Open();
   submit.join();

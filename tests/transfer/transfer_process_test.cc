@@ -13,6 +13,7 @@
 #include "bench/transfer_bench_internal.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "tests/support/subprocess.h"
+#include "transfer/testing/slice_gate.h"
 
 namespace kvc::transfer {
 namespace {
@@ -114,39 +115,12 @@ TEST_P(ProcessRoundTripTest, Big256MiBRoundTripIsByteExact) {
   EXPECT_EQ(buffer[kBig - 7], 0);
 }
 
-// Lets slices of entry 0 through; holds the first slice of any later entry until opened.
-class HoldLaterEntries : public FaultInjector {
- public:
-  FaultDecision OnSlice(const SliceInfo& s) override {
-    if (s.entry_index == 0) return {};
-    std::unique_lock lock(mu_);
-    held_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-    return {};
-  }
-  void WaitHeld() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return held_; });
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool held_ = false, open_ = false;
-};
-
 // Target SIGKILLed mid-batch: the rest of the batch fails with UNAVAILABLE within the
 // timeout, and the same initiator then works with a restarted target.
 TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecovers) {
   TargetProcess target;
   ASSERT_NO_FATAL_FAILURE(target.Start(64 << 20));
-  HoldLaterEntries faults;
+  test_util::SliceGate faults(/*first_held_entry=*/1);
   Initiator init;
   ASSERT_NO_FATAL_FAILURE(init.Start(GetParam(), &faults));
   auto [handle, region] = init.Open(target.name);
