@@ -54,6 +54,14 @@ class KvCache {
   // Returns `id` to the pool. Freeing a block twice or an unknown id is a no-op.
   void Free(BlockId id);
 
+  // The whole block pool, block `id` at offset id * block_bytes(): the one region
+  // a worker registers with the transfer engine so peers read and write blocks in place.
+  std::span<uint8_t> Arena() { return arena_; }
+  // Offset of block `id` inside Arena().
+  size_t BlockOffset(BlockId id) const {
+    return geometry_.block_bytes() * static_cast<size_t>(id);
+  }
+
   // The block's bytes, in the export layout. REQUIRES: id valid.
   std::span<uint8_t> Block(BlockId id);
   std::span<const uint8_t> Block(BlockId id) const;

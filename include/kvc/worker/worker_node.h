@@ -1,0 +1,70 @@
+// WorkerNode: what kvc-prefill and kvc-decode share. It builds the engine backend
+// from config, a transfer engine (peer-to-peer segment directory, cluster token),
+// registers the engine's KV cache arena with it (remote accessible) and publishes
+// the segment, embeds a store segment server (DRAM, optional SSD) mounted with the
+// master, and a store client; after the gRPC server is up it registers with the
+// conductor (NodeAgent) with the role's load callback, and tears everything down
+// in the right order on stop.
+//
+//   auto node = WorkerNode::Create(options, v1::NODE_ROLE_DECODE);
+//   auto worker = decode::DecodeWorker::Create(..., (*node)->engine(), (*node)->transfer());
+//   (*node)->Serve({worker->service()}, [&] { return worker->Load(); });
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kvc/common/config.h"
+#include "kvc/common/status.h"
+#include "kvc/engine/backend.h"
+#include "kvc/engine/engine.h"
+#include "kvc/rpc/node_agent.h"
+#include "kvc/rpc/server.h"
+#include "kvc/store/store_client.h"
+#include "kvc/transfer/transfer_engine.h"
+#include "kvc/v1/common.pb.h"
+
+namespace kvc::worker {
+
+struct WorkerNodeOptions {
+  ServerOptions server;
+  MembershipOptions membership;
+  std::string model_dir;  // "" = the built-in kvc-tiny model (written to a temp dir)
+  std::string model_id;   // "" = ServedModelId(model_dir)
+  engine::EngineOptions engine;
+  transfer::TransferEngineOptions transfer;
+  std::string master_address = "127.0.0.1:50052";  // "" = no KV pool (no segment, no store client)
+  uint64_t store_dram_bytes = 256ull << 20;        // DRAM this node adds to the pool
+  std::string store_ssd_path;                      // "" = no SSD tier
+  uint64_t store_ssd_bytes = 1ull << 30;
+};
+// Binds server, membership, model, engine ("engine.*"), transfer ("transfer.*") and
+// store ("store.*") options.
+void BindWorkerNodeOptions(OptionSet& set, WorkerNodeOptions* options,
+                           const std::string& default_listen);
+[[nodiscard]] Status ValidateWorkerNodeOptions(const WorkerNodeOptions& options);
+
+class WorkerNode {
+ public:
+  static StatusOr<std::unique_ptr<WorkerNode>> Create(const WorkerNodeOptions& options,
+                                                      v1::NodeRole role);
+  virtual ~WorkerNode() = default;
+
+  virtual engine::Engine& engine() = 0;
+  virtual transfer::TransferEngine& transfer() = 0;
+  virtual store::StoreClient* store() = 0;  // null without a master
+  virtual const std::string& node_id() const = 0;
+  virtual const std::string& model_id() const = 0;
+
+  // Serves `services` (plus health and the store segment's service) until SIGTERM /
+  // SIGINT, registered with the conductor and heartbeating `load`; then deregisters,
+  // unmounts and stops. Returns the process exit code.
+  virtual int Serve(const std::vector<grpc::Service*>& services,
+                    std::function<v1::NodeLoad()> load) = 0;
+};
+
+}  // namespace kvc::worker
