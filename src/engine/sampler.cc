@@ -18,6 +18,10 @@ int32_t ArgMax(std::span<const float> logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
+void Sampler::SkipSample() {
+  if (options_.temperature > 0) rng_.discard(1);  // Sample() draws once when not greedy
+}
+
 int32_t Sampler::Sample(std::span<const float> logits) {
   if (options_.temperature <= 0) return ArgMax(logits);
   // Candidates sorted by logit (descending, ties by id) so the result is reproducible.

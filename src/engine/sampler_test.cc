@@ -80,5 +80,21 @@ TEST(SamplerTest, ValidationNamesTheField) {
   EXPECT_TRUE(ValidateSamplingOptions(SamplingOptions{}).ok());
 }
 
+// SkipSample continues a seeded sequence as if the skipped token had been sampled here.
+TEST(SamplerTest, SkipSampleContinuesTheSeededSequence) {
+  SamplingOptions o;
+  o.temperature = 1.0;
+  o.seed = 42;
+  Sampler full(o);
+  Sampler skipped(o);
+  full.Sample(kLogits);
+  skipped.SkipSample();
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(full.Sample(kLogits), skipped.Sample(kLogits));
+  o.temperature = 0;  // greedy draws nothing: skipping changes nothing
+  Sampler greedy(o);
+  greedy.SkipSample();
+  EXPECT_EQ(greedy.Sample(kLogits), ArgMax(kLogits));
+}
+
 }  // namespace
 }  // namespace kvc::engine

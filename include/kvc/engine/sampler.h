@@ -32,6 +32,10 @@ class Sampler {
   explicit Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {}
   // The next token id. REQUIRES: logits non-empty.
   int32_t Sample(std::span<const float> logits);
+  // Advances the RNG exactly as one Sample() call would, without logits: continues a
+  // seeded sequence whose earlier tokens were sampled elsewhere (the decode node skips
+  // the draw the prefill node made for the first token).
+  void SkipSample();
 
  private:
   SamplingOptions options_;
