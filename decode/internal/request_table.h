@@ -1,0 +1,148 @@
+// RequestTable: every request a decode node holds, from Reserve until it is retired,
+// and the ledger of KV blocks. A request commits room for all the blocks it can ever
+// need at Reserve (prompt + max_new_tokens); the prompt's blocks are allocated then,
+// the rest on demand as decoding proceeds (Grow). free_kv_blocks = blocks free in the
+// cache minus the committed room not yet allocated, so a reserved request can never
+// run out of memory mid-stream.
+//
+// Phases: reserved (waiting for its KV and Decode; freed at its TTL) → queued
+// (claimed by Decode, waiting for a batch slot) → running (owned by the engine
+// thread) → retired (blocks freed, forgotten).
+//
+// Thread-safe. The engine thread alone touches a running request's Sequence and
+// TokenStream.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "decode/internal/token_stream.h"
+#include "kvc/common/clock.h"
+#include "kvc/common/status.h"
+#include "kvc/engine/engine.h"
+#include "kvc/v1/decode.pb.h"
+
+namespace kvc::decode::internal {
+
+// Where a running request's tokens go (the Decode stream). Thread-safe.
+class TokenSink {
+ public:
+  virtual ~TokenSink() = default;
+  // One more generated token.
+  virtual void Push(int32_t token) = 0;
+  // The request finished: sends the pending tokens and `last_tokens` in a last
+  // message with `finish_reason`, then ends the stream OK.
+  virtual void Complete(const std::string& finish_reason, std::span<const int32_t> last_tokens) = 0;
+  // The request ended abnormally: end the stream with `status` (pending tokens dropped).
+  virtual void Fail(const Status& status) = 0;
+  // Fail, also cutting a write the reader does not take (a stalled stream).
+  virtual void Abort(const Status& status) = 0;
+  // True when one write has been pending for longer than `limit` (the reader stalls).
+  virtual bool Stalled(std::chrono::milliseconds limit) const = 0;
+};
+
+enum class Phase { kReserved, kQueued, kRunning };
+
+struct Request {
+  std::string id;
+  uint32_t prompt_tokens = 0;
+  uint32_t max_new_tokens = 0;
+  int64_t committed_blocks = 0;  // most blocks this request may hold
+  Clock::TimePoint expires{};    // reserved phase only
+  Phase phase = Phase::kReserved;
+  engine::Sequence seq;
+  std::unique_ptr<TokenStream> tokens;  // set by Claim
+  std::shared_ptr<TokenSink> sink;      // set by Claim
+  Status cancelled;                     // non-OK once Cancel asked a running request to stop
+};
+
+struct Reservation {
+  std::vector<engine::BlockId> blocks;  // one per prompt block, in order
+  int64_t expires_unix_ms = 0;
+};
+
+struct TableCounts {
+  uint32_t reserved = 0;
+  uint32_t queued = 0;
+  uint32_t running = 0;
+  int64_t free_kv_blocks = 0;  // neither allocated nor committed
+  int64_t total_kv_blocks = 0;
+};
+
+class RequestTable {
+ public:
+  // `cache` and `clock` are borrowed. `config` gives the vocabulary, context and EOS ids.
+  RequestTable(engine::KvCache& cache, const engine::ModelConfig& config, Clock& clock,
+               std::chrono::milliseconds ttl);
+
+  // ---- RPC side ----
+  // Allocates the prompt's blocks and commits room for the whole request. Errors:
+  // INVALID_ARGUMENT (MISSING_REQUEST_ID, EMPTY_PROMPT, BAD_MAX_TOKENS, PROMPT_TOO_LONG),
+  // ALREADY_EXISTS (DUPLICATE_REQUEST), RESOURCE_EXHAUSTED (NO_KV_SPACE),
+  // UNAVAILABLE (SHUTTING_DOWN). Nothing changes on error.
+  [[nodiscard]] StatusOr<Reservation> Reserve(const std::string& id, uint32_t prompt_tokens,
+                                              uint32_t max_new_tokens);
+  // Validates `request` against its reservation and queues it for the batch with
+  // `sink`. Errors: NOT_FOUND (UNKNOWN_REQUEST), ALREADY_EXISTS (ALREADY_DECODING),
+  // INVALID_ARGUMENT (MISSING_REQUEST_ID, PROMPT_MISMATCH, TOKEN_OUT_OF_RANGE,
+  // BAD_SAMPLING, MAX_TOKENS_OVER_RESERVATION), UNAVAILABLE (SHUTTING_DOWN).
+  // Nothing changes on error (the reservation stays).
+  [[nodiscard]] Status Claim(const v1::DecodeRequest& request, std::shared_ptr<TokenSink> sink);
+  // Frees a reserved or queued request at once (a queued one's sink fails with
+  // `why`); asks the engine thread to stop a running one. False when `id` is unknown.
+  bool Cancel(const std::string& id, const Status& why);
+  // Waits until `id` is retired; false when it is still there after `timeout`.
+  bool WaitGone(const std::string& id, std::chrono::milliseconds timeout);
+  TableCounts Counts() const;
+
+  // ---- engine thread ----
+  // Waits until there is queued or cancelled work, `timeout` passes, or the table is
+  // closed; returns immediately when `busy`. False once closed.
+  bool WaitForWork(bool busy, std::chrono::milliseconds timeout);
+  // Frees reservations whose TTL passed; returns how many.
+  int ExpireReservations();
+  // Moves up to `max` queued requests (oldest first) to running and returns them.
+  std::vector<std::shared_ptr<Request>> Admit(size_t max);
+  // The cancel status of a running request (OK while it may run on).
+  Status CancelStatus(const Request& request) const;
+  // Makes sure request.seq has blocks for all its tokens, from its committed room.
+  [[nodiscard]] Status Grow(Request& request);
+  // Frees the request's blocks and uncommitted room and forgets it.
+  void Retire(Request& request);
+
+  // ---- shutdown ----
+  // Refuses new Reserve/Claim calls (UNAVAILABLE) and wakes the engine thread.
+  void Close();
+  // Frees every request that is not running and returns those that had a sink.
+  std::vector<std::shared_ptr<Request>> DrainWaiting();
+
+ private:
+  int64_t FreeLocked() const;
+  void EraseLocked(Request& request);
+  Status ValidateClaimLocked(const v1::DecodeRequest& r, const Request& reserved) const;
+
+  engine::KvCache& cache_;
+  const engine::ModelConfig& config_;
+  Clock& clock_;
+  const std::chrono::milliseconds ttl_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;                           // queued work, cancellations, close
+  std::condition_variable gone_cv_;                           // a request was retired
+  std::map<std::string, std::shared_ptr<Request>> requests_;  // guarded by mu_
+  std::deque<std::shared_ptr<Request>> queue_;                // guarded by mu_
+  int64_t room_ = 0;             // committed but unallocated blocks; guarded by mu_
+  bool cancel_pending_ = false;  // guarded by mu_
+  bool closed_ = false;          // guarded by mu_
+  uint32_t running_ = 0;         // guarded by mu_
+};
+
+}  // namespace kvc::decode::internal
