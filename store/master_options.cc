@@ -30,6 +30,11 @@ void BindMasterOptions(OptionSet& set, MasterOptions* o) {
           "LRU candidates examined per eviction pass (approximate LRU)");
   set.Add("store.task_timeout_ms", &p.task_timeout_ms,
           "node task (demote/replicate) ack timeout (ms)");
+  set.Add("store.promote_after_reads", &p.promote_after_reads,
+          "an SSD-only object read this often within store.promote_window_ms is copied back "
+          "to DRAM (0 = never)");
+  set.Add("store.promote_window_ms", &p.promote_window_ms,
+          "window in which store.promote_after_reads reads must fall (ms)");
   set.Add("tick_ms", &o->tick_ms, "housekeeping period (ms)");
   set.Add("etcd.endpoints", &o->etcd_endpoints,
           "etcd client URLs for leader election (empty = single in-memory master)");
@@ -75,6 +80,10 @@ Status ValidateMasterPolicy(const MasterPolicyOptions& p) {
                                       "store.dram_low_watermark", p.dram_low_watermark));
   KVC_RETURN_IF_ERROR(CheckWatermarks("store.ssd_high_watermark", p.ssd_high_watermark,
                                       "store.ssd_low_watermark", p.ssd_low_watermark));
+  if (p.promote_after_reads > 0 && p.promote_window_ms == 0) {
+    return absl::InvalidArgumentError(
+        "store.promote_window_ms: must be > 0 when store.promote_after_reads is set");
+  }
   if (p.eviction_scan_limit == 0) {
     return absl::InvalidArgumentError("store.eviction_scan_limit: must be > 0");
   }

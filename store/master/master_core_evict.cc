@@ -126,6 +126,8 @@ void MasterCore::Impl::ApplyTaskResult(const TaskResult& result) {
   Object& obj = obj_it->second;
   if (t.task.kind == NodeTask::Kind::kDemote) {
     FinishDemotion(t.task.key, obj, node, result.ok);
+  } else if (t.task.kind == NodeTask::Kind::kPromote) {
+    FinishPromotion(t.task.key, obj, node, result.ok);
   } else if (t.task.kind == NodeTask::Kind::kReplicate) {
     Segment* seg = FindSegment(node->id, Tier::kDram);
     const int idx = seg ? FindReplica(obj, seg) : -1;

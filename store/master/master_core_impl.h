@@ -56,6 +56,9 @@ struct MasterCore::Object {
   Clock::TimePoint put_started;
   Clock::TimePoint lease_until;
   std::vector<Replica> replicas;
+  // Promotion: reads while SSD-only, counted from ssd_reads_since.
+  uint32_t ssd_reads = 0;
+  Clock::TimePoint ssd_reads_since;
 };
 
 struct MasterCore::Impl {
@@ -119,6 +122,11 @@ struct MasterCore::Impl {
   void FinishDemotion(const BlockKey& key, Object& obj, Node* node, bool ok);
   // Clears `busy`, returning a demotion source's pending bytes.
   void ClearBusy(Replica& r);
+  // Promotion of hot SSD-only objects (master_core_promote.cc).
+  // Counts a read of `obj`; at store.promote_after_reads asks for a promotion.
+  void CountRead(const BlockKey& key, Object& obj);
+  bool TryPromote(const BlockKey& key, Object& obj);
+  void FinishPromotion(const BlockKey& key, Object& obj, Node* node, bool ok);
   // ChangeReplica halves (master_core_replicas.cc).
   Status AddReplicas(const BlockKey& key, Object& obj, uint32_t count);
   Status DropReplicas(const BlockKey& key, Object& obj, uint32_t count);

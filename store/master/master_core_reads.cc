@@ -73,6 +73,7 @@ StatusOr<GetResult> MasterCore::GetLocked(const BlockKey& key, const GetContext&
   out.lease_expires_unix_ms = m.clock.UnixMillis() + m.policy.lease_ms;
   m.hits++;
   m.metrics.hits.Increment();
+  m.CountRead(key, obj);  // after the last use of `ranked` (it may add a replica)
   return out;
 }
 

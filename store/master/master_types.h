@@ -67,13 +67,16 @@ struct NodeTask {
     kReplicate = 3,  // read size bytes from source into own DRAM at offset
     kRecord = 4,     // key is now complete in own DRAM at offset (no ack needed)
     kForget = 5,     // key no longer lives in own DRAM (no ack needed)
+    kPromote = 6,    // read key from own SSD tier into own DRAM at offset
   };
-  bool NeedsAck() const { return kind == Kind::kDemote || kind == Kind::kReplicate; }
+  bool NeedsAck() const {
+    return kind == Kind::kDemote || kind == Kind::kReplicate || kind == Kind::kPromote;
+  }
   uint64_t id = 0;
   Kind kind = Kind::kDemote;
   BlockKey key;
   uint64_t size = 0;
-  uint64_t offset = 0;  // own DRAM offset (demote source, replicate destination)
+  uint64_t offset = 0;  // own DRAM offset (demote source, replicate/promote destination)
   ReplicaView source;   // kReplicate only
 };
 struct TaskResult {

@@ -212,7 +212,8 @@ Status SegmentServerImpl::Beat() {
   }
   for (const v1::NodeTask& task : resp.tasks()) {
     const bool ok = RunTask(task);
-    if (task.kind() == v1::NODE_TASK_KIND_DEMOTE || task.kind() == v1::NODE_TASK_KIND_REPLICATE) {
+    if (task.kind() == v1::NODE_TASK_KIND_DEMOTE || task.kind() == v1::NODE_TASK_KIND_REPLICATE ||
+        task.kind() == v1::NODE_TASK_KIND_PROMOTE) {
       v1::NodeTaskResult r;
       r.set_id(task.id());
       r.set_ok(ok);

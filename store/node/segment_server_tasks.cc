@@ -27,6 +27,12 @@ bool SegmentServerImpl::RunTask(const v1::NodeTask& task) {
       if (!s.ok()) Logger("store")->warn("demote {}: {}", key.ToHex(), s);
       return s.ok();
     }
+    case v1::NODE_TASK_KIND_PROMOTE: {
+      if (!ssd_ || !in_bounds) return false;
+      auto got = ssd_->Read(key, dram_->data + task.offset(), task.size());
+      if (!got.ok()) Logger("store")->warn("promote {}: {}", key.ToHex(), got.status());
+      return got.ok() && *got == task.size();
+    }
     case v1::NODE_TASK_KIND_DROP_SSD:
       return ssd_ && ssd_->Delete(key).ok();
     case v1::NODE_TASK_KIND_REPLICATE:

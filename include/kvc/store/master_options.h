@@ -27,6 +27,10 @@ struct MasterPolicyOptions {
   double ssd_low_watermark = 0.85;
   uint32_t eviction_scan_limit = 4096;  // approximate LRU: oldest candidates looked at per pass
   uint32_t task_timeout_ms = 30000;     // a node task (demote/replicate) not acked is abandoned
+  // Promotion: an SSD-only object read this many times within promote_window_ms is
+  // copied back into its node's DRAM (a PROMOTE node task). 0 = never promote.
+  uint32_t promote_after_reads = 3;
+  uint32_t promote_window_ms = 10000;
 };
 
 struct MasterOptions {
