@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "kvc/common/clock.h"
 #include "kvc/common/grpc_status.h"
 #include "kvc/engine/backend.h"
 #include "kvc/engine/generator.h"
@@ -381,6 +382,17 @@ TEST_F(DecodeWorkerTest, CancelMidStreamFreesBlocks) {
   EXPECT_TRUE(WaitAllFree());
 }
 
+// A request whose end-to-end deadline passes mid-stream ends with DEADLINE_EXCEEDED.
+TEST_F(DecodeWorkerTest, EndToEndDeadlineEndsTheStream) {
+  Start(512);
+  auto req = LongRequest("late");
+  req.mutable_header()->set_deadline_unix_ms(Clock::Real().UnixMillis() + 100);
+  StreamResult got = ReadStream(req);
+  EXPECT_EQ(got.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(Reason(got.status), "DEADLINE_EXCEEDED");
+  EXPECT_TRUE(WaitAllFree());
+}
+
 // A client that goes away mid-stream frees the request too.
 TEST_F(DecodeWorkerTest, ClientCancellationFreesBlocks) {
   Start(512);
@@ -486,6 +498,42 @@ TEST_F(DecodeWorkerTest, ManyConcurrentStreamsFinish) {
   const v1::NodeLoad load = worker_->Load();
   EXPECT_EQ(load.queued_requests(), 0u);
   EXPECT_GT(load.decode_tokens_per_second(), 0);
+}
+
+// Throughput through the whole worker (gRPC streams included) on the CPU engine,
+// one stream alone and 16 at once; printed for docs/serving.md. Asserts only that
+// Load() measured a rate.
+TEST_F(DecodeWorkerTest, ReportsThroughput) {
+  Start(1024);
+  for (int streams : {1, 16}) {
+    std::vector<v1::DecodeRequest> requests;
+    engine::SamplingOptions o;
+    o.max_tokens = 65;
+    o.ignore_eos = true;
+    for (int i = 0; i < streams; ++i) {
+      const auto prompt = Prompt(100, i);
+      const std::string id = "tput-" + std::to_string(streams) + "-" + std::to_string(i);
+      v1::ReserveResponse r;
+      ASSERT_TRUE(Reserve(id, prompt.size(), o.max_tokens, &r).ok());
+      requests.push_back(DecodeRequest(id, prompt, PrefillInto(prompt, r, o), o));
+    }
+    std::atomic<int64_t> tokens{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> clients;
+    for (const auto& req : requests) {
+      clients.emplace_back([&, req] { tokens += ReadStream(req).tokens.size(); });
+    }
+    for (auto& t : clients) t.join();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(tokens.load(), 64 * streams);
+    std::printf(
+        "[ throughput ] cpu kvc-tiny, %d stream(s) x 64 tokens: %.0f tokens/s wall, "
+        "Load().decode_tokens_per_second %.0f\n",
+        streams, static_cast<double>(tokens.load()) / wall,
+        worker_->Load().decode_tokens_per_second());
+  }
+  EXPECT_GT(worker_->Load().decode_tokens_per_second(), 0);
 }
 
 // Create refuses an engine whose arena the transfer engine does not serve.

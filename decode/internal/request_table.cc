@@ -126,6 +126,7 @@ Status RequestTable::Claim(const v1::DecodeRequest& q, std::shared_ptr<TokenSink
   r.seq.tokens.push_back(static_cast<int32_t>(q.first_token_id()));
   r.seq.num_computed = q.prompt_tokens();
   r.sink = std::move(sink);
+  r.deadline_unix_ms = q.header().deadline_unix_ms();
   r.phase = Phase::kQueued;
   queue_.push_back(it->second);
   work_cv_.notify_all();
@@ -202,6 +203,10 @@ std::vector<std::shared_ptr<Request>> RequestTable::Admit(size_t max) {
 
 Status RequestTable::CancelStatus(const Request& r) const {
   std::lock_guard lock(mu_);
+  if (r.cancelled.ok() && r.deadline_unix_ms > 0 && clock_.UnixMillis() > r.deadline_unix_ms) {
+    return WithReason(absl::DeadlineExceededError("the request's end-to-end deadline passed"),
+                      "DEADLINE_EXCEEDED");
+  }
   return r.cancelled;
 }
 

@@ -62,6 +62,7 @@ struct Request {
   std::unique_ptr<TokenStream> tokens;  // set by Claim
   std::shared_ptr<TokenSink> sink;      // set by Claim
   Status cancelled;                     // non-OK once Cancel asked a running request to stop
+  int64_t deadline_unix_ms = 0;         // header.deadline_unix_ms of Decode; 0 = none
 };
 
 struct Reservation {
@@ -111,7 +112,8 @@ class RequestTable {
   int ExpireReservations();
   // Moves up to `max` queued requests (oldest first) to running and returns them.
   std::vector<std::shared_ptr<Request>> Admit(size_t max);
-  // The cancel status of a running request (OK while it may run on).
+  // Why a running request must stop (OK while it may run on): cancelled, or its
+  // end-to-end deadline passed (DEADLINE_EXCEEDED).
   Status CancelStatus(const Request& request) const;
   // Makes sure request.seq has blocks for all its tokens, from its committed room.
   [[nodiscard]] Status Grow(Request& request);
