@@ -403,6 +403,28 @@ TEST_F(DecodeWorkerTest, ClientCancellationFreesBlocks) {
   EXPECT_FALSE(Cancel("gone").found());
 }
 
+// A reader that takes no message stalls the stream's writes (a tiny HTTP/2 window);
+// after stream_write_timeout_ms the worker cuts the stream and frees the request.
+TEST_F(DecodeWorkerTest, StalledReaderIsCut) {
+  DecodeWorkerOptions wo;
+  wo.stream_write_timeout_ms = 300;
+  Start(512, wo);
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1);
+  auto stub = v1::Decode::NewStub(
+      grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
+  auto req = LongRequest("stall");
+  auto ctx = Context();
+  auto reader = stub->Decode(ctx.get(), req);
+  EXPECT_TRUE(WaitAllFree(milliseconds(1500)));  // without reading a single message
+  v1::DecodeResponse msg;
+  int messages = 0;
+  while (reader->Read(&msg)) ++messages;
+  EXPECT_LT(messages, 2999);
+  EXPECT_FALSE(reader->Finish().ok());
+}
+
 // A reservation nobody claims is freed after its TTL; Decode then finds nothing.
 TEST_F(DecodeWorkerTest, UnclaimedReservationExpires) {
   DecodeWorkerOptions wo;
