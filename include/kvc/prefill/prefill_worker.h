@@ -29,11 +29,15 @@
 namespace kvc::prefill {
 
 struct PrefillWorkerOptions {
-  std::string model_id;                 // served model id (block keys are chained from it)
-  uint32_t chunk_tokens = 512;          // default chunk size when a request says 0
-  uint32_t max_queue = 1024;            // queued requests beyond this are refused (RESOURCE_EXHAUSTED)
+  std::string model_id;         // served model id (block keys are chained from it)
+  uint32_t chunk_tokens = 512;  // default chunk size when a request says 0
+  uint32_t max_queue = 1024;    // queued requests beyond this are refused (RESOURCE_EXHAUSTED)
   uint32_t transfer_timeout_ms = 5000;  // deadline for the KV writes to the decode node
   bool store_blocks = true;             // put new full blocks into the pool
+  uint32_t max_pending_puts = 4;  // requests whose blocks wait for BatchPut; more are not stored
+  // This node's id: a prefix block whose holder_node_id differs counts as fetched
+  // (PrefillResponse.fetched_tokens). "" = every loaded block counts as fetched.
+  std::string node_id;
 };
 void BindPrefillWorkerOptions(OptionSet& set, PrefillWorkerOptions* options);
 [[nodiscard]] Status ValidatePrefillWorkerOptions(const PrefillWorkerOptions& options);

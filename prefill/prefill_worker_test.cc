@@ -1,0 +1,363 @@
+// PrefillWorker with real parts: kvc-tiny on the CPU engine, real transfer engines
+// on loopback, a "decode node" that is a second engine whose KV arena is registered
+// with its own transfer engine, and (for the pool) an in-process kvc-master with
+// real store segments.
+#include "kvc/prefill/prefill_worker.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include "kvc/common/block_hash.h"
+#include "kvc/common/grpc_status.h"
+#include "kvc/engine/generator.h"
+#include "kvc/engine/tiny_model.h"
+#include "prefill/prefill_test_cluster.h"
+#include "transfer/testing/slice_gate.h"
+
+namespace kvc::prefill {
+namespace {
+
+using testing::InProcessMaster;
+using testing::Node;
+using testing::PrefillServer;
+
+std::vector<int32_t> Prompt(int n, int seed) {
+  std::vector<int32_t> p;
+  for (int i = 0; i < n; ++i) p.push_back((i * 37 + seed * 11 + 5) % 256);
+  return p;
+}
+
+v1::PrefillRequest Request(const std::string& id, const std::vector<int32_t>& prompt,
+                           const std::vector<v1::MemoryDescriptor>& kv, uint32_t chunk = 0) {
+  v1::PrefillRequest r;
+  r.mutable_header()->set_request_id(id);
+  for (int32_t t : prompt) r.add_token_ids(static_cast<uint32_t>(t));
+  for (const auto& d : kv) *r.add_decode_kv() = d;
+  r.set_chunk_tokens(chunk);
+  r.set_model_id(engine::kTinyModelId);
+  return r;
+}
+
+// Adds the first `blocks` chained keys of the prompt, held by `holder`.
+void AddPrefix(v1::PrefillRequest& r, int blocks, const std::string& holder) {
+  const std::vector<uint32_t> tokens(r.token_ids().begin(), r.token_ids().end());
+  const auto keys = ChainedBlockKeys(engine::kTinyModelId, tokens, 16);
+  for (int i = 0; i < blocks; ++i) {
+    auto* p = r.add_prefix_blocks();
+    p->mutable_key()->set_hi(keys[static_cast<size_t>(i)].hi);
+    p->mutable_key()->set_lo(keys[static_cast<size_t>(i)].lo);
+    p->set_holder_node_id(holder);
+  }
+}
+
+std::string ReasonOfGrpc(const grpc::Status& s) { return ReasonOf(FromGrpcStatus(s)); }
+
+// The first token of a greedy single-node generation.
+int32_t GreedyFirstToken(engine::Engine& engine, const std::vector<int32_t>& prompt) {
+  engine::SamplingOptions o;
+  o.max_tokens = 1;
+  auto r = engine::Generate(engine, nullptr, prompt, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? r->token_ids.at(0) : -1;
+}
+
+// Asserts the KV in `got` (decode node blocks) equals a local prefill of `prompt`
+// on `ref`, for every valid token of every layer, within 1e-5.
+void ExpectKvMatches(Node& decode, const std::vector<engine::BlockId>& got, Node& ref,
+                     const std::vector<int32_t>& prompt) {
+  engine::Sequence seq;
+  ASSERT_TRUE(ref.engine().Prefill(seq, prompt, 0, 0).ok());
+  engine::KvCache& a = decode.engine().cache();
+  engine::KvCache& b = ref.engine().cache();
+  const auto& g = a.geometry();
+  const int64_t row = g.kv_heads * g.head_dim;
+  const auto n = static_cast<int64_t>(prompt.size());
+  ASSERT_EQ(got.size(), seq.blocks.size());
+  int64_t mismatches = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const int64_t valid =
+        std::min<int64_t>(g.block_tokens, n - static_cast<int64_t>(i) * g.block_tokens);
+    for (int64_t l = 0; l < g.num_layers; ++l) {
+      for (int64_t e = 0; e < valid * row; ++e) {
+        if (std::abs(a.Keys(got[i], l)[e] - b.Keys(seq.blocks[i], l)[e]) > 1e-5f) ++mismatches;
+        if (std::abs(a.Values(got[i], l)[e] - b.Values(seq.blocks[i], l)[e]) > 1e-5f) ++mismatches;
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+  ref.engine().Release(seq);
+}
+
+// Waits until the pool holds every full block of `prompt`.
+bool WaitStored(store::StoreClient& store, const std::vector<int32_t>& prompt) {
+  const std::vector<uint32_t> tokens(prompt.begin(), prompt.end());
+  const auto keys = ChainedBlockKeys(engine::kTinyModelId, tokens, 16);
+  for (int i = 0; i < 250; ++i) {
+    auto exists = store.BatchExists(keys);
+    if (exists.ok() && std::all_of(exists->begin(), exists->end(), [](bool b) { return b; })) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST(PrefillWorkerTest, KvAndFirstTokenMatchLocalPrefill) {
+  Node prefill("prefill-0", ""), decode("decode-0", ""), ref("ref", "");
+  PrefillServer server(prefill, {});
+  const auto prompt = Prompt(37, 1);
+  for (uint32_t chunk : {0u, 7u}) {
+    SCOPED_TRACE("chunk " + std::to_string(chunk));
+    const auto blocks = decode.Allocate(37);
+    v1::PrefillResponse resp;
+    const grpc::Status s = server.Call(
+        Request("r" + std::to_string(chunk), prompt, decode.Describe(blocks), chunk), &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.cached_tokens(), 0u);
+    EXPECT_EQ(resp.computed_tokens(), 37u);
+    EXPECT_EQ(resp.stored_blocks(), 0u);  // no pool
+    EXPECT_GE(resp.transfer_seconds(), 0.0);
+    EXPECT_EQ(static_cast<int32_t>(resp.first_token_id()), GreedyFirstToken(ref.engine(), prompt));
+    ExpectKvMatches(decode, blocks, ref, prompt);
+    decode.Free(blocks);
+  }
+  const v1::NodeLoad load = server.worker().Load();
+  EXPECT_EQ(load.free_kv_blocks(), load.total_kv_blocks());  // nothing left allocated
+  EXPECT_EQ(load.total_kv_blocks(), 64u);
+  EXPECT_GT(load.prefill_tokens_per_second(), 0.0);
+  EXPECT_EQ(load.queued_requests(), 0u);
+}
+
+TEST(PrefillWorkerTest, SeededSamplingMatchesSampler) {
+  Node prefill("prefill-0", ""), decode("decode-0", ""), ref("ref", "");
+  PrefillServer server(prefill, {});
+  const auto prompt = Prompt(20, 2);
+  const auto blocks = decode.Allocate(20);
+  auto req = Request("s", prompt, decode.Describe(blocks));
+  req.mutable_sampling()->set_temperature(1.5f);
+  req.mutable_sampling()->set_top_k(50);
+  req.mutable_sampling()->set_seed(1234);
+  req.mutable_sampling()->set_has_seed(true);
+  v1::PrefillResponse resp;
+  ASSERT_TRUE(server.Call(req, &resp).ok());
+  engine::SamplingOptions o;
+  o.temperature = 1.5;
+  o.top_k = 50;
+  o.seed = 1234;
+  o.max_tokens = 1;
+  auto r = engine::Generate(ref.engine(), nullptr, prompt, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(static_cast<int32_t>(resp.first_token_id()), r->token_ids.at(0));
+}
+
+TEST(PrefillWorkerTest, ReusesPooledPrefix) {
+  InProcessMaster master;
+  Node prefill("prefill-0", master.address()), decode("decode-0", ""), ref("ref", "");
+  PrefillServer server(prefill, {});
+  const auto prompt = Prompt(45, 3);
+  const int32_t expected_first = GreedyFirstToken(ref.engine(), prompt);
+
+  const auto first_blocks = decode.Allocate(45);
+  v1::PrefillResponse first;
+  ASSERT_TRUE(server.Call(Request("a", prompt, decode.Describe(first_blocks)), &first).ok());
+  EXPECT_EQ(first.cached_tokens(), 0u);
+  EXPECT_EQ(first.stored_blocks(), 2u);  // two full blocks of 16; the partial one is not shared
+  ASSERT_TRUE(WaitStored(*prefill.store(), prompt));
+
+  const auto blocks = decode.Allocate(45);
+  auto req = Request("b", prompt, decode.Describe(blocks), 7);
+  AddPrefix(req, 2, "prefill-0");
+  v1::PrefillResponse resp;
+  const grpc::Status s = server.Call(req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.cached_tokens(), 32u);
+  EXPECT_EQ(resp.computed_tokens(), 13u);
+  EXPECT_EQ(resp.fetched_tokens(), 0u);  // held by this node
+  EXPECT_EQ(resp.stored_blocks(), 0u);   // nothing new to put
+  EXPECT_EQ(static_cast<int32_t>(resp.first_token_id()), expected_first);
+  ExpectKvMatches(decode, blocks, ref, prompt);
+
+  // A prompt that is all cached blocks: the last token is recomputed for its logits.
+  const std::vector<int32_t> whole(prompt.begin(), prompt.begin() + 32);
+  const auto whole_blocks = decode.Allocate(32);
+  auto whole_req = Request("c", whole, decode.Describe(whole_blocks));
+  AddPrefix(whole_req, 2, "prefill-0");
+  ASSERT_TRUE(server.Call(whole_req, &resp).ok());
+  EXPECT_EQ(resp.cached_tokens(), 32u);
+  EXPECT_EQ(static_cast<int32_t>(resp.first_token_id()), GreedyFirstToken(ref.engine(), whole));
+  ExpectKvMatches(decode, whole_blocks, ref, whole);
+
+  server.worker().Shutdown();  // waits for background puts
+  const v1::NodeLoad load = server.worker().Load();
+  EXPECT_EQ(load.free_kv_blocks(), load.total_kv_blocks());
+}
+
+TEST(PrefillWorkerTest, FetchesPrefixHeldByAnotherNode) {
+  InProcessMaster master;
+  Node node_a("prefill-a", master.address()), node_b("prefill-b", master.address());
+  Node decode("decode-0", ""), ref("ref", "");
+  PrefillServer a(node_a, {}), b(node_b, {});
+  const auto prompt = Prompt(40, 4);
+
+  const auto b_blocks = decode.Allocate(40);
+  v1::PrefillResponse resp;
+  ASSERT_TRUE(b.Call(Request("on-b", prompt, decode.Describe(b_blocks)), &resp).ok());
+  ASSERT_TRUE(WaitStored(*node_b.store(), prompt));
+  const std::vector<uint32_t> tokens(prompt.begin(), prompt.end());
+  auto match = node_a.store()->MatchPrefix(ChainedBlockKeys(engine::kTinyModelId, tokens, 16));
+  ASSERT_TRUE(match.ok());
+  EXPECT_EQ(match->best_node_id, "prefill-b");  // B's own segment holds them
+  EXPECT_EQ(match->best_matched_blocks, 2u);
+
+  const auto blocks = decode.Allocate(40);
+  auto req = Request("on-a", prompt, decode.Describe(blocks));
+  AddPrefix(req, 2, "prefill-b");
+  const grpc::Status s = a.Call(req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.cached_tokens(), 32u);
+  EXPECT_EQ(resp.fetched_tokens(), 32u);
+  EXPECT_EQ(static_cast<int32_t>(resp.first_token_id()), GreedyFirstToken(ref.engine(), prompt));
+  ExpectKvMatches(decode, blocks, ref, prompt);
+}
+
+TEST(PrefillWorkerTest, MissingPoolBlocksAreComputed) {
+  InProcessMaster master;
+  Node prefill("prefill-0", master.address()), decode("decode-0", ""), ref("ref", "");
+  PrefillWorkerOptions options;
+  options.store_blocks = false;
+  PrefillServer server(prefill, options);
+  const auto prompt = Prompt(33, 5);
+  const auto blocks = decode.Allocate(33);
+  auto req = Request("m", prompt, decode.Describe(blocks));
+  AddPrefix(req, 2, "prefill-0");  // claimed, but the pool has none of them
+  v1::PrefillResponse resp;
+  ASSERT_TRUE(server.Call(req, &resp).ok());
+  EXPECT_EQ(resp.cached_tokens(), 0u);
+  EXPECT_EQ(resp.computed_tokens(), 33u);
+  EXPECT_EQ(resp.stored_blocks(), 0u);
+  ExpectKvMatches(decode, blocks, ref, prompt);
+  EXPECT_EQ(server.worker().Load().free_kv_blocks(), 64u);
+}
+
+TEST(PrefillWorkerTest, RejectsBadRequestsAndLeavesNothingAllocated) {
+  Node prefill("prefill-0", ""), decode("decode-0", "");
+  PrefillServer server(prefill, {});
+  const auto prompt = Prompt(37, 6);
+  const auto blocks = decode.Allocate(37);
+  const auto kv = decode.Describe(blocks);
+  struct Case {
+    std::string name;
+    v1::PrefillRequest request;
+    grpc::StatusCode code;
+    std::string reason;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"empty", Request("x", {}, {}), grpc::INVALID_ARGUMENT, "EMPTY_PROMPT"});
+  auto vocab = Request("x", prompt, kv);
+  vocab.set_token_ids(3, 100000);
+  cases.push_back({"vocab", vocab, grpc::INVALID_ARGUMENT, "TOKEN_OUT_OF_VOCAB"});
+  cases.push_back(
+      {"long", Request("x", Prompt(4097, 1), kv), grpc::INVALID_ARGUMENT, "PROMPT_TOO_LONG"});
+  cases.push_back({"count", Request("x", prompt, {kv[0], kv[1]}), grpc::INVALID_ARGUMENT,
+                   "KV_LAYOUT_MISMATCH"});
+  auto length = Request("x", prompt, kv);
+  length.mutable_decode_kv(2)->set_length(kv[2].length() / 2);
+  cases.push_back({"length", length, grpc::INVALID_ARGUMENT, "KV_LAYOUT_MISMATCH"});
+  auto no_id = Request("", prompt, kv);
+  cases.push_back({"no id", no_id, grpc::INVALID_ARGUMENT, "MISSING_REQUEST_ID"});
+  auto model = Request("x", prompt, kv);
+  model.set_model_id("other-model");
+  cases.push_back({"model", model, grpc::INVALID_ARGUMENT, "MODEL_MISMATCH"});
+  auto prefix = Request("x", prompt, kv);
+  AddPrefix(prefix, 2, "n");
+  prefix.mutable_prefix_blocks(1)->mutable_key()->set_lo(42);
+  cases.push_back({"prefix key", prefix, grpc::INVALID_ARGUMENT, "BAD_PREFIX"});
+  auto segment = Request("x", prompt, kv);
+  segment.mutable_decode_kv(1)->set_segment_name("127.0.0.1:1");
+  cases.push_back({"segment", segment, grpc::UNAVAILABLE, "DECODE_UNREACHABLE"});
+  auto outside = Request("x", prompt, kv);
+  outside.mutable_decode_kv(2)->set_offset(64);  // not inside decode's registered arena
+  cases.push_back({"write", outside, grpc::UNAVAILABLE, "DECODE_UNREACHABLE"});
+  auto sampling = Request("x", prompt, kv);
+  sampling.mutable_sampling()->set_temperature(-1);
+  cases.push_back({"sampling", sampling, grpc::INVALID_ARGUMENT, "BAD_SAMPLING"});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    v1::PrefillResponse resp;
+    const grpc::Status s = server.Call(c.request, &resp);
+    EXPECT_EQ(s.error_code(), c.code) << s.error_message();
+    EXPECT_EQ(ReasonOfGrpc(s), c.reason) << s.error_message();
+    EXPECT_EQ(server.worker().Load().free_kv_blocks(), 64u);
+  }
+  // Still serving afterwards.
+  v1::PrefillResponse resp;
+  EXPECT_TRUE(server.Call(Request("ok", prompt, kv), &resp).ok());
+}
+
+TEST(PrefillWorkerTest, QueueFullAndCancelOfQueuedRequest) {
+  transfer::test_util::SliceGate gate;  // holds the first KV write: the engine thread waits
+  Node prefill("prefill-0", "", &gate), decode("decode-0", "");
+  PrefillWorkerOptions options;
+  options.max_queue = 1;
+  PrefillServer server(prefill, options);
+  struct OpenAtExit {
+    transfer::test_util::SliceGate& g;
+    ~OpenAtExit() { g.Open(); }
+  } open_at_exit{gate};
+  const auto prompt = Prompt(37, 7);
+  const auto kv1 = decode.Describe(decode.Allocate(37));
+  const auto kv2 = decode.Describe(decode.Allocate(37));
+  grpc::Status s1, s2;
+  v1::PrefillResponse r1, r2;
+  std::thread t1([&] { s1 = server.Call(Request("one", prompt, kv1), &r1); });
+  gate.WaitHeld();
+  std::thread t2([&] { s2 = server.Call(Request("two", prompt, kv2), &r2); });
+  for (int i = 0; i < 500 && server.worker().Load().queued_requests() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  v1::NodeLoad load = server.worker().Load();
+  EXPECT_EQ(load.running_requests(), 1u);
+  EXPECT_EQ(load.queued_requests(), 1u);
+  EXPECT_EQ(load.queued_prefill_tokens(), 74u);  // running + queued prompt tokens
+
+  v1::PrefillResponse r3;
+  const grpc::Status s3 = server.Call(Request("three", prompt, kv2), &r3);
+  EXPECT_EQ(s3.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOfGrpc(s3), "QUEUE_FULL");
+
+  v1::CancelRequest cancel;
+  cancel.mutable_header()->set_request_id("two");
+  v1::CancelResponse cancelled;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(server.stub().Cancel(&ctx, cancel, &cancelled).ok());
+  EXPECT_TRUE(cancelled.found());
+  t2.join();
+  EXPECT_EQ(s2.error_code(), grpc::CANCELLED);
+  EXPECT_EQ(server.worker().Load().queued_requests(), 0u);
+
+  cancel.mutable_header()->set_request_id("unknown");
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(server.stub().Cancel(&ctx2, cancel, &cancelled).ok());
+  EXPECT_FALSE(cancelled.found());
+
+  gate.Open();
+  t1.join();
+  EXPECT_TRUE(s1.ok()) << s1.error_message();
+  EXPECT_EQ(server.worker().Load().free_kv_blocks(), 64u);
+}
+
+TEST(PrefillWorkerTest, OptionsAreValidated) {
+  PrefillWorkerOptions o;
+  o.model_id = "m";
+  EXPECT_TRUE(ValidatePrefillWorkerOptions(o).ok());
+  o.chunk_tokens = 0;
+  EXPECT_FALSE(ValidatePrefillWorkerOptions(o).ok());
+  o.chunk_tokens = 8;
+  o.max_queue = 0;
+  EXPECT_FALSE(ValidatePrefillWorkerOptions(o).ok());
+}
+
+}  // namespace
+}  // namespace kvc::prefill
