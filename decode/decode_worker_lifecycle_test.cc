@@ -1,0 +1,121 @@
+// DecodeWorker memory lifecycle over real engines, transfer engines and gRPC: room
+// committed at Reserve, NO_KV_SPACE, and every way a request ends (cancel, client gone,
+// stalled reader, deadline, TTL, shutdown) frees all its blocks.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "decode/decode_worker_test_fixture.h"
+
+namespace kvc::decode::test {
+namespace {
+
+// and accepts again once Cancel freed the reservation.
+TEST_F(DecodeWorkerTest, NoKvSpaceUntilCancelled) {
+  Start(8);
+  v1::ReserveResponse r;
+  ASSERT_TRUE(Reserve("big", 20, 40, &r).ok());  // 2 blocks now, 4 committed
+  EXPECT_EQ(r.kv_size(), 2);
+  EXPECT_EQ(worker_->Load().free_kv_blocks(), 4u);
+  EXPECT_EQ(decode_engine_->cache().free_blocks(), 6);
+  ASSERT_TRUE(Reserve("fits", 40, 24, &r).ok());  // exactly the 4 left
+  EXPECT_EQ(worker_->Load().free_kv_blocks(), 0u);
+  grpc::Status full = Reserve("more", 1, 1, &r);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Reason(full), "NO_KV_SPACE");
+  EXPECT_TRUE(Cancel("big").found());
+  EXPECT_EQ(worker_->Load().free_kv_blocks(), 4u);
+  EXPECT_TRUE(Reserve("more", 1, 1, &r).ok());
+  EXPECT_TRUE(Cancel("fits").found());
+  EXPECT_TRUE(Cancel("more").found());
+  EXPECT_TRUE(WaitAllFree(milliseconds(0)) || WaitAllFree());
+  EXPECT_EQ(worker_->Load().total_kv_blocks(), 8u);
+}
+
+// Cancel mid-stream ends the stream with CANCELLED and frees every block at once.
+TEST_F(DecodeWorkerTest, CancelMidStreamFreesBlocks) {
+  Start(512);
+  auto req = LongRequest("long");
+  StreamResult got = ReadStream(req, [&](grpc::ClientContext&) {
+    EXPECT_TRUE(Cancel("long").found());
+    EXPECT_EQ(worker_->Load().free_kv_blocks(), 512u);  // Cancel returns once freed
+  });
+  EXPECT_EQ(got.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_LT(got.tokens.size(), 2999u);
+  EXPECT_TRUE(WaitAllFree());
+}
+
+// A request whose end-to-end deadline passes mid-stream ends with DEADLINE_EXCEEDED.
+TEST_F(DecodeWorkerTest, EndToEndDeadlineEndsTheStream) {
+  Start(512);
+  auto req = LongRequest("late");
+  req.mutable_header()->set_deadline_unix_ms(Clock::Real().UnixMillis() + 100);
+  StreamResult got = ReadStream(req);
+  EXPECT_EQ(got.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(Reason(got.status), "DEADLINE_EXCEEDED");
+  EXPECT_TRUE(WaitAllFree());
+}
+
+// A client that goes away mid-stream frees the request too.
+TEST_F(DecodeWorkerTest, ClientCancellationFreesBlocks) {
+  Start(512);
+  auto req = LongRequest("gone");
+  StreamResult got = ReadStream(req, [](grpc::ClientContext& ctx) { ctx.TryCancel(); });
+  EXPECT_EQ(got.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(WaitAllFree());
+  EXPECT_FALSE(Cancel("gone").found());
+}
+
+// after stream_write_timeout_ms the worker cuts the stream and frees the request.
+TEST_F(DecodeWorkerTest, StalledReaderIsCut) {
+  DecodeWorkerOptions wo;
+  wo.stream_write_timeout_ms = 300;
+  Start(512, wo);
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1);
+  auto stub = v1::Decode::NewStub(
+      grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
+  auto req = LongRequest("stall");
+  auto ctx = Context();
+  auto reader = stub->Decode(ctx.get(), req);
+  EXPECT_TRUE(WaitAllFree(milliseconds(1500)));  // without reading a single message
+  v1::DecodeResponse msg;
+  int messages = 0;
+  while (reader->Read(&msg)) ++messages;
+  EXPECT_LT(messages, 2999);
+  EXPECT_FALSE(reader->Finish().ok());
+}
+
+// A reservation nobody claims is freed after its TTL; Decode then finds nothing.
+TEST_F(DecodeWorkerTest, UnclaimedReservationExpires) {
+  DecodeWorkerOptions wo;
+  wo.reservation_ttl_ms = 200;
+  Start(64, wo);
+  v1::ReserveResponse r;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Reserve("idle", 30, 10, &r).ok());
+  EXPECT_EQ(worker_->Load().free_kv_blocks(), 61u);
+  ASSERT_TRUE(WaitAllFree());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, milliseconds(150));
+  engine::SamplingOptions o;
+  o.max_tokens = 10;
+  EXPECT_EQ(Reason(ReadStream(DecodeRequest("idle", Prompt(30, 0), 1, o)).status),
+            "UNKNOWN_REQUEST");
+}
+
+// Shutdown ends open streams with UNAVAILABLE and refuses new reservations.
+TEST_F(DecodeWorkerTest, ShutdownEndsStreams) {
+  Start(512);
+  auto req = LongRequest("down");
+  StreamResult got = ReadStream(req, [&](grpc::ClientContext&) { worker_->Shutdown(); });
+  EXPECT_EQ(got.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Reason(got.status), "SHUTTING_DOWN");
+  v1::ReserveResponse r;
+  EXPECT_EQ(Reason(Reserve("late", 5, 5, &r)), "SHUTTING_DOWN");
+  EXPECT_EQ(worker_->Load().free_kv_blocks(), 512u);
+}
+
+}  // namespace
+}  // namespace kvc::decode::test

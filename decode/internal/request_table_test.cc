@@ -1,0 +1,167 @@
+// RequestTable on a real KvCache and a fake clock: the committed-room ledger, TTL
+// expiry at exactly the TTL, claim validation, growth from committed room, and
+// cancellation in every phase. The TokenSink is a recording stand-in (the seam to gRPC).
+#include "decode/internal/request_table.h"
+
+#include <gtest/gtest.h>
+
+namespace kvc::decode::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+class RecordingSink : public TokenSink {
+ public:
+  void Push(int32_t token) override { tokens.push_back(token); }
+  void Complete(const std::string& reason, std::span<const int32_t> last) override {
+    finish_reason = reason;
+  }
+  void Fail(const Status& s) override { failed = s; }
+  void Abort(const Status& s) override { failed = s; }
+  bool Stalled(milliseconds) const override { return false; }
+  std::vector<int32_t> tokens;
+  std::string finish_reason;
+  Status failed;
+};
+
+class RequestTableTest : public ::testing::Test {
+ protected:
+  RequestTableTest()
+      : cache_(Geometry(), 10), table_(cache_, Config(), clock_, milliseconds(1000)) {}
+  static engine::KvCacheGeometry Geometry() {
+    engine::KvCacheGeometry g;
+    g.block_tokens = 16;
+    g.bytes_per_token_per_layer = 8;
+    return g;
+  }
+  static const engine::ModelConfig& Config() {
+    static engine::ModelConfig c = [] {
+      engine::ModelConfig m;
+      m.vocab_size = 100;
+      m.max_position_embeddings = 64;
+      m.eos_token_ids = {99};
+      return m;
+    }();
+    return c;
+  }
+  v1::DecodeRequest Claim(const std::string& id, uint32_t prompt_tokens, uint32_t max_tokens) {
+    v1::DecodeRequest q;
+    q.mutable_header()->set_request_id(id);
+    q.set_prompt_tokens(prompt_tokens);
+    for (uint32_t i = 0; i < prompt_tokens; ++i) q.add_prompt_token_ids(i % 90);
+    q.set_first_token_id(5);
+    q.mutable_sampling()->set_max_tokens(max_tokens);
+    return q;
+  }
+
+  FakeClock clock_;
+  engine::KvCache cache_;
+  RequestTable table_;
+};
+
+TEST_F(RequestTableTest, CommittedRoomIsNotFree) {
+  auto r = table_.Reserve("a", 20, 30);  // 2 blocks now, ceil(50/16) = 4 committed
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->blocks.size(), 2u);
+  EXPECT_EQ(cache_.free_blocks(), 8);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 6);
+  EXPECT_EQ(table_.Counts().reserved, 1u);
+  // The context (64) caps the room: ceil(64/16) = 4, not ceil((10+1000)/16).
+  ASSERT_TRUE(table_.Reserve("b", 10, 1000).ok());
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 2);
+  EXPECT_EQ(ReasonOf(table_.Reserve("c", 40, 1).status()), "NO_KV_SPACE");
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 2);  // a refusal changes nothing
+  EXPECT_TRUE(table_.Cancel("a", absl::CancelledError("x")));
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 6);
+  EXPECT_EQ(cache_.free_blocks(), 9);
+}
+
+TEST_F(RequestTableTest, ReservationExpiresAtItsTtl) {
+  ASSERT_TRUE(table_.Reserve("a", 5, 5).ok());
+  clock_.Advance(milliseconds(999));
+  EXPECT_EQ(table_.ExpireReservations(), 0);
+  clock_.Advance(milliseconds(1));
+  EXPECT_EQ(table_.ExpireReservations(), 1);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
+  EXPECT_EQ(ReasonOf(table_.Claim(Claim("a", 5, 5), nullptr)), "UNKNOWN_REQUEST");
+}
+
+TEST_F(RequestTableTest, ClaimedRequestsDoNotExpireAndGrowFromTheirRoom) {
+  ASSERT_TRUE(table_.Reserve("a", 16, 20).ok());  // 1 block now, 3 committed
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(table_.Claim(Claim("a", 16, 20), sink).ok());
+  EXPECT_EQ(ReasonOf(table_.Claim(Claim("a", 16, 20), sink)), "ALREADY_DECODING");
+  clock_.Advance(milliseconds(5000));
+  EXPECT_EQ(table_.ExpireReservations(), 0);
+  auto running = table_.Admit(8);
+  ASSERT_EQ(running.size(), 1u);
+  Request& r = *running[0];
+  EXPECT_EQ(r.seq.tokens.size(), 17u);  // prompt + first token
+  EXPECT_EQ(r.seq.num_computed, 16);
+  ASSERT_TRUE(table_.Grow(r).ok());  // position 16 needs a second block
+  EXPECT_EQ(r.seq.blocks.size(), 2u);
+  EXPECT_EQ(cache_.free_blocks(), 8);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 7);  // the room shrank as the cache did
+  r.seq.tokens.resize(60);
+  EXPECT_FALSE(table_.Grow(r).ok());  // past the 3 committed blocks
+  table_.Retire(r);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
+  EXPECT_EQ(table_.Counts().running, 0u);
+}
+
+TEST_F(RequestTableTest, ClaimValidation) {
+  ASSERT_TRUE(table_.Reserve("a", 8, 4).ok());
+  auto q = Claim("a", 8, 4);
+  q.set_prompt_tokens(7);
+  EXPECT_EQ(ReasonOf(table_.Claim(q, nullptr)), "PROMPT_MISMATCH");
+  q = Claim("a", 8, 4);
+  q.set_prompt_token_ids(3, 100);
+  EXPECT_EQ(ReasonOf(table_.Claim(q, nullptr)), "TOKEN_OUT_OF_RANGE");
+  EXPECT_EQ(ReasonOf(table_.Claim(Claim("a", 8, 5), nullptr)), "MAX_TOKENS_OVER_RESERVATION");
+  EXPECT_EQ(ReasonOf(table_.Claim(Claim("", 8, 4), nullptr)), "MISSING_REQUEST_ID");
+  EXPECT_EQ(table_.Counts().queued, 0u);
+  EXPECT_TRUE(table_.Claim(Claim("a", 8, 0), std::make_shared<RecordingSink>()).ok());
+  EXPECT_EQ(table_.Counts().queued, 1u);
+  EXPECT_EQ(ReasonOf(table_.Reserve("x", 65, 1).status()), "PROMPT_TOO_LONG");
+  EXPECT_EQ(ReasonOf(table_.Reserve("a", 1, 1).status()), "DUPLICATE_REQUEST");
+}
+
+TEST_F(RequestTableTest, CancelInEveryPhase) {
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(table_.Reserve("queued", 8, 4).ok());
+  ASSERT_TRUE(table_.Claim(Claim("queued", 8, 4), sink).ok());
+  EXPECT_TRUE(table_.Cancel("queued", absl::CancelledError("bye")));  // freed at once
+  EXPECT_EQ(sink->failed.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
+
+  ASSERT_TRUE(table_.Reserve("running", 8, 4).ok());
+  ASSERT_TRUE(table_.Claim(Claim("running", 8, 4), std::make_shared<RecordingSink>()).ok());
+  auto running = table_.Admit(8);
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_TRUE(table_.CancelStatus(*running[0]).ok());
+  EXPECT_TRUE(table_.Cancel("running", absl::CancelledError("bye")));  // only flagged
+  EXPECT_EQ(table_.CancelStatus(*running[0]).code(), absl::StatusCode::kCancelled);
+  EXPECT_LT(table_.Counts().free_kv_blocks, 10);
+  EXPECT_FALSE(table_.WaitGone("running", milliseconds(1)));
+  table_.Retire(*running[0]);  // what the engine thread does next
+  EXPECT_TRUE(table_.WaitGone("running", milliseconds(1)));
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
+  EXPECT_FALSE(table_.Cancel("running", absl::CancelledError("again")));
+}
+
+TEST_F(RequestTableTest, CloseRefusesAndDrains) {
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(table_.Reserve("r", 8, 4).ok());
+  ASSERT_TRUE(table_.Reserve("q", 8, 4).ok());
+  ASSERT_TRUE(table_.Claim(Claim("q", 8, 4), sink).ok());
+  table_.Close();
+  EXPECT_EQ(ReasonOf(table_.Reserve("n", 8, 4).status()), "SHUTTING_DOWN");
+  EXPECT_FALSE(table_.WaitForWork(false, milliseconds(1)));
+  auto drained = table_.DrainWaiting();
+  ASSERT_EQ(drained.size(), 1u);  // only "q" has a stream to end
+  EXPECT_EQ(drained[0]->id, "q");
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
+}
+
+}  // namespace
+}  // namespace kvc::decode::internal
