@@ -5,8 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -20,6 +19,7 @@
 #include "store/master/leader_election.h"
 #include "store/master/master_core.h"
 #include "store/master/master_service.h"
+#include "store/master/metrics_http.h"
 
 namespace {
 constexpr const char* kDescription =
@@ -53,18 +53,6 @@ class Ticker {
   std::thread thread_;
 };
 
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
-
 // etcd mode: serve at once (health, and StoreMaster answering NOT_LEADER while a
 // standby), campaign for leadership, exit when leadership is lost.
 int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore& core,
@@ -85,10 +73,11 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
     log->error("{}", server.status().message());
     return 1;
   }
-  if (!options.server.port_file.empty() &&
-      !WritePortFile(options.server.port_file, (*server)->port())) {
-    log->error("port_file: cannot write '{}'", options.server.port_file);
-    return 1;
+  if (!options.server.port_file.empty()) {
+    if (kvc::Status s = kvc::WritePortFile(options.server.port_file, (*server)->port()); !s.ok()) {
+      log->error("port_file: {}", s.message());
+      return 1;
+    }
   }
   std::atomic<bool> lost{false};
   kvc::store::LeaderElection election(
@@ -126,6 +115,18 @@ int main(int argc, char** argv) {
   kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();
   kvc::store::MasterCore core(options.policy, kvc::Clock::Real(), metrics);
   Ticker ticker(core, std::chrono::milliseconds(options.tick_ms));
+  std::unique_ptr<kvc::http::HttpServer> metrics_http;  // stopped after the gRPC server
+  if (options.metrics_port >= 0) {
+    auto started = kvc::store::StartMetricsHttp(options.metrics_address, options.metrics_port,
+                                                options.metrics_port_file, metrics);
+    if (!started.ok()) {
+      kvc::Logger("master")->error("{}", started.status().message());
+      return 1;
+    }
+    metrics_http = std::move(*started);
+    kvc::Logger("master")->info("Prometheus metrics on http://{}:{}/metrics",
+                                options.metrics_address, metrics_http->port());
+  }
   if (options.etcd_endpoints.empty()) {
     kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms);
     return kvc::ServeUntilSignalled("master", options.server, {&service});

@@ -40,6 +40,11 @@ void BindMasterOptions(OptionSet& set, MasterOptions* o) {
           "etcd client URLs for leader election (empty = single in-memory master)");
   set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
   set.Add("etcd.lease_ttl_s", &o->etcd_lease_ttl_s, "leader lease TTL (s)");
+  set.Add("metrics_port", &o->metrics_port,
+          "serve Prometheus text at http://metrics_address:PORT/metrics (-1 = off, 0 = ephemeral)");
+  set.Add("metrics_address", &o->metrics_address, "interface of the /metrics HTTP endpoint");
+  set.Add("metrics_port_file", &o->metrics_port_file,
+          "write the bound /metrics port here once serving");
 }
 
 namespace {
@@ -95,6 +100,13 @@ Status ValidateMasterOptions(const MasterOptions& o) {
   KVC_RETURN_IF_ERROR(ValidateMasterPolicy(o.policy));
   if (o.tick_ms == 0 || o.tick_ms > 10'000) {
     return absl::InvalidArgumentError(absl::StrCat("tick_ms: ", o.tick_ms, " is not in 1..10000"));
+  }
+  if (o.metrics_port < -1 || o.metrics_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_port: ", o.metrics_port, " is not in -1..65535 (-1 = off)"));
+  }
+  if (o.metrics_port >= 0 && o.metrics_address.empty()) {
+    return absl::InvalidArgumentError("metrics_address: must not be empty with metrics_port set");
   }
   if (!o.etcd_endpoints.empty() && o.etcd_lease_ttl_s == 0) {
     return absl::InvalidArgumentError("etcd.lease_ttl_s: must be > 0 with etcd.endpoints set");

@@ -158,6 +158,7 @@ void MasterCore::Tick() {
   }
   for (uint64_t id : expired) m.ApplyTaskResult(TaskResult{.id = id, .ok = false});
   m.EvictIfNeeded();
+  m.PublishRates();
 }
 
 MasterStats MasterCore::Stats() const {

@@ -144,6 +144,17 @@ void MasterCore::Impl::ApplyTaskResult(const TaskResult& result) {
   }
 }
 
+void MasterCore::Impl::PublishRates() {
+  const Clock::TimePoint now = clock.Now();
+  const double seconds = ToSeconds(now - rates_since);
+  if (seconds < 1.0) return;
+  metrics.puts_per_second.Set(static_cast<double>(puts - rates_puts) / seconds);
+  metrics.gets_per_second.Set(static_cast<double>(gets - rates_gets) / seconds);
+  rates_since = now;
+  rates_puts = puts;
+  rates_gets = gets;
+}
+
 void MasterCore::Impl::PublishGauges() {
   metrics.objects.Set(static_cast<double>(objects.size()));
   metrics.dram_replicas.Set(static_cast<double>(dram_stats.replicas));

@@ -81,6 +81,8 @@ struct MasterCore::Impl {
     Counter& promotions;
     Counter& puts;
     Counter& gets;
+    Gauge& puts_per_second;
+    Gauge& gets_per_second;
     Histogram& match_prefix_seconds;
   };
 
@@ -116,6 +118,8 @@ struct MasterCore::Impl {
   // Eviction (master_core_evict.cc).
   void EvictIfNeeded();
   void PublishGauges();
+  // Every >= 1 s (called from Tick): puts/gets per second since the last update.
+  void PublishRates();
   // Evicts approximately-LRU objects of `seg` until its usage is <= target bytes.
   void EvictSegment(Segment* seg, uint64_t target);
   bool TryDemote(const BlockKey& key, Object& obj, size_t idx);
@@ -145,6 +149,8 @@ struct MasterCore::Impl {
   uint64_t next_task_id = 1;
   uint64_t hits = 0, misses = 0, evictions = 0, demotions = 0, promotions = 0, puts = 0, gets = 0;
   TierStats dram_stats, ssd_stats;
+  Clock::TimePoint rates_since = started;   // PublishRates window start
+  uint64_t rates_puts = 0, rates_gets = 0;  // puts/gets at rates_since
 };
 
 }  // namespace kvc::store

@@ -20,6 +20,10 @@ MasterCore::Impl::Metrics::Metrics(MetricsRegistry& r)
       promotions(r.GetCounter("kvc_store_promotions_total", "SSD replicas promoted to DRAM")),
       puts(r.GetCounter("kvc_store_puts_total", "Completed puts (PutEnd)")),
       gets(r.GetCounter("kvc_store_gets_total", "Get lookups (hits and misses)")),
+      puts_per_second(r.GetGauge("kvc_store_puts_per_second",
+                                 "Completed puts per second over the last >= 1 s")),
+      gets_per_second(
+          r.GetGauge("kvc_store_gets_per_second", "Get lookups per second over the last >= 1 s")),
       match_prefix_seconds(r.GetHistogram("kvc_store_match_prefix_seconds",
                                           "MatchPrefix latency inside the master",
                                           ExponentialBuckets(1e-6, 2.0, 20))) {}

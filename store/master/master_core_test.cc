@@ -331,5 +331,24 @@ TEST(MasterCoreTest, MetricsAreExported) {
   EXPECT_NE(text.find("kvc_store_match_prefix_seconds_count 1"), std::string::npos);
 }
 
+// Puts and gets per second are gauges over the window since the previous update.
+TEST(MasterCoreTest, RatesArePublishedEverySecond) {
+  CoreFixture f;
+  ASSERT_TRUE(f.core.MountSegment(Dram("a", 1 << 20)).ok());
+  f.core.Tick();  // closes the start-up window
+  for (uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(f.Put(Key(i), 100).ok());
+  for (uint64_t i = 0; i < 6; ++i) (void)f.core.Get(Key(i), "");  // 4 hits, 2 misses
+  f.Advance(500);
+  f.core.Tick();  // under a second: no update yet
+  std::string text = f.metrics.RenderPrometheus();
+  EXPECT_NE(text.find("kvc_store_puts_per_second 0\n"), std::string::npos) << text;
+  f.Advance(1500);
+  f.core.Heartbeat("a", {});
+  f.core.Tick();
+  text = f.metrics.RenderPrometheus();
+  EXPECT_NE(text.find("kvc_store_puts_per_second 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kvc_store_gets_per_second 3\n"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace kvc::store

@@ -41,6 +41,11 @@ struct MasterOptions {
   std::string etcd_endpoints;               // "http://127.0.0.1:2379[,...]"
   std::string etcd_prefix = "/kvc/master";  // key prefix of the election
   uint32_t etcd_lease_ttl_s = 3;            // leader lease TTL; a dead leader is replaced after it
+  // Prometheus text at http://metrics_address:metrics_port/metrics (-1 = no HTTP
+  // endpoint, the default; 0 = an ephemeral port, written to metrics_port_file).
+  int32_t metrics_port = -1;
+  std::string metrics_address = "127.0.0.1";
+  std::string metrics_port_file;
 };
 
 void BindMasterOptions(OptionSet& set, MasterOptions* options);

@@ -1,0 +1,81 @@
+// kvc-master's Prometheus endpoint (--metrics-port) with real processes: the
+// store's metrics follow real puts and gets, and bad options are refused.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "tests/store/store_cluster.h"
+#include "tests/support/http_client.h"
+
+namespace kvc::store {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FillPattern;
+using testing::StoreCluster;
+
+bool Has(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+TEST(MasterMetricsHttpTest, ServesPrometheusTextThatFollowsTheStore) {
+  kvc::testing::TempDir dir;
+  const std::string port_file = dir.path() + "/metrics.port";
+  StoreCluster cluster({"--metrics-port", "0", "--metrics-port-file", port_file});
+  cluster.StartMaster();
+  const int port = kvc::testing::WaitForPortFile(port_file, milliseconds(10000));
+  ASSERT_GT(port, 0);
+  cluster.StartNode("n1", 4 << 20, false);
+  cluster.WaitStats([](const auto& s) { return s.nodes() == 1; });
+  constexpr uint64_t kSize = 4096;
+  auto c = cluster.MakeClient(kSize, 1, /*lease_cache=*/false);
+  for (uint64_t i = 0; i < 2; ++i) {
+    FillPattern(c->buffer.data(), kSize, i);
+    ASSERT_TRUE(c->client->Put(BlockKey{5, i}, c->buffer.data(), kSize).ok());
+  }
+  ASSERT_TRUE(c->client->Get(BlockKey{5, 0}, c->buffer.data(), kSize).ok());
+  ASSERT_TRUE(c->client->Get(BlockKey{5, 1}, c->buffer.data(), kSize).ok());
+  EXPECT_EQ(ReasonOf(c->client->Get(BlockKey{5, 9}, c->buffer.data(), kSize).status()),
+            "NOT_FOUND");
+  const std::vector<BlockKey> prefix = {BlockKey{5, 0}, BlockKey{5, 1}};
+  ASSERT_TRUE(c->client->MatchPrefix(prefix).ok());
+
+  const kvc::testing::HttpResponse r = kvc::testing::HttpRequest(port, "GET", "/metrics");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.headers.find("text/plain; version=0.0.4"), std::string::npos) << r.headers;
+  EXPECT_TRUE(Has(r.body, "kvc_store_puts_total 2")) << r.body;
+  EXPECT_TRUE(Has(r.body, "kvc_store_get_hits_total 2")) << r.body;
+  EXPECT_TRUE(Has(r.body, "kvc_store_get_misses_total 1")) << r.body;
+  EXPECT_TRUE(Has(r.body, "kvc_store_gets_total 3")) << r.body;
+  EXPECT_TRUE(Has(r.body, "kvc_store_match_prefix_seconds_count 1")) << r.body;
+  EXPECT_TRUE(Has(r.body, "kvc_store_promotions_total 0")) << r.body;
+  EXPECT_TRUE(Has(r.body, "kvc_store_evictions_total 0")) << r.body;
+  EXPECT_NE(r.body.find("kvc_store_gets_per_second"), std::string::npos) << r.body;
+  // Gauges are refreshed by the housekeeping tick (every 50 ms here).
+  std::string text;
+  for (int i = 0; i < 100 && !Has(text, "kvc_store_objects 2"); ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    text = kvc::testing::HttpRequest(port, "GET", "/metrics").body;
+  }
+  EXPECT_TRUE(Has(text, "kvc_store_objects 2")) << text;
+  EXPECT_TRUE(Has(text, "kvc_store_bytes{tier=\"dram\"} 8192")) << text;
+  EXPECT_TRUE(Has(text, "kvc_store_replicas{tier=\"ssd\"} 0")) << text;
+
+  EXPECT_EQ(kvc::testing::HttpRequest(port, "GET", "/health").body, "ok\n");
+  EXPECT_EQ(kvc::testing::HttpRequest(port, "GET", "/nope").status, 404);
+  EXPECT_EQ(kvc::testing::HttpRequest(port, "POST", "/metrics", "x").status, 405);
+}
+
+TEST(MasterMetricsHttpTest, BadMetricsPortIsAConfigurationError) {
+  kvc::testing::TempDir dir;
+  kvc::testing::Subprocess bad({kvc::testing::BinDir() + "/kvc-master", "--listen-address",
+                                "127.0.0.1:0", "--metrics-port", "70000"},
+                               dir.path() + "/bad.log");
+  const std::optional<int> status = bad.WaitFor(milliseconds(10000));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_NE(kvc::testing::ReadFile(dir.path() + "/bad.log").find("metrics_port: 70000"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace kvc::store
