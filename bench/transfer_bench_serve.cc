@@ -1,5 +1,6 @@
 // `kvc-bench transfer --serve`: the loopback target. Registers one
-// pattern-filled region, writes its port, serves until SIGTERM/SIGINT.
+// pattern-filled region (AllocateSharedMemory, so same-host peers can map it), writes its port,
+// serves until SIGTERM/SIGINT.
 #include <signal.h>
 
 #include <cstdio>
@@ -21,16 +22,20 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
     std::fprintf(stderr, "kvc-bench transfer --serve needs --region-bytes and --port-file\n");
     return 2;
   }
-  auto region = std::make_unique<char[]>(config.region_bytes);
-  for (uint64_t i = 0; i < config.region_bytes; ++i) region[i] = PatternByte(i);
   auto directory = transfer::MakeInProcessSegmentDirectory();
   transfer::TransferEngineOptions options = config.engine;
   options.listen_address = "127.0.0.1:0";
   options.backend = config.backend;  // "ucx" makes the target publish a UCX worker and rkeys
   auto engine = transfer::CreateTransferEngine(options, directory.get());
-  Status s = engine.ok()
-                 ? (*engine)->RegisterMemory(region.get(), config.region_bytes, "cpu:0", true)
-                 : engine.status();
+  // Shared memory: same-host peers map it and copy with memcpy (the shm backend).
+  StatusOr<void*> memory =
+      engine.ok() ? (*engine)->AllocateSharedMemory(config.region_bytes) : engine.status();
+  char* region = memory.ok() ? static_cast<char*>(*memory) : nullptr;
+  if (region != nullptr) {
+    for (uint64_t i = 0; i < config.region_bytes; ++i) region[i] = PatternByte(i);
+  }
+  Status s = memory.ok() ? (*engine)->RegisterMemory(region, config.region_bytes, "cpu:0", true)
+                         : memory.status();
   if (!s.ok()) {
     std::fprintf(stderr, "kvc-bench transfer --serve: %s\n", s.ToString().c_str());
     return 1;
@@ -43,7 +48,7 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
   std::rename((config.port_file + ".tmp").c_str(), config.port_file.c_str());
   int signal = 0;
   sigwait(&signals, &signal);
-  engine->reset();  // joins every connection thread before the region is freed
+  engine->reset();  // joins every connection thread and frees the shared region
   return 0;
 }
 

@@ -21,6 +21,8 @@ void BindTransferEngineOptions(OptionSet& set, TransferEngineOptions* o, const s
   set.Add(p + "max_peers", &o->max_peers, "most open peers (SIEVE eviction)");
   set.Add(p + "ucx_enable", &o->ucx_enable, "create a UCX context (needed for backend ucx)");
   set.Add(p + "topology_json", &o->topology_json, "topology matrix override (JSON)");
+  set.Add(p + "shm_export_enable", &o->shm_export_enable,
+          "let same-host peers map AllocateSharedMemory regions");
 }
 
 Status ValidateTransferEngineOptions(const TransferEngineOptions& o) {

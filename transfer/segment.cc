@@ -53,6 +53,7 @@ std::string EncodeSegmentDescriptor(const SegmentDescriptor& d) {
                       {"regions", regions},
                       {"ucx_worker_address", d.ucx_worker_address},
                       {"topology", d.topology_json}};
+  if (!d.shm_socket.empty()) j["shm_socket"] = d.shm_socket;
   return j.dump();
 }
 
@@ -116,6 +117,7 @@ StatusOr<SegmentDescriptor> DecodeSegmentDescriptor(const std::string& json) {
   KVC_RETURN_IF_ERROR(ReadRegions(j, &d.regions));
   KVC_RETURN_IF_ERROR(Read(j, "ucx_worker_address", &d.ucx_worker_address));
   KVC_RETURN_IF_ERROR(Read(j, "topology", &d.topology_json));
+  if (j.contains("shm_socket")) KVC_RETURN_IF_ERROR(Read(j, "shm_socket", &d.shm_socket));
   if (d.name.empty()) return absl::InvalidArgumentError("segment descriptor has an empty name");
   return d;
 }

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/logging.h"
 #include "transfer/internal/process_info.h"
+#include "transfer/internal/shm_client.h"
 
 namespace kvc::transfer {
 namespace {
@@ -22,10 +24,12 @@ using internal::Slice;
 
 class ShmChannel final : public PeerChannel {
  public:
-  ShmChannel(const ShmBackendOptions& options, const SegmentDescriptor& remote)
+  ShmChannel(const ShmBackendOptions& options, const SegmentDescriptor& remote,
+             std::unique_ptr<internal::ShmClient> client)
       : pid_(static_cast<pid_t>(remote.pid)),
         start_time_(remote.pid_start_time),
-        name_(remote.name) {
+        name_(remote.name),
+        client_(std::move(client)) {
     for (uint32_t i = 0; i < options.threads_per_peer; ++i) {
       workers_.emplace_back([this] { WorkerMain(); });
     }
@@ -72,6 +76,15 @@ class ShmChannel final : public PeerChannel {
   }
 
   Status Copy(const Slice& slice) {
+    if (client_) {
+      std::optional<Status> mapped = client_->Copy(slice);
+      if (mapped.has_value()) return *mapped;
+    }
+    return CopyAttached(slice);
+  }
+
+  // Cross-memory attach: one kernel copy straight into the target process.
+  Status CopyAttached(const Slice& slice) {
     uint64_t done = 0;
     while (done < slice.length) {
       iovec local{slice.local + done, slice.length - done};
@@ -103,6 +116,7 @@ class ShmChannel final : public PeerChannel {
   const pid_t pid_;
   const uint64_t start_time_;
   const std::string name_;
+  const std::unique_ptr<internal::ShmClient> client_;  // null: cross-memory attach only
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable work_;
@@ -124,7 +138,21 @@ class ShmBackend final : public internal::Backend {
       return absl::UnavailableError(
           absl::StrCat("segment ", remote.name, " (pid ", remote.pid, ") is not running"));
     }
-    return std::unique_ptr<PeerChannel>(new ShmChannel(options_, remote));
+    std::unique_ptr<internal::ShmClient> client;
+    if (!remote.shm_socket.empty()) {
+      StatusOr<std::unique_ptr<internal::ShmClient>> connected = internal::ShmClient::Connect(
+          remote.shm_socket, options_.cluster_token, options_.timeout, remote.name);
+      if (connected.ok()) {
+        client = std::move(*connected);
+      } else if (connected.status().code() == absl::StatusCode::kUnauthenticated) {
+        return connected.status();
+      } else {
+        Logger("transfer")
+            ->info("shared mappings of {} unavailable ({}); using cross-memory attach", remote.name,
+                   connected.status().message());
+      }
+    }
+    return std::unique_ptr<PeerChannel>(new ShmChannel(options_, remote, std::move(client)));
   }
 
  private:

@@ -147,9 +147,37 @@ void TcpTarget::Serve(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   internal::SetSocketTimeout(fd, options_.timeout);
   if (!Authenticate(fd, PeerName(fd))) return;
+  Connection connection;
+  connection.fd = fd;
   std::string acks;  // write replies held back while more requests are already buffered
-  while (!stopping_ && ServeOne(fd, &acks)) {
+  while (!stopping_ && !connection.fenced && ServeOne(connection, &acks)) {
   }
+  std::lock_guard lock(mu_);
+  if (connection.id != 0) by_id_.erase(connection.id);
+  connection.done = true;
+  connection_done_.notify_all();
+}
+
+bool TcpTarget::Name(Connection& connection, uint64_t id) {
+  std::lock_guard lock(mu_);
+  if (connection.id != 0 || id == 0 || by_id_.count(id) > 0) return false;
+  connection.id = id;
+  by_id_[id] = &connection;
+  return true;
+}
+
+// Stops the connection named `id` and waits until its thread is out of the
+// request it is serving. False (close this connection too) when that takes
+// longer than the timeout.
+bool TcpTarget::Fence(const Connection& self, uint64_t id) {
+  std::unique_lock lock(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return true;  // never seen, or already finished
+  Connection* abandoned = it->second;
+  if (abandoned == &self) return false;
+  abandoned->fenced = true;
+  shutdown(abandoned->fd, SHUT_RDWR);  // wakes it in recv/send; fd stays open until it ends
+  return connection_done_.wait_for(lock, options_.timeout, [&] { return by_id_.count(id) == 0; });
 }
 
 // Sends the held write replies. Replies stay in request order: every other reply
@@ -174,12 +202,16 @@ static bool Acknowledge(int fd, uint64_t sequence, std::string* acks) {
 }
 
 // Serves one request; false when the connection should close.
-bool TcpTarget::ServeOne(int fd, std::string* acks) {
+bool TcpTarget::ServeOne(Connection& connection, std::string* acks) {
+  const int fd = connection.fd;
   internal::RequestFrame frame;
   Status s = RecvAll(fd, &frame, sizeof(frame), /*idle_ok=*/true);
   if (internal::IsIdle(s)) return true;
   if (!s.ok()) return false;
   const auto op = static_cast<internal::WireOp>(frame.op);
+  if (op == internal::WireOp::kSetId) return Name(connection, frame.address);
+  if (op == internal::WireOp::kFence)
+    return FlushAcks(fd, acks) && Fence(connection, frame.address);
   if ((op != internal::WireOp::kRead && op != internal::WireOp::kWrite &&
        op != internal::WireOp::kGetSegment) ||
       frame.length > internal::kMaxFrameBytes) {
@@ -191,6 +223,7 @@ bool TcpTarget::ServeOne(int fd, std::string* acks) {
     return FlushAcks(fd, acks) &&
            Reply(fd, frame.sequence, absl::OkStatus(), json.data(), json.size());
   }
+  if (connection.fenced) return false;  // abandoned by its initiator: serve nothing more
   // The bounds check: nothing outside a registered remote-accessible region is touched.
   StatusOr<uint64_t> pin = regions_->Pin(frame.address, frame.length, /*remote=*/true);
   if (!pin.ok()) {

@@ -4,12 +4,18 @@
 // GET_SEGMENT requests (docs/transfer.md, "TCP wire format"), one thread per
 // connection. Every READ/WRITE is checked against the region table first; an
 // out-of-region request is refused with OUT_OF_RANGE and touches no memory.
+// SET_ID names a connection; FENCE(id) stops serving that connection (its
+// queued requests are dropped) and waits until the request it is in has ended,
+// so a write retried after a broken connection is applied after, never before,
+// the abandoned attempt.
 // Thread-safe; the destructor stops accepting, drops every connection and joins.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -45,9 +51,17 @@ class TcpTarget {
   TcpTarget(Options options, internal::RegionTable* regions, std::function<std::string()> json)
       : options_(std::move(options)), regions_(regions), descriptor_json_(std::move(json)) {}
   void AcceptLoop();
+  struct Connection {
+    int fd = -1;
+    uint64_t id = 0;                  // from SET_ID; 0 = unnamed
+    std::atomic<bool> fenced{false};  // a FENCE named it: serve nothing more
+    bool done = false;                // guarded by mu_
+  };
   void Serve(int fd);
   bool Authenticate(int fd, const std::string& peer);
-  bool ServeOne(int fd, std::string* acks);
+  bool ServeOne(Connection& connection, std::string* acks);
+  bool Name(Connection& connection, uint64_t id);
+  bool Fence(const Connection& self, uint64_t id);
 
   const Options options_;
   internal::RegionTable* const regions_;
@@ -58,7 +72,9 @@ class TcpTarget {
   std::atomic<bool> stopping_{false};
   internal::ThreadTracker tracker_;
   std::mutex mu_;
-  std::set<int> connections_;  // guarded by mu_
+  std::set<int> connections_;              // guarded by mu_
+  std::map<uint64_t, Connection*> by_id_;  // guarded by mu_; named connections being served
+  std::condition_variable connection_done_;
 };
 
 }  // namespace kvc::transfer

@@ -44,7 +44,8 @@ Status TransferEngineImpl::Init() {
   tcp.timeout = milliseconds(options_.peer_timeout_ms);
   tcp.path_down = milliseconds(options_.path_down_ms);
   backends_.push_back(MakeTcpBackend(tcp));
-  backends_.push_back(MakeShmBackend({options_.shm_threads_per_peer}));
+  backends_.push_back(MakeShmBackend({options_.shm_threads_per_peer, options_.cluster_token,
+                                      milliseconds(options_.peer_timeout_ms)}));
   backends_.push_back(MakeVerbsBackend());
 #ifdef KVC_HAVE_UCX
   if (options_.ucx_enable || options_.backend == "ucx") {
@@ -64,6 +65,16 @@ Status TransferEngineImpl::Init() {
     KVC_ASSIGN_OR_RETURN(target_, TcpTarget::Start(target, &regions_, [this] {
                            return EncodeSegmentDescriptor(LocalSegment());
                          }));
+    if (options_.shm_export_enable) {
+      StatusOr<std::unique_ptr<ShmExportServer>> shm =
+          ShmExportServer::Start({options_.cluster_token, milliseconds(options_.peer_timeout_ms)},
+                                 &regions_, &shared_memory_);
+      if (shm.ok()) {
+        shm_exports_ = std::move(*shm);
+      } else {
+        Logger("transfer")->warn("no shared-mapping exports: {}", shm.status().message());
+      }
+    }
   }
   segment_name_ = options_.segment_name;
   if (segment_name_.empty()) segment_name_ = target_ ? target_->address() : NewNodeId("transfer");
@@ -80,6 +91,7 @@ Status TransferEngineImpl::Init() {
 TransferEngineImpl::~TransferEngineImpl() {
   shutting_down_ = true;  // failed slices are no longer retried
   target_.reset();        // no remote access once we start tearing down
+  shm_exports_.reset();   // every exported mapping is marked gone
   std::map<SegmentHandle, std::unique_ptr<Peer>> peers;
   {
     std::lock_guard lock(mu_);
@@ -108,11 +120,25 @@ Status TransferEngineImpl::RegisterMemory(void* addr, uint64_t length, const std
 
 Status TransferEngineImpl::UnregisterMemory(void* addr) {
   const uint64_t address = reinterpret_cast<uint64_t>(addr);
-  KVC_RETURN_IF_ERROR(regions_.Remove(address, milliseconds(options_.unregister_wait_ms)));
+  KVC_RETURN_IF_ERROR(
+      regions_.Remove(address, milliseconds(options_.unregister_wait_ms), shm_exports_.get()));
 #ifdef KVC_HAVE_UCX
   if (ucx_) ucx_->Unmap(address);
 #endif
   return absl::OkStatus();
+}
+
+StatusOr<void*> TransferEngineImpl::AllocateSharedMemory(uint64_t length) {
+  return shared_memory_.Allocate(length);
+}
+
+Status TransferEngineImpl::FreeSharedMemory(void* addr) {
+  const auto [start, length] = shared_memory_.Find(reinterpret_cast<uint64_t>(addr));
+  if (length > 0 && regions_.Overlaps(start, length)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "shared memory at %p still holds a registered region; unregister it first", addr));
+  }
+  return shared_memory_.Free(addr);
 }
 
 SegmentDescriptor TransferEngineImpl::LocalSegment() const {
@@ -131,6 +157,7 @@ SegmentDescriptor TransferEngineImpl::LocalSegment() const {
   }
 #endif
   d.topology_json = topology_json_;
+  if (shm_exports_) d.shm_socket = shm_exports_->socket_name();
   return d;
 }
 

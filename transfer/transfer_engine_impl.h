@@ -17,7 +17,9 @@
 #include "kvc/transfer/transfer_engine.h"
 #include "transfer/internal/channel.h"
 #include "transfer/internal/region_table.h"
+#include "transfer/internal/shared_memory.h"
 #include "transfer/internal/sieve.h"
+#include "transfer/shm_export.h"
 #include "transfer/tcp_target.h"
 
 namespace kvc::transfer::internal {
@@ -36,6 +38,8 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   Status RegisterMemory(void* addr, uint64_t length, const std::string& location,
                         bool remote_accessible) override;
   Status UnregisterMemory(void* addr) override;
+  StatusOr<void*> AllocateSharedMemory(uint64_t length) override;
+  Status FreeSharedMemory(void* addr) override;
   SegmentDescriptor LocalSegment() const override;
   Status Publish() override;
   StatusOr<SegmentHandle> OpenSegment(const std::string& name) override;
@@ -94,8 +98,10 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   SegmentDirectory* const directory_;
   FaultInjector* const faults_;
   internal::RegionTable regions_;
+  internal::SharedMemoryPool shared_memory_;  // declared before the servers using it
   std::vector<std::unique_ptr<internal::Backend>> backends_;  // constant after Init
   std::unique_ptr<TcpTarget> target_;                         // constant after Init
+  std::unique_ptr<ShmExportServer> shm_exports_;              // constant after Init; may be null
   std::shared_ptr<internal::UcxContext> ucx_;                 // constant after Init; may be null
   std::string segment_name_;                                  // constant after Init
   std::string topology_json_;                                 // constant after Init

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kvc/common/status.h"
 #include "kvc/transfer/segment.h"
@@ -31,6 +32,10 @@ struct Slice {
   uint64_t index = 0;            // index inside its entry
   int attempt = 0;               // 0 for the first try
   bool drop_connection = false;  // fault injection: break the path mid-slice
+  // TCP: ids of abandoned connections that carried an earlier attempt of this
+  // write; the target is told to finish them (FENCE) before this attempt, so a
+  // late first attempt can never land after the retry.
+  std::vector<uint64_t> fences;
   SliceSink* sink = nullptr;
   void* owner = nullptr;  // the engine's entry
 };

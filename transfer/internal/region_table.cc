@@ -32,21 +32,41 @@ Status RegionTable::Add(uint64_t address, uint64_t length, const std::string& lo
 }
 
 Status RegionTable::Remove(uint64_t address, std::chrono::milliseconds wait) {
-  std::unique_lock lock(mu_);
-  auto it = regions_.find(address);
-  if (it == regions_.end() || it->second.closing) {
-    return absl::NotFoundError(absl::StrFormat("no registered region starts at 0x%x", address));
+  return Remove(address, wait, nullptr);
+}
+
+Status RegionTable::Remove(uint64_t address, std::chrono::milliseconds wait, RemovalHooks* hooks) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  {
+    std::lock_guard lock(mu_);
+    auto it = regions_.find(address);
+    if (it == regions_.end() || it->second.closing) {
+      return absl::NotFoundError(absl::StrFormat("no registered region starts at 0x%x", address));
+    }
+    it->second.closing = true;  // only this call may now erase it or reopen it
   }
-  it->second.closing = true;
-  const bool drained = unpinned_.wait_for(lock, wait, [&] { return it->second.pins == 0; });
-  if (!drained) {
-    it->second.closing = false;
-    return absl::DeadlineExceededError(absl::StrFormat(
-        "region 0x%x still has %d transfers in flight after %d ms; it stays registered", address,
-        it->second.pins, wait.count()));
+  if (hooks != nullptr) hooks->Closing(address);
+  Status drained;
+  {
+    std::unique_lock lock(mu_);
+    Region& region = regions_.at(address);
+    if (!unpinned_.wait_until(lock, deadline, [&] { return region.pins == 0; })) {
+      drained = absl::DeadlineExceededError(absl::StrFormat(
+          "region 0x%x still has %d transfers in flight after %d ms; it stays registered", address,
+          region.pins, wait.count()));
+    }
   }
-  regions_.erase(it);
-  return absl::OkStatus();
+  if (drained.ok() && hooks != nullptr) drained = hooks->Drain(address, deadline);
+  {
+    std::lock_guard lock(mu_);
+    if (drained.ok()) {
+      regions_.erase(address);
+    } else {
+      regions_.at(address).closing = false;
+    }
+  }
+  if (hooks != nullptr) hooks->Closed(address, drained.ok());
+  return drained;
 }
 
 std::map<uint64_t, RegionTable::Region>::iterator RegionTable::Find(uint64_t address,
@@ -79,6 +99,25 @@ void RegionTable::Unpin(uint64_t key) {
   auto it = regions_.find(key);
   if (it == regions_.end()) return;
   if (--it->second.pins == 0 && it->second.closing) unpinned_.notify_all();
+}
+
+StatusOr<std::pair<uint64_t, uint64_t>> RegionTable::FindRemote(uint64_t address, uint64_t length) {
+  std::lock_guard lock(mu_);
+  auto it = Find(address, length);
+  if (it == regions_.end() || it->second.closing || !it->second.remote_accessible) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "[0x%x, +%d) is not inside a registered remote-accessible region", address, length));
+  }
+  return std::make_pair(it->first, it->second.length);
+}
+
+bool RegionTable::Overlaps(uint64_t address, uint64_t length) const {
+  std::lock_guard lock(mu_);
+  auto it = regions_.lower_bound(address);
+  if (it != regions_.end() && it->first < address + length) return true;
+  if (it == regions_.begin()) return false;
+  --it;
+  return it->first + it->second.length > address;
 }
 
 std::vector<RegionDescriptor> RegionTable::RemoteRegions() const {

@@ -26,12 +26,36 @@ class RegionTable {
   // DEADLINE_EXCEEDED (region kept, pins allowed again) when pins outlive `wait`.
   [[nodiscard]] Status Remove(uint64_t address, std::chrono::milliseconds wait);
 
+  // Lets other access paths (the shared-mapping exports) take part in a removal.
+  // Called without the table's lock held, in this order: Closing (the region now
+  // refuses new pins; refuse your new accesses too), Drain (after the pins have
+  // drained; wait for your accesses until `deadline`, an error aborts the
+  // removal), Closed (removed, or reopened after a timeout).
+  class RemovalHooks {
+   public:
+    virtual ~RemovalHooks() = default;
+    virtual void Closing(uint64_t address) = 0;
+    [[nodiscard]] virtual Status Drain(uint64_t address,
+                                       std::chrono::steady_clock::time_point deadline) = 0;
+    virtual void Closed(uint64_t address, bool removed) = 0;
+  };
+  // Remove, with `hooks` (may be null) taking part.
+  [[nodiscard]] Status Remove(uint64_t address, std::chrono::milliseconds wait,
+                              RemovalHooks* hooks);
+
   // Marks [address, address+length) in use; returns the region's start address
   // (the key for Unpin). OUT_OF_RANGE when the range is not inside one region
   // (or the region is being removed, or `remote` is set and the region is local-only).
   [[nodiscard]] StatusOr<uint64_t> Pin(uint64_t address, uint64_t length, bool remote);
   // Ends a Pin. REQUIRES: `key` came from a successful Pin not yet unpinned.
   void Unpin(uint64_t key);
+
+  // The remote-accessible region (not being removed) holding [address,
+  // address+length), as {start, length}. OUT_OF_RANGE when there is none.
+  [[nodiscard]] StatusOr<std::pair<uint64_t, uint64_t>> FindRemote(uint64_t address,
+                                                                   uint64_t length);
+  // True when some registered region overlaps [address, address+length).
+  bool Overlaps(uint64_t address, uint64_t length) const;
 
   // The remote-accessible regions, sorted by address.
   std::vector<RegionDescriptor> RemoteRegions() const;

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -12,6 +13,20 @@
 
 namespace kvc::transfer::internal {
 namespace {
+
+uint64_t RandomId() {
+  std::random_device random;
+  return (uint64_t{random()} << 32 | random()) | 1;  // never 0
+}
+
+RequestFrame Frame(WireOp op, uint64_t sequence, uint64_t address, uint64_t length) {
+  RequestFrame frame;
+  frame.op = static_cast<uint8_t>(op);
+  frame.sequence = sequence;
+  frame.address = address;
+  frame.length = length;
+  return frame;
+}
 
 void FailAll(std::vector<Slice*>& slices, const Status& why) {
   for (Slice* s : slices) s->sink->OnSliceDone(s, why);
@@ -43,7 +58,7 @@ Status AuthenticateClient(int fd, const std::string& endpoint, const std::string
   return absl::OkStatus();
 }
 
-TcpConnection::TcpConnection(Params params) : params_(std::move(params)) {}
+TcpConnection::TcpConnection(Params params) : params_(std::move(params)), id_(RandomId()) {}
 
 TcpConnection::~TcpConnection() {
   if (fd_ >= 0) close(fd_);
@@ -93,6 +108,10 @@ void TcpConnection::Break(const Status& why) {
 void TcpConnection::SenderMain() {
   StatusOr<int> fd = ConnectTcp(params_.endpoint, params_.timeout);
   Status status = fd.ok() ? AuthenticateClient(*fd, params_.endpoint, params_.token) : fd.status();
+  if (status.ok()) {
+    RequestFrame set_id = Frame(WireOp::kSetId, 0, id_, 0);
+    status = SendAll(*fd, &set_id, sizeof(set_id));
+  }
   if (!status.ok()) {
     if (fd.ok()) close(*fd);
     params_.on_connect_failed(status);
@@ -134,6 +153,7 @@ void TcpConnection::SenderMain() {
         why = why_broken_;
       } else {
         TakeGroupLocked(&group);
+        sending_ = true;
         work_.notify_all();
       }
     }
@@ -142,8 +162,10 @@ void TcpConnection::SenderMain() {
       return;
     }
     Status sent = SendGroup(*fd, group, &sequence);
+    std::lock_guard lock(mu_);
+    sending_ = false;
+    work_.notify_all();
     if (!sent.ok()) {
-      std::lock_guard lock(mu_);
       Break(absl::UnavailableError(absl::StrCat("connection to ", params_.endpoint,
                                                 " lost while sending: ", sent.message())));
     }
@@ -171,41 +193,40 @@ void TcpConnection::TakeGroupLocked(std::vector<Slice*>* group) {
   }
 }
 
+// One sendmsg for the whole group: [FENCE frames of a retried write] request
+// header [payload] for each slice.
 Status TcpConnection::SendGroup(int fd, const std::vector<Slice*>& group, uint64_t* sequence) {
-  if (group.size() == 1) return SendSlice(fd, group[0], (*sequence)++);
-  RequestFrame frames[32];
-  iovec iov[64];
-  int count = 0;
-  for (size_t i = 0; i < group.size(); ++i) {
-    const Slice* slice = group[i];
-    RequestFrame& frame = frames[i];
-    frame = RequestFrame{};
-    frame.op =
-        static_cast<uint8_t>(slice->op == TransferOp::kRead ? WireOp::kRead : WireOp::kWrite);
-    frame.sequence = (*sequence)++;
-    frame.address = slice->remote;
-    frame.length = slice->length;
-    iov[count++] = {&frame, sizeof(frame)};
-    if (slice->op == TransferOp::kWrite) iov[count++] = {slice->local, slice->length};
+  if (group.size() == 1 && group[0]->drop_connection) {
+    return SendDropped(fd, group[0], (*sequence)++);
   }
-  return SendAll(fd, iov, count);
+  size_t fences = 0;
+  for (const Slice* slice : group) fences += slice->fences.size();
+  std::vector<RequestFrame> frames;
+  frames.reserve(group.size() + fences);  // no reallocation: iov points into it
+  std::vector<iovec> iov;
+  iov.reserve(2 * group.size() + fences);
+  for (Slice* slice : group) {
+    for (uint64_t fence : slice->fences) {
+      frames.push_back(Frame(WireOp::kFence, 0, fence, 0));
+      iov.push_back({&frames.back(), sizeof(RequestFrame)});
+    }
+    const bool write = slice->op == TransferOp::kWrite;
+    frames.push_back(
+        Frame(write ? WireOp::kWrite : WireOp::kRead, (*sequence)++, slice->remote, slice->length));
+    iov.push_back({&frames.back(), sizeof(RequestFrame)});
+    if (write) iov.push_back({slice->local, slice->length});
+  }
+  return SendAll(fd, iov.data(), static_cast<int>(iov.size()));
 }
 
-Status TcpConnection::SendSlice(int fd, Slice* slice, uint64_t sequence) {
-  RequestFrame frame;
-  frame.op = static_cast<uint8_t>(slice->op == TransferOp::kRead ? WireOp::kRead : WireOp::kWrite);
-  frame.sequence = sequence;
-  frame.address = slice->remote;
-  frame.length = slice->length;
-  const bool drop = slice->drop_connection;
-  iovec iov[2] = {{&frame, sizeof(frame)}, {slice->local, slice->length}};
-  const int count = slice->op == TransferOp::kWrite ? 2 : 1;
-  if (drop) {
-    iov[1].iov_len = slice->length / 2;
-    (void)SendAll(fd, iov, count);
-    return absl::UnavailableError("connection dropped by fault injection");
-  }
-  return SendAll(fd, iov, count);
+// Fault injection: half the slice, then the caller breaks the connection.
+Status TcpConnection::SendDropped(int fd, Slice* slice, uint64_t sequence) {
+  const bool write = slice->op == TransferOp::kWrite;
+  RequestFrame frame =
+      Frame(write ? WireOp::kWrite : WireOp::kRead, sequence, slice->remote, slice->length);
+  iovec iov[2] = {{&frame, sizeof(frame)}, {slice->local, slice->length / 2}};
+  (void)SendAll(fd, iov, write ? 2 : 1);
+  return absl::UnavailableError("connection dropped by fault injection");
 }
 
 void TcpConnection::ReceiverMain() {
@@ -217,11 +238,14 @@ void TcpConnection::ReceiverMain() {
     int fd = -1;
     {
       std::unique_lock lock(mu_);
-      work_.wait(lock, [&] { return broken_ || !inflight_.empty(); });
+      work_.wait(lock, [&] { return (broken_ && !sending_) || (!broken_ && !inflight_.empty()); });
       if (broken_) {
         failed.assign(inflight_.begin(), inflight_.end());
         inflight_.clear();
         why = why_broken_;
+        for (Slice* s : failed) {  // sent, unanswered: the retry must fence us
+          if (s->op == TransferOp::kWrite) s->fences.push_back(id_);
+        }
       } else {
         slice = inflight_.front();
         fd = fd_;

@@ -5,7 +5,12 @@
 //
 // When anything fails the connection breaks for good: slices not yet answered
 // are reported UNAVAILABLE with the reason (the engine retries them elsewhere),
-// and Enqueue refuses new ones. Thread-safe.
+// and Enqueue refuses new ones. A write that was sent but not answered carries
+// this connection's id in Slice::fences: whichever connection retries it first
+// sends a FENCE for that id (the connection names itself with SET_ID after the
+// hello), so the target finishes this connection before applying the retry and
+// a late first attempt never lands after it. A slice is only failed once the
+// sender is no longer reading its buffer. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -56,16 +61,18 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   void ReceiverMain();
   void TakeGroupLocked(std::vector<Slice*>* group);  // REQUIRES: mu_ held
   Status SendGroup(int fd, const std::vector<Slice*>& group, uint64_t* sequence);
-  Status SendSlice(int fd, Slice* slice, uint64_t sequence);
+  Status SendDropped(int fd, Slice* slice, uint64_t sequence);
   Status ReceiveReply(int fd, Slice* slice, uint64_t sequence, Status* slice_status);
   void Break(const Status& why);  // REQUIRES: mu_ held
 
   const Params params_;
+  const uint64_t id_;  // random, named to the target with SET_ID
   mutable std::mutex mu_;
   std::condition_variable work_;
   std::deque<Slice*> queue_;     // guarded by mu_; not yet sent
   std::deque<Slice*> inflight_;  // guarded by mu_; sent, awaiting reply (FIFO)
   bool broken_ = false;          // guarded by mu_
+  bool sending_ = false;         // guarded by mu_; the sender is reading slice buffers
   Status why_broken_;            // guarded by mu_
   int fd_ = -1;                  // guarded by mu_ (set once by the sender)
 };

@@ -29,7 +29,11 @@ struct HelloReplyFrame {
   uint32_t code = 0;
 };
 
-enum class WireOp : uint8_t { kRead = 1, kWrite = 2, kGetSegment = 3 };
+// kSetId and kFence get no response. kSetId (address = a random connection id)
+// names the connection; kFence (address = the id of an abandoned connection of
+// the same initiator) makes the target stop serving that connection and wait
+// until the request it is in has ended before serving anything after the fence.
+enum class WireOp : uint8_t { kRead = 1, kWrite = 2, kGetSegment = 3, kSetId = 4, kFence = 5 };
 
 // Client → target. kWrite is followed by `length` payload bytes.
 struct RequestFrame {

@@ -41,6 +41,9 @@ struct SegmentDescriptor {
   std::vector<RegionDescriptor> regions;   // remote-accessible regions only
   std::string ucx_worker_address;          // hex of the packed UCX worker address; "" = no UCX
   std::string topology_json;               // the owner's topology matrix (docs/transfer.md)
+  // Abstract Unix socket (name without the leading NUL) where same-host peers ask
+  // for shared mappings of regions allocated with AllocateSharedMemory; "" = none.
+  std::string shm_socket;
 
   bool operator==(const SegmentDescriptor&) const = default;
   // The region holding [addr, addr+len), or nullptr.

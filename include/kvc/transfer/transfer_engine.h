@@ -1,6 +1,6 @@
 // TransferEngine: batched, sliced, zero-copy reads and writes between registered
 // memory of this process and the registered memory of remote segments, over TCP,
-// an intra-host path (cross-memory attach) and, when built, UCX / RDMA verbs.
+// an intra-host path (shared mappings or cross-memory attach) and, when built, UCX / RDMA verbs.
 //
 // Every engine is both an initiator (it submits batches) and a target (it serves
 // its registered remote-accessible regions on `listen_address`). The target side
@@ -77,6 +77,10 @@ struct TransferEngineOptions {
   bool ucx_enable = false;
   // Topology matrix override (JSON, docs/transfer.md); "" = discover from /sys.
   std::string topology_json;
+  // Serve shared mappings of AllocateSharedMemory regions to same-host peers
+  // (an abstract Unix socket published as shm_socket; needs listen_address).
+  // Off: same-host peers use cross-memory attach for every region.
+  bool shm_export_enable = true;
 };
 
 // Binds every field under `prefix` (e.g. "transfer." → --transfer-slice-bytes).
@@ -124,6 +128,23 @@ class TransferEngine {
   // NOT_FOUND when no region starts at `addr`. Call Publish() again afterwards
   // so peers see the change (the target refuses accesses to it at once anyway).
   [[nodiscard]] virtual Status UnregisterMemory(void* addr) = 0;
+  // Allocates `length` bytes (zero-filled, page-rounded; 2 MiB huge pages when the
+  // kernel has them reserved) that same-host peers can map: register the whole
+  // allocation (exactly the returned address and `length`) remote-accessible and
+  // peers on this host copy into it with memcpy instead of a kernel call per
+  // slice (docs/transfer.md, "Shared-mapping path"). Valid until
+  // FreeSharedMemory or the engine's destruction. INVALID_ARGUMENT for 0;
+  // RESOURCE_EXHAUSTED when the kernel refuses.
+  [[nodiscard]] virtual StatusOr<void*> AllocateSharedMemory(uint64_t length) {
+    (void)length;
+    return absl::UnimplementedError("this engine has no shared memory");
+  }
+  // Frees an AllocateSharedMemory allocation. NOT_FOUND when `addr` is not the
+  // start of one; FAILED_PRECONDITION while a registered region lies inside it.
+  [[nodiscard]] virtual Status FreeSharedMemory(void* addr) {
+    (void)addr;
+    return absl::UnimplementedError("this engine has no shared memory");
+  }
 
   // ---- segments ----
   // This engine's descriptor (name, endpoints, remote-accessible regions, ...).
