@@ -211,6 +211,23 @@ TEST_F(DecodeWorkerTest, ReportsThroughput) {
   EXPECT_GT(worker_->Load().decode_tokens_per_second(), 0);
 }
 
+// A request that reaches the model context (4096 for kvc-tiny) ends with "length"
+// after the last position that fits, not with an error.
+TEST_F(DecodeWorkerTest, ContextFullEndsWithLength) {
+  Start(512, {}, "sim");
+  engine::SamplingOptions o;
+  o.max_tokens = 100;
+  o.ignore_eos = true;
+  const auto prompt = Prompt(4090, 8);
+  v1::ReserveResponse r;
+  ASSERT_TRUE(Reserve("full", prompt.size(), o.max_tokens, &r).ok());
+  StreamResult got = ReadStream(DecodeRequest("full", prompt, PrefillInto(prompt, r, o), o));
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  EXPECT_EQ(got.finish_reason, "length");
+  EXPECT_EQ(prompt.size() + 1 + got.tokens.size(), 4097u);  // KV for all 4096 positions
+  EXPECT_TRUE(WaitAllFree());
+}
+
 // Create refuses an engine whose arena the transfer engine does not serve.
 TEST_F(DecodeWorkerTest, CreateNeedsTheArenaRegistered) {
   engine::EngineOptions eo;

@@ -45,7 +45,7 @@ void BatchLoop::AdmitNew() {
       FailAndRetire(r, WithReason(staged, "DECODE_FAILED"));
     } else if (r->tokens->finished()) {
       Finish(r);  // the first token already ended it (the conductor normally cancels instead)
-    } else if (static_cast<int64_t>(r->seq.tokens.size()) >=
+    } else if (static_cast<int64_t>(r->seq.tokens.size()) >
                engine_.config().max_position_embeddings) {
       r->tokens->FinishLength();
       Finish(r);
@@ -93,7 +93,7 @@ void BatchLoop::Step() {
     Request& r = *members[i];
     const int32_t token = r.tokens->Next((*logits)[i]);
     r.seq.tokens.push_back(token);
-    if (!r.tokens->finished() && static_cast<int64_t>(r.seq.tokens.size()) >= context) {
+    if (!r.tokens->finished() && static_cast<int64_t>(r.seq.tokens.size()) > context) {
       r.tokens->FinishLength();  // the next step would not fit the model context
     }
     if (r.tokens->finished()) {
