@@ -28,12 +28,15 @@
 namespace kvc::decode {
 
 struct DecodeWorkerOptions {
-  uint32_t max_batch = 256;                // most requests decoding at once
-  uint32_t reservation_ttl_ms = 30000;     // an unclaimed reservation is freed after this
-  uint32_t tokens_per_message = 1;         // tokens per stream message (1 = lowest latency)
+  uint32_t max_batch = 256;                  // most requests decoding at once
+  uint32_t reservation_ttl_ms = 30000;       // an unclaimed reservation is freed after this
+  uint32_t tokens_per_message = 1;           // tokens per stream message (1 = lowest latency)
   uint32_t stream_write_timeout_ms = 10000;  // a stream whose reader stalls this long is cancelled
 };
+// Binds the fields under their own names (max_batch, reservation_ttl_ms, ...: flags
+// --max-batch etc.).
 void BindDecodeWorkerOptions(OptionSet& set, DecodeWorkerOptions* options);
+// Checks ranges; the message names the field.
 [[nodiscard]] Status ValidateDecodeWorkerOptions(const DecodeWorkerOptions& options);
 
 class DecodeWorker {
