@@ -1,4 +1,4 @@
-// StoreClient: the data path (puts and gets through the transfer engine).
+// StoreClient: the read path (gets through the transfer engine, staging, fallback).
 #include "absl/strings/str_cat.h"
 #include "kvc/common/clock.h"
 #include "kvc/common/grpc_status.h"
@@ -7,68 +7,9 @@
 
 namespace kvc::store {
 
-Status StoreClientImpl::Put(const BlockKey& key, const void* data, uint64_t size) {
-  const PutItem item{key, data, size};
-  return BatchPut(std::span(&item, 1))[0];
-}
-
 StatusOr<uint64_t> StoreClientImpl::Get(const BlockKey& key, void* buffer, uint64_t capacity) {
   const GetItem item{key, buffer, capacity};
   return BatchGet(std::span(&item, 1))[0];
-}
-
-std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
-  std::vector<Status> out(items.size());
-  std::vector<v1::PutStartResponse> started(items.size());
-  std::vector<Transfer> transfers;
-  std::vector<size_t> owner;  // transfer -> item
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].data == nullptr && items[i].size > 0) {
-      out[i] = WithReason(absl::InvalidArgumentError("Put: data is null"), "BAD_SIZE");
-      continue;
-    }
-    v1::PutStartRequest req;
-    Header(req.mutable_header());
-    ToProto(items[i].key, req.mutable_key());
-    req.set_size(items[i].size);
-    req.set_replicas(options_.replicas);
-    req.set_preferred_node_id(options_.node_id);
-    out[i] = CallMaster(
-        [&](v1::StoreMaster::Stub& m) { return m.PutStart(Ctx().get(), req, &started[i]); });
-    if (!out[i].ok()) continue;
-    for (const v1::Replica& r : started[i].replicas()) {
-      transfers.push_back(
-          Transfer{transfer::TransferOp::kWrite, const_cast<void*>(items[i].data), &r.location()});
-      owner.push_back(i);
-    }
-  }
-  const std::vector<Status> moved = RunBatch(transfers);
-  std::vector<bool> wrote(items.size(), true);
-  for (size_t t = 0; t < transfers.size(); ++t) {
-    if (!moved[t].ok() && wrote[owner[t]]) {
-      wrote[owner[t]] = false;
-      out[owner[t]] = moved[t];
-    }
-  }
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (started[i].replicas_size() == 0) continue;  // PutStart failed
-    v1::PutEndRequest end;
-    Header(end.mutable_header());
-    ToProto(items[i].key, end.mutable_key());
-    if (wrote[i]) {
-      v1::PutEndResponse resp;
-      out[i] =
-          CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutEnd(Ctx().get(), end, &resp); });
-    } else {
-      v1::PutRevokeRequest revoke;
-      *revoke.mutable_header() = end.header();
-      *revoke.mutable_key() = end.key();
-      v1::PutRevokeResponse resp;
-      (void)CallMaster(
-          [&](v1::StoreMaster::Stub& m) { return m.PutRevoke(Ctx().get(), revoke, &resp); });
-    }
-  }
-  return out;
 }
 
 Status StoreClientImpl::CheckLease(const v1::GetResponse& found) const {

@@ -1,9 +1,11 @@
 // Private implementation of StoreClient (see kvc/store/store_client.h).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -49,6 +51,13 @@ class StoreClientImpl final : public StoreClient {
   StatusOr<uint64_t> ReadWithFallback(const BlockKey& key, const v1::GetResponse& found, int first,
                                       void* buffer, Status last_error);
   Status CheckLease(const v1::GetResponse& found) const;
+  // One PutStart; with `until`, repeated (after a leader lookup) while a master
+  // take-over is under way, until then (store_client_put.cc).
+  Status StartPut(const PutItem& item, v1::PutStartResponse* started,
+                  std::optional<std::chrono::steady_clock::time_point> until);
+  // The put protocol once for every item: PutStart each, one write batch, PutEnd each.
+  std::vector<Status> BatchPutOnce(std::span<const PutItem> items,
+                                   std::optional<std::chrono::steady_clock::time_point> until);
   // BatchGet; `use_cache` = consult the lease cache first.
   std::vector<StatusOr<uint64_t>> BatchGetImpl(std::span<const GetItem> items, bool use_cache);
   // Fills found[i] for every item, from the lease cache or one BatchGet RPC.

@@ -94,6 +94,7 @@ TEST(EtcdFailoverTest, StandbyTakesOverAndClientsContinue) {
   ASSERT_TRUE((*engine)->RegisterMemory(buf.data(), kSize, "cpu:0", false).ok());
   StoreClientOptions co;
   co.etcd_endpoints = client_url;
+  co.takeover_retry_ms = 10000;  // the leader lease (2 s) must expire before a standby wins
   auto client = StoreClient::Create(co, **engine);
   ASSERT_TRUE(client.ok()) << client.status();
 
@@ -124,12 +125,21 @@ TEST(EtcdFailoverTest, StandbyTakesOverAndClientsContinue) {
   }
   masters[first]->Signal(SIGKILL);
   masters[first]->WaitFor(milliseconds(5000));
+  // A put during the take-over: the dead leader does not answer, so the client
+  // retries once against the new leader (waiting for it and for the node), no
+  // retry loop needed here.
+  constexpr uint64_t kDuring = 100;
+  testing::FillPattern(buf.data(), kSize, kDuring);
+  const auto put_start = std::chrono::steady_clock::now();
+  const Status during = (*client)->Put(BlockKey{9, kDuring}, buf.data(), kSize);
+  ASSERT_TRUE(during.ok()) << during;
+  EXPECT_LT(std::chrono::steady_clock::now() - put_start, std::chrono::seconds(10));
   const std::string second = WaitLeader(etcd, first, milliseconds(15000));
   ASSERT_EQ(masters.count(second), 1u) << "no standby took over";
   EXPECT_NE(second, first);
 
   // The node re-registers with the new leader; the client finds it through etcd.
-  for (uint64_t i = 0; i < 5; ++i) {
+  for (uint64_t i : {0, 1, 2, 3, 4, 100}) {
     StatusOr<uint64_t> got = absl::UnknownError("not tried");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     do {

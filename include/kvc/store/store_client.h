@@ -43,6 +43,12 @@ struct StoreClientOptions {
   // and asks the master. false = one master round trip per Get/BatchGet.
   bool lease_cache = true;
   uint32_t lease_margin_ms = 1000;
+  // etcd mode: a put that failed because the master changed under it (the new
+  // leader never saw its PutStart, or the old one stopped answering) is retried
+  // once against the new leader; that retry's PutStart is repeated for up to this
+  // long while no leader answers or its nodes have not re-registered (NO_SPACE).
+  // 0 = no retry. Unused without etcd.
+  uint32_t takeover_retry_ms = 5000;
 };
 
 struct PutItem {

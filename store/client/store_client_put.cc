@@ -1,0 +1,118 @@
+// StoreClient: the write path (two-phase puts through the transfer engine) and,
+// in etcd mode, one retry of puts caught by a master take-over.
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "kvc/common/grpc_status.h"
+#include "store/client/store_client_impl.h"
+#include "store/proto_convert.h"
+
+namespace kvc::store {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// A failure caused by the master changing or being away, not by the put itself:
+// the new leader never saw our PutStart, no leader is elected, a standby answered,
+// or the master did not answer at all.
+bool TakeOver(const Status& s) {
+  const std::string reason = ReasonOf(s);
+  if (reason == "PUT_NOT_STARTED" || reason == "NOT_LEADER" || reason == "NO_LEADER") return true;
+  return s.code() == absl::StatusCode::kUnavailable && reason != "NODE_UNREACHABLE";
+}
+
+}  // namespace
+
+Status StoreClientImpl::Put(const BlockKey& key, const void* data, uint64_t size) {
+  const PutItem item{key, data, size};
+  return BatchPut(std::span(&item, 1))[0];
+}
+
+std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
+  std::vector<Status> out = BatchPutOnce(items, std::nullopt);
+  if (!locator_->uses_etcd() || options_.takeover_retry_ms == 0) return out;
+  std::vector<PutItem> again;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!out[i].ok() && TakeOver(out[i])) {
+      again.push_back(items[i]);
+      where.push_back(i);
+    }
+  }
+  if (again.empty()) return out;
+  (void)RefreshMaster();
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(options_.takeover_retry_ms);
+  const std::vector<Status> retried = BatchPutOnce(again, until);
+  for (size_t k = 0; k < where.size(); ++k) out[where[k]] = retried[k];
+  return out;
+}
+
+Status StoreClientImpl::StartPut(const PutItem& item, v1::PutStartResponse* started,
+                                 std::optional<SteadyClock::time_point> until) {
+  v1::PutStartRequest req;
+  Header(req.mutable_header());
+  ToProto(item.key, req.mutable_key());
+  req.set_size(item.size);
+  req.set_replicas(options_.replicas);
+  req.set_preferred_node_id(options_.node_id);
+  while (true) {
+    started->Clear();
+    Status s =
+        CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutStart(Ctx().get(), req, started); });
+    // A new leader starts empty: NO_SPACE until the nodes have re-registered.
+    const bool waiting = !s.ok() && (TakeOver(s) || ReasonOf(s) == "NO_SPACE");
+    if (!waiting || !until || SteadyClock::now() >= *until) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (void)RefreshMaster();
+  }
+}
+
+std::vector<Status> StoreClientImpl::BatchPutOnce(std::span<const PutItem> items,
+                                                  std::optional<SteadyClock::time_point> until) {
+  std::vector<Status> out(items.size());
+  std::vector<v1::PutStartResponse> started(items.size());
+  std::vector<Transfer> transfers;
+  std::vector<size_t> owner;  // transfer -> item
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].data == nullptr && items[i].size > 0) {
+      out[i] = WithReason(absl::InvalidArgumentError("Put: data is null"), "BAD_SIZE");
+      continue;
+    }
+    out[i] = StartPut(items[i], &started[i], until);
+    if (!out[i].ok()) continue;
+    for (const v1::Replica& r : started[i].replicas()) {
+      transfers.push_back(
+          Transfer{transfer::TransferOp::kWrite, const_cast<void*>(items[i].data), &r.location()});
+      owner.push_back(i);
+    }
+  }
+  const std::vector<Status> moved = RunBatch(transfers);
+  std::vector<bool> wrote(items.size(), true);
+  for (size_t t = 0; t < transfers.size(); ++t) {
+    if (!moved[t].ok() && wrote[owner[t]]) {
+      wrote[owner[t]] = false;
+      out[owner[t]] = moved[t];
+    }
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (started[i].replicas_size() == 0) continue;  // PutStart failed
+    v1::PutEndRequest end;
+    Header(end.mutable_header());
+    ToProto(items[i].key, end.mutable_key());
+    if (wrote[i]) {
+      v1::PutEndResponse resp;
+      out[i] =
+          CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutEnd(Ctx().get(), end, &resp); });
+    } else {
+      v1::PutRevokeRequest revoke;
+      *revoke.mutable_header() = end.header();
+      *revoke.mutable_key() = end.key();
+      v1::PutRevokeResponse resp;
+      (void)CallMaster(
+          [&](v1::StoreMaster::Stub& m) { return m.PutRevoke(Ctx().get(), revoke, &resp); });
+    }
+  }
+  return out;
+}
+
+}  // namespace kvc::store
