@@ -36,6 +36,7 @@ Status PrefillWorkerImpl::RunJob(Job& job, v1::PrefillResponse* response) {
   const std::vector<int32_t> prompt(req.token_ids().begin(), req.token_ids().end());
   const auto n = static_cast<int64_t>(prompt.size());
   const int64_t bt = engine_.cache().geometry().block_tokens;
+  MakeRoom((n + bt - 1) / bt);
   engine::Sequence seq;
   auto load = LoadPrefix(engine_, store_, req, options_.node_id, seq);
   if (!load.ok()) return NoSpace(load.status());
@@ -108,6 +109,12 @@ uint32_t PrefillWorkerImpl::ReleaseBlocks(const Job& job, engine::Sequence& seq,
   if (pinned.empty()) return 0;
   const auto count = static_cast<uint32_t>(pinned.size());
   return publisher_->Enqueue(std::move(keys), std::move(pinned)) ? count : 0;
+}
+
+void PrefillWorkerImpl::MakeRoom(int64_t blocks) {
+  if (publisher_ && engine_.cache().free_blocks() < blocks && publisher_->pinned_blocks() > 0) {
+    publisher_->Drain();  // blocks pinned by background puts come back once they are stored
+  }
 }
 
 void PrefillWorkerImpl::FreePendingBatches() {

@@ -57,6 +57,8 @@ class PrefillWorkerImpl final : public PrefillWorker, public v1::Prefill::Servic
   Status RunJob(Job& job, v1::PrefillResponse* response);
   // Hands the new full blocks to the publisher (or frees them); frees the rest.
   uint32_t ReleaseBlocks(const Job& job, engine::Sequence& seq, int64_t cached_blocks);
+  // Waits for background puts when the cache lacks `blocks` free blocks otherwise.
+  void MakeRoom(int64_t blocks);
   void FreePendingBatches();
   void RecordSpeed(int64_t tokens, double seconds);
 
