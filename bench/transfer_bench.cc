@@ -67,6 +67,7 @@ class LoopbackTarget {
         "/proc/self/exe",       "transfer",    "--serve",  "--region-bytes",
         std::to_string(bytes),  "--port-file", port_file_, "--token",
         c.engine.cluster_token, "--backend",   c.backend};
+    if (c.heap_region) args.push_back("--heap-region");
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -196,6 +197,9 @@ BenchCommand RegisterTransferCommand(CLI::App& app) {
   sub->add_option("--shm-threads", c.engine.shm_threads_per_peer, "copy threads per shm peer")
       ->capture_default_str();
   sub->add_option("--token", c.engine.cluster_token, "cluster token")->capture_default_str();
+  sub->add_flag("--heap-region", c.heap_region,
+                "loopback target registers heap memory instead of AllocateSharedMemory "
+                "(same-host peers then use cross-memory attach)");
   sub->add_flag("--serve", c.serve, "internal: run as the loopback target")->group("");
   sub->add_option("--region-bytes", c.region_bytes, "internal: --serve region size")->group("");
   sub->add_option("--port-file", c.port_file, "internal: --serve port file")->group("");

@@ -23,6 +23,7 @@ struct TransferBenchConfig {
   bool memcpy_baseline = false;  // measure one thread's memcpy instead (reference)
   uint64_t region_bytes = 0;     // --serve: bytes to register (0 = computed)
   std::string port_file;         // --serve: where to write the bound port
+  bool heap_region = false;      // target region from the heap, not AllocateSharedMemory
   transfer::TransferEngineOptions engine;
 };
 

@@ -28,8 +28,15 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
   options.backend = config.backend;  // "ucx" makes the target publish a UCX worker and rkeys
   auto engine = transfer::CreateTransferEngine(options, directory.get());
   // Shared memory: same-host peers map it and copy with memcpy (the shm backend).
-  StatusOr<void*> memory =
-      engine.ok() ? (*engine)->AllocateSharedMemory(config.region_bytes) : engine.status();
+  // --heap-region: plain heap memory (cross-memory attach), for comparison.
+  std::unique_ptr<char[]> heap;
+  StatusOr<void*> memory = engine.status();
+  if (engine.ok() && config.heap_region) {
+    heap = std::make_unique<char[]>(config.region_bytes);
+    memory = static_cast<void*>(heap.get());
+  } else if (engine.ok()) {
+    memory = (*engine)->AllocateSharedMemory(config.region_bytes);
+  }
   char* region = memory.ok() ? static_cast<char*>(*memory) : nullptr;
   if (region != nullptr) {
     for (uint64_t i = 0; i < config.region_bytes; ++i) region[i] = PatternByte(i);
@@ -48,7 +55,7 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
   std::rename((config.port_file + ".tmp").c_str(), config.port_file.c_str());
   int signal = 0;
   sigwait(&signals, &signal);
-  engine->reset();  // joins every connection thread and frees the shared region
+  engine->reset();  // joins every connection thread (and frees the shared region) first
   return 0;
 }
 

@@ -31,10 +31,10 @@ iperf_bps() {
   echo "$bps"
 }
 
-engine_bps() {  # backend op block batch threads
+engine_bps() {  # backend op block batch threads [extra flags]
   # shellcheck disable=SC2086
   "$BENCH" transfer --loopback --backend "$1" --op "$2" --block-size "$3" --batch "$4" \
-    --threads "$5" --duration "$SECONDS_EACH" --verify $FLAGS | tail -n 1
+    --threads "$5" --duration "$SECONDS_EACH" --verify $FLAGS ${6:-} | tail -n 1
 }
 
 memcpy_bps() {  # block batch
@@ -49,9 +49,9 @@ printf "%-44s %10.3f GB/s\n" "iperf3 single-stream loopback" "$(calc "$IPERF / 1
 printf "%-44s %10.3f GB/s\n" "memcpy single thread (1 MB blocks)" "$(calc "$MEMCPY / 1e9")"
 echo
 printf "%-44s %10s %8s %10s %10s %6s\n" "engine run" "GB/s" "ratio" "ops/s" "p99_us" "errors"
-run() {  # label reference backend op block batch threads
+run() {  # label reference backend op block batch threads [extra flags]
   local label=$1 ref=$2 out bps
-  out=$(engine_bps "$3" "$4" "$5" "$6" "$7")
+  out=$(engine_bps "$3" "$4" "$5" "$6" "$7" "${8:-}")
   bps=$(echo "$out" | json_field bytes_per_second)
   printf "%-44s %10.3f %8.2f %10.0f %10.0f %6s\n" "$label" "$(calc "$bps / 1e9")" \
     "$(calc "$bps / $ref")" "$(echo "$out" | json_field ops_per_second)" \
@@ -65,5 +65,8 @@ run "tcp write 64KB x128 (vs iperf3)" "$IPERF" tcp write 65536 128 1
 run "shm write 1MB x16 (vs memcpy)" "$MEMCPY" shm write 1048576 16 1
 run "shm read  1MB x16 (vs memcpy)" "$MEMCPY" shm read 1048576 16 1
 run "shm write 4MB x8  (vs memcpy)" "$MEMCPY" shm write 4194304 8 1
+run "shm read  4MB x8  (vs memcpy)" "$MEMCPY" shm read 4194304 8 1
 run "shm write 64KB x128 (vs memcpy)" "$MEMCPY" shm write 65536 128 1
+run "shm/cma write 1MB x16 (vs memcpy)" "$MEMCPY" shm write 1048576 16 1 --heap-region
+run "shm/cma read  1MB x16 (vs memcpy)" "$MEMCPY" shm read 1048576 16 1 --heap-region
 UCX_TLS=tcp run "ucx/tcp write 1MB x16 (vs iperf3)" "$IPERF" ucx write 1048576 16 1

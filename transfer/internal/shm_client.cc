@@ -17,6 +17,30 @@ bool Contains(uint64_t start, uint64_t length, uint64_t address, uint64_t n) {
   return address >= start && n <= length && address - start <= length - n;
 }
 
+// 64-byte vector moves. Kept a loop (not turned back into a memcpy call).
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void CopyChunks(char* dst,
+                                                                              const char* src,
+                                                                              uint64_t n) {
+  uint64_t i = 0;
+  for (; i + 64 <= n; i += 64) __builtin_memcpy(dst + i, src + i, 64);
+  std::memcpy(dst + i, src + i, n - i);
+}
+
+// memcpy, except where glibc's `rep movsb` is several times slower: when the
+// destination sits a few bytes past the source modulo 4 KiB (measured here on
+// AMD EPYC: 0.98 GB/s at a distance of 16 bytes vs 5.5 GB/s at 0 or 64; malloc'd
+// buffers start 16 bytes into a page, mapped regions at 0, so reads from a
+// mapping into a heap buffer hit it).
+void CopyBytes(char* dst, const char* src, uint64_t n) {
+  const uint64_t distance =
+      (reinterpret_cast<uintptr_t>(dst) - reinterpret_cast<uintptr_t>(src)) & 4095;
+  if (n >= 4096 && distance != 0 && distance < 64) {
+    CopyChunks(dst, src, n);
+  } else {
+    std::memcpy(dst, src, n);
+  }
+}
+
 void CloseAll(const std::vector<int>& fds) {
   for (int fd : fds) close(fd);
 }
@@ -83,9 +107,9 @@ std::optional<Status> ShmClient::Copy(const Slice& slice) {
     if (state == ShmControl::kOpen) {
       char* remote = m.base + (slice.remote - m.address);
       if (slice.op == TransferOp::kWrite) {
-        std::memcpy(remote, slice.local, slice.length);
+        CopyBytes(remote, slice.local, slice.length);
       } else {
-        std::memcpy(slice.local, remote, slice.length);
+        CopyBytes(slice.local, remote, slice.length);
       }
       m.control->active.fetch_sub(1);
       return TargetGone() ? Gone() : absl::OkStatus();  // a dead target's pages are orphans
