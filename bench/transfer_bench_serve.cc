@@ -30,11 +30,13 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
   // Shared memory: same-host peers map it and copy with memcpy (the shm backend).
   // --heap-region: plain heap memory (cross-memory attach), for comparison.
   std::unique_ptr<char[]> heap;
-  StatusOr<void*> memory = engine.status();
-  if (engine.ok() && config.heap_region) {
+  StatusOr<void*> memory = absl::UnknownError("no engine");
+  if (!engine.ok()) {
+    memory = engine.status();
+  } else if (config.heap_region) {
     heap = std::make_unique<char[]>(config.region_bytes);
     memory = static_cast<void*>(heap.get());
-  } else if (engine.ok()) {
+  } else {
     memory = (*engine)->AllocateSharedMemory(config.region_bytes);
   }
   char* region = memory.ok() ? static_cast<char*>(*memory) : nullptr;
