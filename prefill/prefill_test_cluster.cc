@@ -9,6 +9,7 @@
 
 #include "kvc/common/clock.h"
 #include "kvc/engine/cpu_engine.h"
+#include "kvc/engine/sim_engine.h"
 #include "kvc/engine/tiny_model.h"
 #include "kvc/rpc/client.h"
 
@@ -45,10 +46,16 @@ InProcessMaster::InProcessMaster()
 InProcessMaster::~InProcessMaster() { server_->Shutdown(0); }
 
 Node::Node(const std::string& node_id, const std::string& master, transfer::FaultInjector* faults,
-           int64_t num_blocks)
+           int64_t num_blocks, bool sim)
     : id_(node_id) {
   directory_ = transfer::MakePeerSegmentDirectory("kvc-dev-token");
-  auto engine = engine::NewCpuEngine(TinyWeights(), {num_blocks, 16, 1});
+  engine::SimEngineOptions so;
+  so.time_scale = 0;
+  so.block_tokens = 16;
+  so.num_blocks = num_blocks;
+  so.vocab_size = 1000;
+  auto engine =
+      sim ? engine::NewSimEngine(so) : engine::NewCpuEngine(TinyWeights(), {num_blocks, 16, 1});
   EXPECT_TRUE(engine.ok()) << engine.status();
   engine_ = std::move(*engine);
   transfer::TransferEngineOptions to;
@@ -60,13 +67,13 @@ Node::Node(const std::string& node_id, const std::string& master, transfer::Faul
   EXPECT_TRUE(transfer_->RegisterMemory(arena.data(), arena.size(), "cpu:0", true).ok());
   EXPECT_TRUE(transfer_->Publish().ok());
   if (master.empty()) return;
-  store::SegmentServerOptions so;
-  so.node_id = node_id;
-  so.master_address = master;
-  so.dram_bytes = 8 << 20;
-  so.staging_bytes = 1 << 20;
-  so.heartbeat_interval_ms = 100;
-  auto segment = store::SegmentServer::Create(so, *transfer_);
+  store::SegmentServerOptions sso;
+  sso.node_id = node_id;
+  sso.master_address = master;
+  sso.dram_bytes = 8 << 20;
+  sso.staging_bytes = 1 << 20;
+  sso.heartbeat_interval_ms = 100;
+  auto segment = store::SegmentServer::Create(sso, *transfer_);
   EXPECT_TRUE(segment.ok()) << segment.status();
   segment_ = std::move(*segment);
   auto rpc = RunningServer::Start("store-node", ServerOptions{}, {segment_->service()});

@@ -42,8 +42,9 @@ class InProcessMaster {
 class Node {
  public:
   // `master` "" = no store. `faults` (borrowed, may be null) goes to the transfer engine.
+  // `sim`: the simulated backend (no waiting, 16-token blocks) instead of kvc-tiny on CPU.
   Node(const std::string& node_id, const std::string& master,
-       transfer::FaultInjector* faults = nullptr, int64_t num_blocks = 64);
+       transfer::FaultInjector* faults = nullptr, int64_t num_blocks = 64, bool sim = false);
   ~Node();
 
   engine::Engine& engine() { return *engine_; }

@@ -339,6 +339,18 @@ TEST(PrefillWorkerTest, QueueFullAndCancelOfQueuedRequest) {
   EXPECT_EQ(s2.error_code(), grpc::CANCELLED);
   EXPECT_EQ(server.worker().Load().queued_requests(), 0u);
 
+  // A queued request whose end-to-end deadline passes leaves the queue.
+  auto late = Request("late", prompt, kv2);
+  late.mutable_header()->set_deadline_unix_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count() +
+      200);
+  v1::PrefillResponse r4;
+  const grpc::Status s4 = server.Call(late, &r4);
+  EXPECT_EQ(s4.error_code(), grpc::DEADLINE_EXCEEDED);
+  EXPECT_EQ(server.worker().Load().queued_requests(), 0u);
+
   cancel.mutable_header()->set_request_id("unknown");
   grpc::ClientContext ctx2;
   ASSERT_TRUE(server.stub().Cancel(&ctx2, cancel, &cancelled).ok());
@@ -428,6 +440,35 @@ TEST(PrefillWorkerTest, LongPromptInChunks) {
       "the last layer, %.2f MB of KV, %.0f tokens/s\n",
       resp.prefill_seconds(), resp.transfer_seconds(), kv_mb,
       server.worker().Load().prefill_tokens_per_second());
+}
+
+// The simulated backend (opaque KV bytes, per-token layout) goes the same way.
+TEST(PrefillWorkerTest, SimBackendKvArrivesByteExact) {
+  Node prefill("prefill-0", "", nullptr, 64, true), decode("decode-0", "", nullptr, 64, true);
+  Node ref("ref", "", nullptr, 64, true);
+  PrefillServer server(prefill, {});
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 50; ++i) prompt.push_back((i * 131 + 7) % 1000);
+  const auto blocks = decode.Allocate(50);
+  v1::PrefillResponse resp;
+  const grpc::Status s = server.Call(Request("sim", prompt, decode.Describe(blocks), 7), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(static_cast<int32_t>(resp.first_token_id()), GreedyFirstToken(ref.engine(), prompt));
+  engine::Sequence seq;
+  ASSERT_TRUE(ref.engine().Prefill(seq, prompt, 0, 0).ok());
+  const auto& g = ref.engine().cache().geometry();
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const auto valid =
+        static_cast<size_t>(std::min<int64_t>(16, 50 - static_cast<int64_t>(i) * 16));
+    for (int64_t l = 0; l < g.num_layers; ++l) {
+      const auto got = decode.engine().cache().Layer(blocks[i], l);
+      const auto want = ref.engine().cache().Layer(seq.blocks[i], l);
+      const size_t bytes = valid * static_cast<size_t>(g.bytes_per_token_per_layer);
+      ASSERT_TRUE(std::equal(got.begin(), got.begin() + bytes, want.begin()))
+          << "block " << i << " layer " << l;
+    }
+  }
+  ref.engine().Release(seq);
 }
 
 TEST(PrefillWorkerTest, OptionsAreValidated) {
