@@ -471,6 +471,39 @@ TEST(PrefillWorkerTest, SimBackendKvArrivesByteExact) {
   ref.engine().Release(seq);
 }
 
+TEST(PrefillWorkerTest, ConcurrentRequestsAllSucceed) {
+  InProcessMaster master;
+  Node prefill("prefill-0", master.address()), decode("decode-0", ""), ref("ref", "");
+  PrefillServer server(prefill, {});
+  constexpr int kRequests = 6;
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::vector<engine::BlockId>> blocks;
+  for (int i = 0; i < kRequests; ++i) {
+    prompts.push_back(Prompt(20 + 7 * i, 20 + i));
+    blocks.push_back(decode.Allocate(static_cast<int64_t>(prompts.back().size())));
+  }
+  std::vector<grpc::Status> status(kRequests);
+  std::vector<v1::PrefillResponse> resp(kRequests);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRequests; ++i) {
+    threads.emplace_back([&, i] {
+      auto req = Request("c" + std::to_string(i), prompts[static_cast<size_t>(i)],
+                         decode.Describe(blocks[static_cast<size_t>(i)]), 5);
+      status[static_cast<size_t>(i)] = server.Call(req, &resp[static_cast<size_t>(i)]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < kRequests; ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    ASSERT_TRUE(status[i].ok()) << status[i].error_message();
+    EXPECT_EQ(static_cast<int32_t>(resp[i].first_token_id()),
+              GreedyFirstToken(ref.engine(), prompts[i]));
+    ExpectKvMatches(decode, blocks[i], ref, prompts[i]);
+  }
+  server.worker().Shutdown();
+  EXPECT_EQ(server.worker().Load().free_kv_blocks(), 64u);
+}
+
 TEST(PrefillWorkerTest, OptionsAreValidated) {
   PrefillWorkerOptions o;
   o.model_id = "m";
