@@ -362,6 +362,34 @@ TEST(PrefillWorkerTest, QueueFullAndCancelOfQueuedRequest) {
   EXPECT_EQ(server.worker().Load().free_kv_blocks(), 64u);
 }
 
+TEST(PrefillWorkerTest, CancelOfRunningRequestFreesItsBlocks) {
+  transfer::test_util::SliceGate gate;
+  Node prefill("prefill-0", "", &gate), decode("decode-0", "");
+  PrefillServer server(prefill, {});
+  struct OpenAtExit {
+    transfer::test_util::SliceGate& g;
+    ~OpenAtExit() { g.Open(); }
+  } open_at_exit{gate};
+  const auto prompt = Prompt(37, 9);
+  const auto kv = decode.Describe(decode.Allocate(37));
+  grpc::Status s1;
+  v1::PrefillResponse r1;
+  std::thread t1([&] { s1 = server.Call(Request("run", prompt, kv), &r1); });
+  gate.WaitHeld();  // running, its first KV write held
+  EXPECT_LT(server.worker().Load().free_kv_blocks(), 64u);
+  v1::CancelRequest cancel;
+  cancel.mutable_header()->set_request_id("run");
+  v1::CancelResponse found;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(server.stub().Cancel(&ctx, cancel, &found).ok());
+  EXPECT_TRUE(found.found());
+  gate.Open();
+  t1.join();
+  EXPECT_EQ(s1.error_code(), grpc::CANCELLED);
+  EXPECT_EQ(server.worker().Load().free_kv_blocks(), 64u);
+  EXPECT_EQ(server.worker().Load().running_requests(), 0u);
+}
+
 // Holds every slice sent to segment `peer` (set later) until Open().
 class PeerGate : public transfer::FaultInjector {
  public:
