@@ -92,6 +92,7 @@ Status LocalStoreCluster::Start(const StoreBenchConfig& c, uint64_t dram_bytes) 
       std::to_string(dram_bytes),
       "--store-staging-bytes",
       std::to_string(std::max<uint64_t>(64 << 20, 4 * c.clients * c.value_size))};
+  if (!c.shared_memory) node.push_back("--store-shared-memory=false");
   if (c.ssd) {
     node.insert(node.end(), {"--store-ssd-path", dir_ + "/ssd", "--store-ssd-bytes",
                              std::to_string(64ull << 30)});
@@ -131,6 +132,7 @@ void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
                       {"clients", c.clients},
                       {"ssd", c.ssd},
                       {"lease_cache", c.lease_cache},
+                      {"shared_memory", c.shared_memory},
                       {"puts", r.puts},
                       {"gets", r.gets},
                       {"put_ops_per_second", put_ops},
@@ -195,6 +197,9 @@ BenchCommand RegisterStoreCommand(CLI::App& app) {
   sub->add_flag(
       "--no-lease-cache", [config](int64_t) { config->lease_cache = false; },
       "ask the master on every get (no client-side lease cache)");
+  sub->add_flag(
+      "--no-shared-memory", [config](int64_t) { config->shared_memory = false; },
+      "node DRAM in private memory (same-host reads by cross-memory attach, not memcpy)");
   return BenchCommand{sub, [config] { return Run(*config); }};
 }
 

@@ -17,9 +17,9 @@ struct StoreBenchConfig {
   bool ssd = false;
   uint64_t dram_bytes = 0;  // 0 = sized from the run (4 GiB cap; 1/4 of the data with --ssd)
   uint32_t replicas = 1;
-  bool lease_cache = true;
+  bool lease_cache = true;       // client reuses replica lists while their lease lasts
+  bool shared_memory = true;     // node DRAM from AllocateSharedMemory (memcpy for same-host peers)
   uint64_t keys_per_client = 0;  // 0 = fill the memory budget (2 GiB of values, 8 GiB with --ssd)
-                                 // // client reuses replica lists while their lease lasts
 };
 
 struct StoreBenchResult {

@@ -49,6 +49,7 @@ int Serve(const kvc::StoreOptions& options) {
   seg.staging_bytes = options.staging_bytes;
   seg.ssd_path = options.ssd_path;
   seg.ssd_bytes = options.ssd_bytes;
+  seg.shared_memory = options.shared_memory;
   auto server = kvc::store::SegmentServer::Create(seg, **engine);
   if (!server.ok()) {
     log->error("{}", server.status());

@@ -15,6 +15,9 @@ void BindStoreOptions(OptionSet& set, StoreOptions* o) {
   set.Add("store.ssd_path", &o->ssd_path,
           "RocksDB directory of the SSD tier (empty = no SSD tier)");
   set.Add("store.ssd_bytes", &o->ssd_bytes, "SSD bytes announced to the master");
+  set.Add("store.shared_memory", &o->shared_memory,
+          "DRAM and staging regions in the transfer engine's shared memory, so same-host peers "
+          "copy with memcpy (false = private memory, cross-memory attach)");
   transfer::BindTransferEngineOptions(set, &o->transfer, "transfer.");
 }
 

@@ -15,21 +15,37 @@
 
 namespace kvc::store {
 
-AlignedBuffer::AlignedBuffer(uint64_t bytes) {
-  // 2 MiB aligned and advised as transparent huge pages: peers' intra-host copies
-  // (cross-memory attach) pin every page they touch, and a huge page is one pin
-  // and one TLB entry instead of 512.
-  constexpr uint64_t kHuge = 2ull << 20;
-  const uint64_t rounded = (bytes + kHuge - 1) & ~(kHuge - 1);
-  data = static_cast<char*>(std::aligned_alloc(kHuge, rounded));
+NodeMemory::NodeMemory(transfer::TransferEngine& e, uint64_t bytes, bool want_shared) : engine(e) {
+  if (want_shared) {
+    auto got = engine.AllocateSharedMemory(bytes);
+    if (got.ok()) {
+      data = static_cast<char*>(*got);
+      shared = true;
+    }
+  }
+  if (data == nullptr) {
+    // 2 MiB aligned and advised as transparent huge pages: peers' cross-memory
+    // attach copies pin every page they touch, and a huge page is one pin and one
+    // TLB entry instead of 512.
+    constexpr uint64_t kHuge = 2ull << 20;
+    const uint64_t rounded = (bytes + kHuge - 1) & ~(kHuge - 1);
+    data = static_cast<char*>(std::aligned_alloc(kHuge, rounded));
+    if (data != nullptr) (void)madvise(data, rounded, MADV_HUGEPAGE);  // best effort
+  }
   if (data != nullptr) {
-    (void)madvise(data, rounded, MADV_HUGEPAGE);  // best effort: THP may be off
     size = bytes;
-    std::memset(data, 0, rounded);  // touch the pages now, not on the first transfer
+    std::memset(data, 0, bytes);  // touch the pages now, not on the first transfer
   }
 }
 
-AlignedBuffer::~AlignedBuffer() { std::free(data); }
+NodeMemory::~NodeMemory() {
+  if (data == nullptr) return;
+  if (!shared) {
+    std::free(data);
+  } else if (Status s = engine.FreeSharedMemory(data); !s.ok()) {
+    Logger("store")->warn("freeing shared node memory: {}", s);
+  }
+}
 
 StatusOr<std::unique_ptr<SegmentServer>> SegmentServer::Create(const SegmentServerOptions& options,
                                                                transfer::TransferEngine& engine) {
@@ -47,8 +63,12 @@ SegmentServerImpl::SegmentServerImpl(const SegmentServerOptions& options,
 
 SegmentServerImpl::~SegmentServerImpl() {
   Stop(false);
+  // Unregister before freeing: the engine refuses to free shared memory that
+  // still holds a registered region, and peers must stop touching it first.
   if (dram_ && dram_->data) (void)engine_.UnregisterMemory(dram_->data);
   if (staging_ && staging_->data) (void)engine_.UnregisterMemory(staging_->data);
+  dram_.reset();
+  staging_.reset();
 }
 
 Status SegmentServerImpl::Init() {
@@ -57,12 +77,15 @@ Status SegmentServerImpl::Init() {
     return absl::InvalidArgumentError("store.dram_bytes and store.staging_bytes must be > 0");
   }
   hostname_ = options_.hostname.empty() ? HostName() : options_.hostname;
-  dram_ = std::make_unique<AlignedBuffer>(options_.dram_bytes);
-  staging_ = std::make_unique<AlignedBuffer>(options_.staging_bytes);
+  dram_ = std::make_unique<NodeMemory>(engine_, options_.dram_bytes, options_.shared_memory);
+  staging_ = std::make_unique<NodeMemory>(engine_, options_.staging_bytes, options_.shared_memory);
   if (dram_->data == nullptr || staging_->data == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("store.dram_bytes: cannot allocate ", options_.dram_bytes, " bytes"));
   }
+  Logger("store")->info(
+      "DRAM region {} bytes in {}", dram_->size,
+      dram_->shared ? "shared memory (same-host peers copy with memcpy)" : "private memory");
   KVC_RETURN_IF_ERROR(engine_.RegisterMemory(dram_->data, dram_->size, "cpu:0", true));
   KVC_RETURN_IF_ERROR(engine_.RegisterMemory(staging_->data, staging_->size, "cpu:0", true));
   KVC_RETURN_IF_ERROR(engine_.Publish());

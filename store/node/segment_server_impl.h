@@ -18,14 +18,19 @@
 
 namespace kvc::store {
 
-// Memory from aligned_alloc, freed on destruction.
-struct AlignedBuffer {
-  explicit AlignedBuffer(uint64_t bytes);
-  ~AlignedBuffer();
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  char* data = nullptr;
+// A region of node memory, zero-filled and touched: the engine's shared memory
+// (same-host peers map it and copy with memcpy) when `shared` and the engine has
+// it, else private memory on transparent huge pages (peers use cross-memory
+// attach or TCP). Freed on destruction; unregister it from the engine first.
+struct NodeMemory {
+  NodeMemory(transfer::TransferEngine& engine, uint64_t bytes, bool shared);
+  ~NodeMemory();
+  NodeMemory(const NodeMemory&) = delete;
+  NodeMemory& operator=(const NodeMemory&) = delete;
+  transfer::TransferEngine& engine;
+  char* data = nullptr;  // null when allocation failed
   uint64_t size = 0;
+  bool shared = false;  // from AllocateSharedMemory
 };
 
 class SegmentServerImpl;
@@ -75,8 +80,8 @@ class SegmentServerImpl final : public SegmentServer {
   const SegmentServerOptions options_;
   transfer::TransferEngine& engine_;
   StoreNodeService service_{*this};
-  std::unique_ptr<AlignedBuffer> dram_;
-  std::unique_ptr<AlignedBuffer> staging_;
+  std::unique_ptr<NodeMemory> dram_;
+  std::unique_ptr<NodeMemory> staging_;
   std::unique_ptr<SsdTier> ssd_;
   std::string hostname_;
   std::string rpc_address_;

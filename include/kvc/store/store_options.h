@@ -15,12 +15,14 @@ namespace kvc {
 struct StoreOptions {
   ServerOptions server;  // listen_address defaults to 127.0.0.1:50081; node_id should be stable
   std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address (no etcd)
-  std::string etcd_endpoints;                // etcd HA: find the elected master there ("" = off)
-  std::string etcd_prefix = "/kvc/master";   // key prefix of the master election
-  uint64_t dram_bytes = 256ull << 20;        // DRAM contributed to the pool
-  uint64_t staging_bytes = 64ull << 20;      // DRAM for staging SSD reads
-  std::string ssd_path;                      // RocksDB directory of the SSD tier ("" = none)
-  uint64_t ssd_bytes = 1ull << 30;           // SSD capacity announced to the master
+  std::string etcd_endpoints;               // etcd HA: find the elected master there ("" = off)
+  std::string etcd_prefix = "/kvc/master";  // key prefix of the master election
+  uint64_t dram_bytes = 256ull << 20;       // DRAM contributed to the pool
+  uint64_t staging_bytes = 64ull << 20;     // DRAM for staging SSD reads
+  std::string ssd_path;                     // RocksDB directory of the SSD tier ("" = none)
+  uint64_t ssd_bytes = 1ull << 30;          // SSD capacity announced to the master
+  bool shared_memory = true;  // DRAM/staging from the engine's shared memory (memcpy for same-host
+                              // peers); false = private memory (cross-memory attach)
   transfer::TransferEngineOptions transfer;  // the node's transfer engine (transfer.*)
 };
 
