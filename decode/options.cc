@@ -3,13 +3,11 @@
 namespace kvc {
 
 void BindDecodeOptions(OptionSet& set, DecodeOptions* options) {
-  BindServerOptions(set, &options->server, "127.0.0.1:50071");
-  BindMembershipOptions(set, &options->membership);
+  worker::BindWorkerNodeOptions(set, &options->node, "127.0.0.1:50071");
 }
 
 Status ValidateDecodeOptions(const DecodeOptions& options) {
-  KVC_RETURN_IF_ERROR(ValidateServerOptions(options.server));
-  return ValidateMembershipOptions(options.membership);
+  return worker::ValidateWorkerNodeOptions(options.node);
 }
 
 }  // namespace kvc

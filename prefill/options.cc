@@ -3,13 +3,11 @@
 namespace kvc {
 
 void BindPrefillOptions(OptionSet& set, PrefillOptions* options) {
-  BindServerOptions(set, &options->server, "127.0.0.1:50061");
-  BindMembershipOptions(set, &options->membership);
+  worker::BindWorkerNodeOptions(set, &options->node, "127.0.0.1:50061");
 }
 
 Status ValidatePrefillOptions(const PrefillOptions& options) {
-  KVC_RETURN_IF_ERROR(ValidateServerOptions(options.server));
-  return ValidateMembershipOptions(options.membership);
+  return worker::ValidateWorkerNodeOptions(options.node);
 }
 
 }  // namespace kvc

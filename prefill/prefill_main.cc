@@ -2,17 +2,18 @@
 // layer-wise KV streaming to decode).
 #include <cstdio>
 
-#include "kvc/common/ids.h"
+#include "kvc/common/logging.h"
 #include "kvc/prefill/options.h"
-#include "kvc/rpc/node_agent.h"
 #include "kvc/rpc/server.h"
+#include "kvc/worker/worker_node.h"
 
 namespace {
 constexpr const char* kDescription =
     "kvc-prefill: prefill instance (prefix reuse from the KV pool, chunked incremental prefill, "
-    "layer-wise KV streaming to decode).\n"
-    "Status: serves gRPC health and, with --conductor-address, registers with the conductor "
-    "and heartbeats (load reported as zeros); the Prefill service is not built yet.";
+    "layer-wise\nKV streaming to decode).\n"
+    "Runs an engine (cpu|cuda|sim) on the model, registers its KV cache with the transfer "
+    "engine,\nadds DRAM to the KV pool (kvc-master), serves gRPC and registers with the "
+    "conductor.";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -29,17 +30,16 @@ int main(int argc, char** argv) {
                  std::string(s.message()).c_str());
     return 2;
   }
-  if (options.server.node_id.empty()) options.server.node_id = kvc::NewNodeId("prefill");
-  std::unique_ptr<kvc::NodeAgent> agent;
-  kvc::ServeHooks hooks;
-  hooks.on_serving = [&](const std::string& address) {
-    // No engine yet: the reported load is all zeros.
-    agent =
-        kvc::StartMembership(options.membership, kvc::v1::NODE_ROLE_PREFILL, options.server.node_id,
-                             address, [] { return kvc::v1::NodeLoad(); });
-  };
-  hooks.on_stopping = [&] {
-    if (agent) agent->Stop();
-  };
-  return kvc::ServeUntilSignalled("prefill", options.server, {}, hooks);
+  if (kvc::Status s = kvc::SetLogLevel(options.node.server.log_level); !s.ok()) {
+    std::fprintf(stderr, "kvc-prefill: configuration error: %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
+  auto node = kvc::worker::WorkerNode::Create(options.node, kvc::v1::NODE_ROLE_PREFILL);
+  if (!node.ok()) {
+    std::fprintf(stderr, "kvc-prefill: %s\n", node.status().ToString().c_str());
+    return 1;
+  }
+  kvc::worker::WorkerNode& n = **node;
+  return n.Serve({}, [&n] { return kvc::worker::EngineLoad(n.engine()); });
 }

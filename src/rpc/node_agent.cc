@@ -29,7 +29,8 @@ Status ValidateMembershipOptions(const MembershipOptions& o) {
 std::unique_ptr<NodeAgent> StartMembership(const MembershipOptions& options, kvc::v1::NodeRole role,
                                            const std::string& node_id,
                                            const std::string& bound_address,
-                                           std::function<kvc::v1::NodeLoad()> load) {
+                                           std::function<kvc::v1::NodeLoad()> load,
+                                           const NodeIdentity& identity) {
   if (options.conductor_address.empty()) return nullptr;
   NodeAgentOptions agent;
   agent.conductor_address = options.conductor_address;
@@ -39,6 +40,9 @@ std::unique_ptr<NodeAgent> StartMembership(const MembershipOptions& options, kvc
   agent.registration.set_rpc_address(options.advertise_address.empty() ? bound_address
                                                                        : options.advertise_address);
   agent.registration.set_hostname(HostName());
+  agent.registration.set_model_id(identity.model_id);
+  agent.registration.set_block_tokens(identity.block_tokens);
+  agent.registration.set_transfer_segment(identity.transfer_segment);
   auto out = std::make_unique<NodeAgent>(std::move(agent), std::move(load));
   out->Start();
   return out;

@@ -4,14 +4,14 @@
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
-#include "kvc/rpc/node_agent.h"
-#include "kvc/rpc/server.h"
+#include "kvc/worker/worker_node.h"
 
 namespace kvc {
 
 struct PrefillOptions {
-  ServerOptions server;          // listen_address defaults to 127.0.0.1:50061
-  MembershipOptions membership;  // conductor to register with, cluster token
+  // Server (listen_address defaults to 127.0.0.1:50061), membership, model, engine,
+  // transfer and pool options shared with kvc-decode.
+  worker::WorkerNodeOptions node;
 };
 
 void BindPrefillOptions(OptionSet& set, PrefillOptions* options);

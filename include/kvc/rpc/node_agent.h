@@ -73,11 +73,21 @@ class NodeAgent {
   std::thread thread_;
 };
 
+// What a serving worker adds to its registration, so the conductor can refuse a
+// node whose model or block size differs from the cluster's and knows the node's
+// transfer segment. Empty / 0 = not announced (e.g. a store-only node).
+struct NodeIdentity {
+  std::string model_id;          // served model id, e.g. "kvc-tiny"
+  uint32_t block_tokens = 0;     // tokens per KV block of the node's engine
+  std::string transfer_segment;  // the node's transfer segment name
+};
+
 // Starts a NodeAgent for this process when `options.conductor_address` is set
 // (nullptr otherwise). `bound_address` is the gRPC address the server got.
 std::unique_ptr<NodeAgent> StartMembership(const MembershipOptions& options, kvc::v1::NodeRole role,
                                            const std::string& node_id,
                                            const std::string& bound_address,
-                                           std::function<kvc::v1::NodeLoad()> load);
+                                           std::function<kvc::v1::NodeLoad()> load,
+                                           const NodeIdentity& identity = {});
 
 }  // namespace kvc

@@ -8,7 +8,13 @@
 //
 //   auto node = WorkerNode::Create(options, v1::NODE_ROLE_DECODE);
 //   auto worker = decode::DecodeWorker::Create(..., (*node)->engine(), (*node)->transfer());
-//   (*node)->Serve({worker->service()}, [&] { return worker->Load(); });
+//   return (*node)->Serve({worker->service()}, [&] { return worker->Load(); },
+//                         [&] { worker->Shutdown(); });
+//
+// The cluster token (membership.cluster_token) is also the transfer engine's token
+// when set, and every RPC of `services` must carry it (UNAUTHENTICATED otherwise;
+// see kvc/worker/service_auth.h). A built-in model is written to a temporary
+// directory that is removed when the node is destroyed.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -60,11 +66,21 @@ class WorkerNode {
   virtual const std::string& node_id() const = 0;
   virtual const std::string& model_id() const = 0;
 
-  // Serves `services` (plus health and the store segment's service) until SIGTERM /
-  // SIGINT, registered with the conductor and heartbeating `load`; then deregisters,
-  // unmounts and stops. Returns the process exit code.
-  virtual int Serve(const std::vector<grpc::Service*>& services,
-                    std::function<v1::NodeLoad()> load) = 0;
+  // The served model's directory (the temporary one for the built-in model).
+  virtual const std::string& model_dir() const = 0;
+
+  // Serves `services` (borrowed; plus health and the store segment's service) until
+  // SIGTERM / SIGINT, registered with the conductor and heartbeating `load`; then
+  // deregisters, runs `shutdown` (the role's Shutdown: ends streams, stops its
+  // engine thread), unmounts the pool segment and stops the server. Writes the
+  // bound port to server.port_file and prints "kvc-<role> listening on ADDR".
+  // Returns the process exit code (0 on a clean stop, 1 when serving failed).
+  virtual int Serve(const std::vector<grpc::Service*>& services, std::function<v1::NodeLoad()> load,
+                    std::function<void()> shutdown = nullptr) = 0;
 };
+
+// Load as the engine alone sees it (free/total KV blocks), for a role that has no
+// worker of its own yet.
+v1::NodeLoad EngineLoad(engine::Engine& engine);
 
 }  // namespace kvc::worker

@@ -1,0 +1,203 @@
+#include "kvc/worker/worker_node.h"
+
+#include <signal.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "kvc/common/ids.h"
+#include "kvc/common/logging.h"
+#include "kvc/engine/tiny_model.h"
+#include "kvc/worker/service_auth.h"
+#include "src/worker/model_dir.h"
+#include "store/node/segment_server.h"
+
+namespace kvc::worker {
+namespace {
+
+std::string RoleName(v1::NodeRole role) {
+  switch (role) {
+    case v1::NODE_ROLE_PREFILL:
+      return "prefill";
+    case v1::NODE_ROLE_DECODE:
+      return "decode";
+    default:
+      return "worker";
+  }
+}
+
+class WorkerNodeImpl : public WorkerNode {
+ public:
+  WorkerNodeImpl(WorkerNodeOptions options, v1::NodeRole role)
+      : options_(std::move(options)), role_(role), role_name_(RoleName(role)) {}
+  ~WorkerNodeImpl() override;
+
+  Status Init();
+
+  engine::Engine& engine() override { return *engine_; }
+  transfer::TransferEngine& transfer() override { return *transfer_; }
+  store::StoreClient* store() override { return store_client_.get(); }
+  const std::string& node_id() const override { return node_id_; }
+  const std::string& model_id() const override { return model_id_; }
+  const std::string& model_dir() const override { return model_->path(); }
+  int Serve(const std::vector<grpc::Service*>& services, std::function<v1::NodeLoad()> load,
+            std::function<void()> shutdown) override;
+
+ private:
+  Status InitEngine();
+  Status InitTransfer();
+  Status InitPool();
+  StatusOr<std::unique_ptr<RunningServer>> StartServer(std::vector<grpc::Service*> services);
+  void Stop(RunningServer& server, NodeAgent* agent, const std::function<void()>& shutdown);
+
+  WorkerNodeOptions options_;  // constant after Init
+  const v1::NodeRole role_;
+  const std::string role_name_;
+  std::string node_id_;
+  std::string model_id_;
+  std::unique_ptr<ModelDir> model_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<transfer::SegmentDirectory> directory_;
+  std::unique_ptr<transfer::TransferEngine> transfer_;
+  bool arena_registered_ = false;
+  std::unique_ptr<store::SegmentServer> segment_;
+  std::unique_ptr<store::StoreClient> store_client_;
+};
+
+Status WorkerNodeImpl::Init() {
+  node_id_ = options_.server.node_id.empty() ? NewNodeId(role_name_) : options_.server.node_id;
+  // One secret per cluster: the registration token also guards the transfer target.
+  if (!options_.membership.cluster_token.empty()) {
+    options_.transfer.cluster_token = options_.membership.cluster_token;
+  }
+  KVC_RETURN_IF_ERROR(InitEngine());
+  KVC_RETURN_IF_ERROR(InitTransfer());
+  return InitPool();
+}
+
+Status WorkerNodeImpl::InitEngine() {
+  KVC_ASSIGN_OR_RETURN(model_, ModelDir::Open(options_.model_dir));
+  auto engine = engine::NewEngine(model_->path(), options_.engine);
+  if (!engine.ok()) {
+    return absl::Status(engine.status().code(),
+                        absl::StrCat("engine (", options_.engine.backend, " backend, model ",
+                                     model_->path(), "): ", engine.status().message()));
+  }
+  engine_ = std::move(*engine);
+  model_id_ = !options_.model_id.empty() ? options_.model_id
+              : options_.model_dir.empty()
+                  ? std::string(engine::kTinyModelId)
+                  : engine::ServedModelId(options_.model_dir, engine_->config());
+  return Status();
+}
+
+Status WorkerNodeImpl::InitTransfer() {
+  directory_ = transfer::MakePeerSegmentDirectory(options_.transfer.cluster_token);
+  KVC_ASSIGN_OR_RETURN(transfer_,
+                       transfer::CreateTransferEngine(options_.transfer, directory_.get()));
+  // The whole KV arena is remote accessible: prefill nodes write decode blocks in place.
+  std::span<uint8_t> arena = engine_->cache().Arena();
+  KVC_RETURN_IF_ERROR(transfer_->RegisterMemory(arena.data(), arena.size(), "cpu:0", true));
+  arena_registered_ = true;
+  return transfer_->Publish();
+}
+
+Status WorkerNodeImpl::InitPool() {
+  if (options_.master_address.empty()) return Status();
+  store::SegmentServerOptions seg;
+  seg.node_id = node_id_;  // the id the conductor knows: MatchPrefix counts line up
+  seg.master_address = options_.master_address;
+  seg.dram_bytes = options_.store_dram_bytes;
+  seg.ssd_path = options_.store_ssd_path;
+  seg.ssd_bytes = options_.store_ssd_bytes;
+  seg.staging_bytes = std::min<uint64_t>(seg.staging_bytes, options_.store_dram_bytes);
+  KVC_ASSIGN_OR_RETURN(segment_, store::SegmentServer::Create(seg, *transfer_));
+  KVC_RETURN_IF_ERROR(transfer_->Publish());
+  store::StoreClientOptions client;
+  client.master_address = options_.master_address;
+  client.node_id = node_id_;
+  KVC_ASSIGN_OR_RETURN(store_client_, store::StoreClient::Create(client, *transfer_));
+  return Status();
+}
+
+StatusOr<std::unique_ptr<RunningServer>> WorkerNodeImpl::StartServer(
+    std::vector<grpc::Service*> services) {
+  for (grpc::Service* s : services) {
+    KVC_RETURN_IF_ERROR(RequireClusterToken(s, options_.membership.cluster_token));
+  }
+  // The pool's StoreNode service stays open: store clients (any node's) send no token.
+  if (segment_) services.push_back(segment_->service());
+  KVC_ASSIGN_OR_RETURN(auto server, RunningServer::Start(role_name_, options_.server, services));
+  if (!options_.server.port_file.empty()) {
+    KVC_RETURN_IF_ERROR(WritePortFile(options_.server.port_file, server->port()));
+  }
+  return server;
+}
+
+int WorkerNodeImpl::Serve(const std::vector<grpc::Service*>& services,
+                          std::function<v1::NodeLoad()> load, std::function<void()> shutdown) {
+  auto log = Logger(role_name_);
+  auto server = StartServer(services);
+  if (!server.ok()) {
+    log->error("{}", server.status().message());
+    if (shutdown) shutdown();
+    return 1;
+  }
+  if (segment_) segment_->Run((*server)->address());
+  const std::string segment_name = transfer_->LocalSegment().name;
+  log->info(
+      "{} {} serving gRPC on {}: model {} ({} backend, {} KV blocks of {} tokens), "
+      "transfer segment {}",
+      role_name_, node_id_, (*server)->address(), model_id_, engine_->backend(),
+      engine_->cache().num_blocks(), engine_->cache().geometry().block_tokens, segment_name);
+  std::printf("kvc-%s listening on %s\n", role_name_.c_str(), (*server)->address().c_str());
+  std::fflush(stdout);
+  NodeIdentity identity{model_id_, static_cast<uint32_t>(engine_->cache().geometry().block_tokens),
+                        segment_name};
+  auto agent = StartMembership(options_.membership, role_, node_id_, (*server)->address(),
+                               std::move(load), identity);
+  const int sig = WaitForTerminationSignal();
+  log->info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  Stop(**server, agent.get(), shutdown);
+  log->info("stopped");
+  return 0;
+}
+
+void WorkerNodeImpl::Stop(RunningServer& server, NodeAgent* agent,
+                          const std::function<void()>& shutdown) {
+  server.health().Shutdown();
+  if (agent) agent->Stop();  // deregister first: the conductor sends nothing new
+  if (shutdown) shutdown();  // ends streams, fails queued work
+  if (segment_) segment_->Stop(/*unmount=*/segment_->registered());
+  server.Shutdown(options_.server.shutdown_grace_ms);
+}
+
+WorkerNodeImpl::~WorkerNodeImpl() {
+  store_client_.reset();
+  if (segment_) segment_->Stop(false);
+  segment_.reset();
+  if (transfer_ && arena_registered_)
+    (void)transfer_->UnregisterMemory(engine_->cache().Arena().data());
+  transfer_.reset();
+  directory_.reset();
+  engine_.reset();
+  model_.reset();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(const WorkerNodeOptions& options,
+                                                         v1::NodeRole role) {
+  auto node = std::make_unique<WorkerNodeImpl>(options, role);
+  KVC_RETURN_IF_ERROR(node->Init());
+  return std::unique_ptr<WorkerNode>(std::move(node));
+}
+
+v1::NodeLoad EngineLoad(engine::Engine& engine) {
+  v1::NodeLoad load;
+  load.set_free_kv_blocks(static_cast<uint64_t>(engine.cache().free_blocks()));
+  load.set_total_kv_blocks(static_cast<uint64_t>(engine.cache().num_blocks()));
+  return load;
+}
+
+}  // namespace kvc::worker

@@ -1,0 +1,87 @@
+#include "kvc/worker/worker_node.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "kvc/engine/tiny_model.h"
+
+namespace kvc::worker {
+namespace {
+
+WorkerNodeOptions StandaloneOptions() {
+  WorkerNodeOptions o;
+  o.master_address = "";  // no pool
+  o.engine.num_blocks = 8;
+  o.server.node_id = "decode-t";
+  return o;
+}
+
+// Built-in model: served as kvc-tiny from a temp dir that is gone after the node.
+TEST(WorkerNodeTest, BuiltInModelInTempDirRemovedAtExit) {
+  auto node = WorkerNode::Create(StandaloneOptions(), v1::NODE_ROLE_DECODE);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ((*node)->model_id(), "kvc-tiny");
+  EXPECT_EQ((*node)->node_id(), "decode-t");
+  EXPECT_EQ((*node)->store(), nullptr);
+  const std::string dir = (*node)->model_dir();
+  EXPECT_TRUE(std::filesystem::exists(dir + "/config.json"));
+  EXPECT_EQ((*node)->engine().cache().num_blocks(), 8);
+  node->reset();
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+// The KV arena is published remote accessible in the node's transfer segment.
+TEST(WorkerNodeTest, ArenaIsPublishedRemoteAccessible) {
+  auto node = WorkerNode::Create(StandaloneOptions(), v1::NODE_ROLE_PREFILL);
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto arena = (*node)->engine().cache().Arena();
+  const auto segment = (*node)->transfer().LocalSegment();
+  bool found = false;
+  for (const auto& r : segment.regions) {
+    if (r.address == reinterpret_cast<uint64_t>(arena.data()) && r.length == arena.size()) {
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+  const v1::NodeLoad load = EngineLoad((*node)->engine());
+  EXPECT_EQ(load.total_kv_blocks(), 8u);
+  EXPECT_EQ(load.free_kv_blocks(), 8u);
+}
+
+// A configured model directory keeps its name as the id unless config.json names one.
+TEST(WorkerNodeTest, ConfiguredModelDirAndBadOnes) {
+  const std::string dir = std::filesystem::temp_directory_path() / "kvc-worker-test-model";
+  ASSERT_TRUE(engine::WriteTinyModel(dir, 0).ok());
+  WorkerNodeOptions o = StandaloneOptions();
+  o.model_dir = dir;
+  o.model_id = "my-model";
+  auto node = WorkerNode::Create(o, v1::NODE_ROLE_DECODE);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ((*node)->model_id(), "my-model");
+  node->reset();
+  EXPECT_TRUE(std::filesystem::exists(dir)) << "a configured dir is never removed";
+  std::filesystem::remove_all(dir);
+
+  o.model_dir = "/nonexistent/model";
+  auto bad = WorkerNode::Create(o, v1::NODE_ROLE_DECODE);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("/nonexistent/model"), std::string::npos);
+}
+
+// Option validation names the field.
+TEST(WorkerNodeTest, ValidationNamesTheField) {
+  WorkerNodeOptions o = StandaloneOptions();
+  o.engine.backend = "gpu";
+  EXPECT_NE(ValidateWorkerNodeOptions(o).message().find("engine.backend"), std::string::npos);
+  o = StandaloneOptions();
+  o.engine.num_blocks = 0;
+  EXPECT_NE(ValidateWorkerNodeOptions(o).message().find("engine.num_blocks"), std::string::npos);
+  o = StandaloneOptions();
+  o.master_address = "nohost";
+  EXPECT_NE(ValidateWorkerNodeOptions(o).message().find("master_address"), std::string::npos);
+  EXPECT_TRUE(ValidateWorkerNodeOptions(StandaloneOptions()).ok());
+}
+
+}  // namespace
+}  // namespace kvc::worker
