@@ -17,9 +17,10 @@ struct StoreBenchConfig {
   bool ssd = false;
   uint64_t dram_bytes = 0;  // 0 = sized from the run (4 GiB cap; 1/4 of the data with --ssd)
   uint32_t replicas = 1;
-  bool lease_cache = true;       // client reuses replica lists while their lease lasts
-  bool shared_memory = true;     // node DRAM from AllocateSharedMemory (memcpy for same-host peers)
-  uint64_t keys_per_client = 0;  // 0 = fill the memory budget (2 GiB of values, 8 GiB with --ssd)
+  bool lease_cache = true;    // client reuses replica lists while their lease lasts
+  bool shared_memory = true;  // node DRAM from AllocateSharedMemory (memcpy for same-host peers)
+  bool memcpy_reference = false;  // also measure memcpy over the same working set (the ceiling)
+  uint64_t keys_per_client = 0;   // 0 = fill the memory budget (2 GiB of values, 8 GiB with --ssd)
 };
 
 struct StoreBenchResult {
@@ -29,7 +30,8 @@ struct StoreBenchResult {
   bool verified = false;
   std::string first_error;
   uint64_t demotions = 0;
-  uint64_t values_verified = 0;  // values compared byte by byte after the timed run
+  uint64_t values_verified = 0;        // values compared byte by byte after the timed run
+  double memcpy_bytes_per_second = 0;  // --memcpy-reference, else 0
 };
 
 // The local cluster: kvc-master and kvc-store children, stopped on destruction.
@@ -45,6 +47,10 @@ class LocalStoreCluster {
   std::vector<int> pids_;
   std::string master_address_;
 };
+
+// Bytes per second of `config.clients` threads memcpy-ing value_size blocks
+// round-robin out of a working set of keys_per_client values each (0 on failure).
+double MemcpyReference(const StoreBenchConfig& config, uint64_t keys_per_client, double seconds);
 
 // Runs the clients against master_address.
 StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& config,
