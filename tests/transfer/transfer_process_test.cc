@@ -3,6 +3,7 @@
 // every backend that runs here, a target killed mid-batch, a wrong token.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <condition_variable>
@@ -30,12 +31,13 @@ struct TargetProcess {
   std::unique_ptr<Subprocess> process;
   std::string name;
 
-  void Start(uint64_t bytes, const std::string& token = "kvc-dev-token") {
+  void Start(uint64_t bytes, const std::string& token = "kvc-dev-token",
+             const std::string& backend = "auto") {
     const std::string port_file = dir.path() + "/port";
     process = std::make_unique<Subprocess>(
         std::vector<std::string>{testing::BinDir() + "/kvc-bench", "transfer", "--serve",
                                  "--region-bytes", std::to_string(bytes), "--port-file", port_file,
-                                 "--token", token},
+                                 "--token", token, "--backend", backend},
         dir.path() + "/log");
     const int port = testing::WaitForPortFile(port_file, milliseconds(30000));
     ASSERT_GT(port, 0) << testing::ReadFile(dir.path() + "/log");
@@ -117,12 +119,14 @@ TEST_P(ProcessRoundTripTest, Big256MiBRoundTripIsByteExact) {
 
 // Target SIGKILLed mid-batch: the rest of the batch fails with UNAVAILABLE within the
 // timeout, and the same initiator then works with a restarted target.
-TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecovers) {
+void CheckTargetKilledMidBatch(const std::string& backend) {
   TargetProcess target;
-  ASSERT_NO_FATAL_FAILURE(target.Start(64 << 20));
+  // The target needs backend "ucx" to publish a UCX worker; the others serve any peer.
+  const std::string served = backend == "ucx" ? "ucx" : "auto";
+  ASSERT_NO_FATAL_FAILURE(target.Start(64 << 20, "kvc-dev-token", served));
   test_util::SliceGate faults(/*first_held_entry=*/1);
   Initiator init;
-  ASSERT_NO_FATAL_FAILURE(init.Start(GetParam(), &faults));
+  ASSERT_NO_FATAL_FAILURE(init.Start(backend, &faults));
   auto [handle, region] = init.Open(target.name);
   ASSERT_GT(region.length, 0u);
   std::vector<char> buffer(64 << 20, 'x');
@@ -155,7 +159,7 @@ TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecover
   ASSERT_TRUE(init.engine->CloseSegment(handle).ok());
 
   TargetProcess restarted;
-  ASSERT_NO_FATAL_FAILURE(restarted.Start(64 << 20));
+  ASSERT_NO_FATAL_FAILURE(restarted.Start(64 << 20, "kvc-dev-token", served));
   auto [handle2, region2] = init.Open(restarted.name);
   ASSERT_GT(region2.length, 0u);
   std::vector<char> back(1 << 20);
@@ -164,6 +168,28 @@ TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecover
       RunOne(*init.engine, {TransferOp::kRead, back.data(), handle2, region2.address, back.size()})
           .ok());
   EXPECT_EQ(FirstMismatch(back, 0, back.size(), bench::PatternByte), -1);
+}
+
+TEST_P(ProcessRoundTripTest, TargetKilledMidBatchFailsEntriesAndInitiatorRecovers) {
+  CheckTargetKilledMidBatch(GetParam());
+}
+
+// The same over UCX's TCP transport (peer error handling on): a killed target's
+// entries fail within the timeout and a restarted target is reachable.
+TEST(TransferProcessTest, UcxTcpTargetKilledMidBatchFailsEntriesAndInitiatorRecovers) {
+  {
+    auto directory = MakeInProcessSegmentDirectory();
+    TransferEngineOptions probe;
+    probe.listen_address = "";
+    probe.ucx_enable = true;
+    auto engine = CreateTransferEngine(probe, directory.get());
+    if (!engine.ok()) GTEST_SKIP() << engine.status();  // a build without UCX
+  }
+  setenv("UCX_TLS", "tcp", 1);  // inherited by the target processes
+  setenv("UCX_LOG_LEVEL", "fatal", 1);
+  CheckTargetKilledMidBatch("ucx");
+  unsetenv("UCX_TLS");
+  unsetenv("UCX_LOG_LEVEL");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ProcessRoundTripTest, ::testing::Values("tcp", "shm"));
