@@ -38,5 +38,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   kvc::worker::WorkerNode& n = **node;
-  return n.Serve({}, [&n] { return kvc::worker::EngineLoad(n.engine()); });
+  auto worker = kvc::decode::DecodeWorker::Create(options.worker, n.engine(), n.transfer());
+  if (!worker.ok()) {
+    std::fprintf(stderr, "kvc-decode: %s\n", worker.status().ToString().c_str());
+    return 1;
+  }
+  kvc::decode::DecodeWorker& w = **worker;
+  return n.Serve(
+      {w.service()}, [&w] { return w.Load(); }, [&w] { w.Shutdown(); });
 }

@@ -41,5 +41,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   kvc::worker::WorkerNode& n = **node;
-  return n.Serve({}, [&n] { return kvc::worker::EngineLoad(n.engine()); });
+  options.worker.model_id = n.model_id();  // block keys are chained from the served id
+  auto worker =
+      kvc::prefill::PrefillWorker::Create(options.worker, n.engine(), n.transfer(), n.store());
+  if (!worker.ok()) {
+    std::fprintf(stderr, "kvc-prefill: %s\n", worker.status().ToString().c_str());
+    return 1;
+  }
+  kvc::prefill::PrefillWorker& w = **worker;
+  return n.Serve(
+      {w.service()}, [&w] { return w.Load(); }, [&w] { w.Shutdown(); });
 }

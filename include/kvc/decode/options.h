@@ -4,6 +4,7 @@
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
+#include "kvc/decode/decode_worker.h"
 #include "kvc/worker/worker_node.h"
 
 namespace kvc {
@@ -12,6 +13,7 @@ struct DecodeOptions {
   // Server (listen_address defaults to 127.0.0.1:50071), membership, model, engine,
   // transfer and pool options shared with kvc-prefill.
   worker::WorkerNodeOptions node;
+  decode::DecodeWorkerOptions worker;  // the role's service (see kvc/decode/decode_worker.h)
 };
 
 void BindDecodeOptions(OptionSet& set, DecodeOptions* options);

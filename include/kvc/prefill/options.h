@@ -4,6 +4,7 @@
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
+#include "kvc/prefill/prefill_worker.h"
 #include "kvc/worker/worker_node.h"
 
 namespace kvc {
@@ -12,6 +13,7 @@ struct PrefillOptions {
   // Server (listen_address defaults to 127.0.0.1:50061), membership, model, engine,
   // transfer and pool options shared with kvc-decode.
   worker::WorkerNodeOptions node;
+  prefill::PrefillWorkerOptions worker;  // the role's service (see kvc/prefill/prefill_worker.h)
 };
 
 void BindPrefillOptions(OptionSet& set, PrefillOptions* options);
