@@ -38,17 +38,40 @@ ConductorCounters::ConductorCounters(MetricsRegistry& r)
       prompt_tokens(r.GetCounter("kvc_conductor_prompt_tokens_total", "Prompt tokens received.")),
       cached_prompt_tokens(r.GetCounter("kvc_conductor_cached_prompt_tokens_total",
                                         "Prompt tokens whose KV was reused from the pool.")),
-      completion_tokens(
-          r.GetCounter("kvc_conductor_completion_tokens_total", "Tokens generated.")) {}
+      completion_tokens(r.GetCounter("kvc_conductor_completion_tokens_total", "Tokens generated.")),
+      computed_prompt_tokens(r.GetCounter("kvc_conductor_computed_prompt_tokens_total",
+                                          "Prompt tokens computed by prefill (not reused).")),
+      fetched_prompt_tokens(
+          r.GetCounter("kvc_conductor_fetched_prompt_tokens_total",
+                       "Reused prompt tokens whose KV was read from another node.")),
+      retries(r.GetCounter("kvc_conductor_retries_total",
+                           "Requests retried on another node after a node failed.")),
+      ttft(r.GetHistogram("kvc_conductor_ttft_seconds", "Time to first token.",
+                          DefaultLatencyBuckets())),
+      inter_token(r.GetHistogram("kvc_conductor_inter_token_seconds",
+                                 "Time between consecutive streamed tokens.",
+                                 ExponentialBuckets(0.0005, 2, 16))),
+      e2e(r.GetHistogram("kvc_conductor_e2e_seconds", "Request arrival to last token.",
+                         DefaultLatencyBuckets())),
+      waiting(r.GetGauge("kvc_conductor_waiting_requests",
+                         "Requests before their first token (being placed or prefilled).")),
+      running(r.GetGauge("kvc_conductor_running_requests", "Requests streaming tokens.")),
+      registry_(r) {}
+
+Counter& ConductorCounters::Rejections(const std::string& reason) {
+  return registry_.GetCounter("kvc_conductor_rejections_total", "Early rejections by reason.",
+                              {{"reason", reason}});
+}
 
 AdminServiceImpl::AdminServiceImpl(NodeRegistry& registry, SloStore& slo,
                                    ConductorCounters& counters, MetricsRegistry& metrics,
-                                   std::string admin_token)
+                                   std::string admin_token, PrefixLookup* lookup)
     : registry_(registry),
       slo_(slo),
       counters_(counters),
       metrics_(metrics),
-      admin_token_(std::move(admin_token)) {}
+      admin_token_(std::move(admin_token)),
+      lookup_(lookup) {}
 
 #define KVC_REQUIRE_ADMIN(ctx)                                                                \
   do {                                                                                        \
@@ -122,13 +145,18 @@ grpc::Status AdminServiceImpl::SetSLO(grpc::ServerContext* ctx, const kvc::v1::S
 }
 
 grpc::Status AdminServiceImpl::LookupPrefix(grpc::ServerContext* ctx,
-                                            const kvc::v1::LookupPrefixRequest*,
-                                            kvc::v1::LookupPrefixResponse*) {
+                                            const kvc::v1::LookupPrefixRequest* req,
+                                            kvc::v1::LookupPrefixResponse* resp) {
   KVC_REQUIRE_ADMIN(ctx);
-  return ToGrpcStatus(WithReason(
-      absl::UnimplementedError("LookupPrefix needs the tokenizer and the store master, which the "
-                               "conductor does not use yet (serving issue)"),
-      "NOT_BUILT"));
+  if (lookup_ == nullptr) {
+    return ToGrpcStatus(
+        WithReason(absl::FailedPreconditionError("this conductor has no prefix lookup configured"),
+                   "NO_MASTER"));
+  }
+  auto r = lookup_->Lookup(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminServiceImpl::GetMetrics(grpc::ServerContext* ctx,

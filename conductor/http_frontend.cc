@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "kvc/conductor/openai_api.h"
 #include "kvc/rpc/auth.h"
 
@@ -25,24 +26,89 @@ bool Authorized(const FrontendContext& c, const http::Request& r) {
   return false;
 }
 
-void UpdateNodeGauges(const FrontendContext& c) {
-  std::map<std::pair<std::string, std::string>, int> counts;
-  for (const char* role : {"prefill", "decode", "store"}) {
-    for (const char* state : {"up", "draining", "down"}) counts[{role, state}] = 0;
-  }
-  for (const auto& n : c.registry->List()) {
-    std::string role = kvc::v1::NodeRole_Name(n.role());
-    role = role.substr(role.rfind('_') + 1);
-    for (auto& ch : role) ch = static_cast<char>(std::tolower(ch));
-    counts[{role, n.state()}]++;
-  }
-  for (const auto& [key, count] : counts) {
-    c.metrics
-        ->GetGauge("kvc_conductor_nodes", "Registered worker nodes by role and state.",
-                   {{"role", key.first}, {"state", key.second}})
-        .Set(count);
+std::string ErrorType(int status) {
+  switch (status) {
+    case 400:
+    case 404:
+      return "invalid_request_error";
+    case 429:
+      return "rate_limit_error";
+    default:
+      return "server_error";
   }
 }
+
+std::string ErrorCode(const Status& s) {
+  std::string reason = ReasonOf(s);
+  if (reason.empty()) reason = std::string(absl::StatusCodeToString(s.code()));
+  return absl::AsciiStrToLower(reason);
+}
+
+// Streams (or collects) one request's events as OpenAI responses.
+class HttpSink : public GenerationSink {
+ public:
+  HttpSink(openai::GenerationRequest request, openai::ResponseIds ids, WriterPtr writer,
+           uint32_t retry_after_s)
+      : request_(std::move(request)),
+        ids_(std::move(ids)),
+        w_(std::move(writer)),
+        retry_after_(std::to_string(retry_after_s)) {}
+
+  void OnStart(const std::string& request_id, const std::string& prefill,
+               const std::string& decode) override {
+    if (request_.stream) {
+      w_->StartEventStream({{"X-Request-Id", request_id},
+                            {"X-Kvc-Prefill-Node", prefill},
+                            {"X-Kvc-Decode-Node", decode}});
+    }
+    headers_ = {{"X-Request-Id", request_id},
+                {"X-Kvc-Prefill-Node", prefill},
+                {"X-Kvc-Decode-Node", decode}};
+  }
+  void OnText(const std::string& text, const std::vector<uint32_t>&) override {
+    if (!request_.stream) {
+      text_ += text;
+      return;
+    }
+    if (text.empty() && !first_) return;
+    w_->SendEvent(openai::RenderChunk(request_, ids_, text, "", first_));
+    first_ = false;
+  }
+  void OnFinish(const GenerationResult& r) override {
+    if (!request_.stream) {
+      w_->Respond(200, "application/json",
+                  openai::RenderResponse(request_, ids_, text_, r.finish_reason, r.usage),
+                  headers_);
+      return;
+    }
+    w_->SendEvent(openai::RenderChunk(request_, ids_, "", r.finish_reason, first_));
+    if (request_.include_usage) w_->SendEvent(openai::RenderUsageChunk(request_, ids_, r.usage));
+    w_->SendEvent("[DONE]");
+    w_->End();
+  }
+  void OnError(const Status& s, bool started) override {
+    const int status = started ? 500 : HttpStatusOf(s);
+    const std::string message(s.message());
+    if (started && request_.stream) {
+      w_->SendEvent(json::parse(http::OpenAiErrorBody(message, "server_error", ErrorCode(s)))
+                        .dump(-1, ' ', false, json::error_handler_t::replace));
+      w_->End();
+      return;
+    }
+    http::Headers extra;
+    if (status == 429 || status == 503) extra.emplace_back("Retry-After", retry_after_);
+    Error(w_, status, message, ErrorType(status), ErrorCode(s), extra);
+  }
+
+ private:
+  const openai::GenerationRequest request_;
+  const openai::ResponseIds ids_;
+  const WriterPtr w_;
+  const std::string retry_after_;
+  http::Headers headers_;
+  std::string text_;   // non-streamed responses
+  bool first_ = true;  // no chunk sent yet
+};
 
 void HandleGeneration(const FrontendContext& c, const http::Request& r, const WriterPtr& w,
                       bool chat) {
@@ -56,38 +122,93 @@ void HandleGeneration(const FrontendContext& c, const http::Request& r, const Wr
     return Error(w, 400, std::string(parsed.status().message()), "invalid_request_error",
                  "invalid_request");
   }
-  if (parsed->model != c.options->served_model) {
-    return Error(w, 404,
-                 "model '" + parsed->model + "' does not exist; this cluster serves '" +
-                     c.options->served_model + "'",
-                 "invalid_request_error", "model_not_found");
+  if (parsed->model != c.model->id()) {
+    return Error(
+        w, 404,
+        "model '" + parsed->model + "' does not exist; this cluster serves '" + c.model->id() + "'",
+        "invalid_request_error", "model_not_found");
   }
   c.counters->requests.Increment();
-  const bool prefill_up = !c.registry->Available(kvc::v1::NODE_ROLE_PREFILL).empty();
-  const bool decode_up = !c.registry->Available(kvc::v1::NODE_ROLE_DECODE).empty();
-  if (!prefill_up || !decode_up) {
-    c.counters->failed.Increment();
-    return Error(w, 503,
-                 std::string("no ") + (!prefill_up ? "prefill" : "decode") +
-                     " node is up; start workers or undrain one (kvcctl nodes)",
-                 "server_error", "no_nodes_available", {{"Retry-After", "1"}});
-  }
-  c.counters->failed.Increment();
-  Error(w, 501, "generation is not built yet in this version of kvc (serving issue)",
-        "server_error", "not_implemented");
+  openai::ResponseIds ids;
+  static std::atomic<uint64_t> counter{0};
+  ids.id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(c.clock->UnixMillis()) + "-" +
+           std::to_string(++counter);
+  ids.created = c.clock->UnixMillis() / 1000;
+  ids.model = c.model->id();
+  auto sink = std::make_shared<HttpSink>(*parsed, ids, w, c.options->retry_after_s);
+  std::weak_ptr<RequestHandle> handle = c.pipeline->Start(*std::move(parsed), std::move(sink));
+  w->OnDisconnect([handle] {
+    if (auto h = handle.lock()) h->Cancel();
+  });
+}
+
+std::string RoleName(kvc::v1::NodeRole role) {
+  std::string name = kvc::v1::NodeRole_Name(role);
+  return absl::AsciiStrToLower(name.substr(name.rfind('_') + 1));
 }
 
 }  // namespace
 
+int HttpStatusOf(const Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void UpdateNodeGauges(const NodeRegistry& registry, MetricsRegistry& metrics) {
+  std::map<std::pair<std::string, std::string>, int> counts;
+  for (const char* role : {"prefill", "decode", "store"}) {
+    for (const char* state : {"up", "draining", "down"}) counts[{role, state}] = 0;
+  }
+  for (const auto& n : registry.List()) {
+    const std::string role = RoleName(n.role());
+    counts[{role, n.state()}]++;
+    const Labels l = {{"node", n.node_id()}, {"role", role}};
+    const auto& load = n.load();
+    metrics.GetGauge("kvc_conductor_node_free_kv_blocks", "Free KV blocks a node reported.", l)
+        .Set(static_cast<double>(load.free_kv_blocks()));
+    metrics.GetGauge("kvc_conductor_node_total_kv_blocks", "KV blocks of a node.", l)
+        .Set(static_cast<double>(load.total_kv_blocks()));
+    metrics.GetGauge("kvc_conductor_node_queued_requests", "Requests queued on a node.", l)
+        .Set(load.queued_requests());
+    metrics
+        .GetGauge("kvc_conductor_node_queued_prefill_tokens", "Prompt tokens queued on a node.", l)
+        .Set(static_cast<double>(load.queued_prefill_tokens()));
+    metrics.GetGauge("kvc_conductor_node_running_requests", "Requests running on a node.", l)
+        .Set(load.running_requests());
+    metrics.GetGauge("kvc_conductor_node_up", "1 when the node is up, else 0.", l)
+        .Set(n.state() == "up" ? 1 : 0);
+  }
+  for (const auto& [key, count] : counts) {
+    metrics
+        .GetGauge("kvc_conductor_nodes", "Registered worker nodes by role and state.",
+                  {{"role", key.first}, {"state", key.second}})
+        .Set(count);
+  }
+}
+
 void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
   server.Route("GET", "/health", [c](const http::Request&, WriterPtr w) {
     json body = {{"status", "ok"},
+                 {"model", c.model->id()},
                  {"prefill_nodes_up", c.registry->Available(kvc::v1::NODE_ROLE_PREFILL).size()},
                  {"decode_nodes_up", c.registry->Available(kvc::v1::NODE_ROLE_DECODE).size()}};
     w->Respond(200, "application/json", body.dump());
   });
   server.Route("GET", "/metrics", [c](const http::Request&, WriterPtr w) {
-    UpdateNodeGauges(c);
+    UpdateNodeGauges(*c.registry, *c.metrics);
     w->Respond(200, "text/plain; version=0.0.4", c.metrics->RenderPrometheus());
   });
   server.Route("GET", "/v1/models", [c](const http::Request& r, WriterPtr w) {
@@ -96,7 +217,7 @@ void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
                    "invalid_api_key");
     }
     w->Respond(200, "application/json",
-               openai::RenderModelList({c.options->served_model}, c.clock->UnixMillis() / 1000));
+               openai::RenderModelList({c.model->id()}, c.clock->UnixMillis() / 1000));
   });
   server.Route("POST", "/v1/chat/completions", [c](const http::Request& r, WriterPtr w) {
     HandleGeneration(c, r, w, /*chat=*/true);

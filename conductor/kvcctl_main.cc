@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "kvc/common/config.h"
 #include "kvc/common/grpc_status.h"
@@ -27,6 +28,8 @@ struct CtlOptions {
 struct Args {
   std::string node_id;
   double ttft = 0, tbt = 0;
+  std::string text;                 // lookup: prompt text
+  std::vector<uint32_t> token_ids;  // lookup: or token ids
 };
 
 int Fail(const kvc::Status& s) {
@@ -138,6 +141,22 @@ int RunCommand(const std::string& cmd, const CtlOptions& o, const Args& a) {
     req.mutable_slo()->set_tbt_seconds(a.tbt);
     return ctl.Run<kvc::v1::SetSLORequest, kvc::v1::SLO>(req, &A::SetSLO, print);
   }
+  if (cmd == "lookup") {
+    kvc::v1::LookupPrefixRequest req;
+    if (!a.token_ids.empty()) {
+      for (uint32_t id : a.token_ids) req.mutable_token_ids()->add_ids(id);
+    } else {
+      req.set_text(a.text);
+    }
+    return ctl.Run<kvc::v1::LookupPrefixRequest, kvc::v1::LookupPrefixResponse>(
+        req, &A::LookupPrefix, [](const kvc::v1::LookupPrefixResponse& r) {
+          std::printf("prompt blocks %u\n", r.total_blocks());
+          std::printf("%-32s %14s\n", "NODE", "MATCHED_BLOCKS");
+          for (const auto& m : r.matches()) {
+            std::printf("%-32s %14u\n", m.node_id().c_str(), m.matched_blocks());
+          }
+        });
+  }
   if (cmd == "metrics") {
     return ctl.Run<kvc::v1::GetMetricsRequest, kvc::v1::GetMetricsResponse>(
         {}, &A::GetMetrics, [](const auto& r) { std::printf("%s", r.prometheus_text().c_str()); });
@@ -157,10 +176,8 @@ int main(int argc, char** argv) {
   set.Add("timeout_ms", &options.timeout_ms, "deadline of each call in milliseconds");
   set.Add("json", &options.json, "print JSON instead of a table");
 
-  CLI::App app(
-      "kvcctl: admin CLI for a kvc cluster (talks to kvc-conductor's Admin gRPC API).\n"
-      "Not built yet: lookup (needs the conductor's tokenizer and store master).",
-      "kvcctl");
+  CLI::App app("kvcctl: admin CLI for a kvc cluster (talks to kvc-conductor's Admin gRPC API).",
+               "kvcctl");
   set.AttachTo(app);
   app.require_subcommand(1);
   app.add_subcommand("health", "check grpc.health.v1 of any kvc server (exit 0 when SERVING)");
@@ -176,6 +193,11 @@ int main(int argc, char** argv) {
   slo->add_option("--ttft", args.ttft, "new TTFT objective in seconds");
   slo->add_option("--tbt", args.tbt, "new TBT objective in seconds");
   app.add_subcommand("metrics", "the conductor's Prometheus metrics");
+  auto* lookup = app.add_subcommand(
+      "lookup", "which nodes hold how many leading KV blocks of a prompt (text or token ids)");
+  lookup->add_option("--text", args.text, "prompt text (tokenized as a completion prompt)");
+  lookup->add_option("--tokens", args.token_ids, "prompt token ids (comma-separated)")
+      ->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -187,6 +209,11 @@ int main(int argc, char** argv) {
   }
   if (kvc::Status s = kvc::ValidateHostPort("target", options.target); !s.ok()) {
     std::fprintf(stderr, "kvcctl: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  const std::string cmd = app.get_subcommands().front()->get_name();
+  if (cmd == "lookup" && args.text.empty() == args.token_ids.empty()) {
+    std::fprintf(stderr, "kvcctl: lookup: give exactly one of --text or --tokens\n");
     return 2;
   }
   if ((args.ttft == 0) != (args.tbt == 0)) {

@@ -15,6 +15,20 @@ Status NodeRegistry::Register(const kvc::v1::RegisterNodeRequest& request) {
   if (request.rpc_address().empty()) {
     return absl::InvalidArgumentError("rpc_address is required for node " + request.node_id());
   }
+  if (!options_.model_id.empty() && !request.model_id().empty() &&
+      request.model_id() != options_.model_id) {
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "node ", request.node_id(), " serves model '", request.model_id(),
+                          "' but this cluster serves '", options_.model_id, "'")),
+                      "MODEL_MISMATCH");
+  }
+  if (options_.block_tokens != 0 && request.block_tokens() != 0 &&
+      request.block_tokens() != options_.block_tokens) {
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "node ", request.node_id(), " uses ", request.block_tokens(),
+                          "-token KV blocks but this cluster uses ", options_.block_tokens)),
+                      "MODEL_MISMATCH");
+  }
   std::lock_guard lock(mu_);
   Entry& e = nodes_[request.node_id()];
   e.registration = request;

@@ -1,6 +1,9 @@
 #include "kvc/conductor/options.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
+#include "kvc/conductor/policy.h"
 
 namespace kvc {
 
@@ -10,7 +13,11 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
   set.Add("http_port", &o->http_port, "HTTP port (0 = ephemeral)");
   set.Add("http_port_file", &o->http_port_file, "write the bound HTTP port here once serving");
   set.Add("http_io_threads", &o->http_io_threads, "event-loop threads of the HTTP server");
-  set.Add("served_model", &o->served_model, "model id clients must name in requests");
+  set.Add("model", &o->model_dir,
+          "model directory (tokenizer, config.json); empty = the built-in kvc-tiny");
+  set.Add("served_model", &o->served_model,
+          "model id clients must name in requests; empty = the model's id (kvc-tiny, or the "
+          "directory name)");
   set.Add("api_keys", &o->api_keys, "accepted HTTP bearer keys (comma-separated); empty = open");
   set.Add("admin_token", &o->admin_token, "token required on Admin RPCs (empty = open)");
   set.Add("cluster_token", &o->cluster_token,
@@ -20,6 +27,32 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
           "heartbeat period nodes are told to use");
   set.Add("ttft_slo_s", &o->ttft_slo_s, "time-to-first-token objective in seconds");
   set.Add("tbt_slo_s", &o->tbt_slo_s, "time-between-tokens objective in seconds");
+  set.Add("master_address", &o->master_address,
+          "kvc-master gRPC address for prefix matching; empty = no KV pool");
+  set.Add("master_timeout_ms", &o->master_timeout_ms, "deadline of one MatchPrefix call");
+  set.Add("block_tokens", &o->block_tokens,
+          "tokens per KV block; nodes with another block size are refused");
+  set.Add("policy", &o->policy, "prefill placement: random, load, local-cache, global-cache");
+  set.Add("rejection_policy", &o->rejection_policy,
+          "early rejection when objectives cannot be met: none, plain, predictive");
+  set.Add("kvcache_balancing_threshold", &o->kvcache_balancing_threshold,
+          "fetch the best remote prefix when it is longer than the node's own times this");
+  set.Add("default_max_tokens", &o->default_max_tokens,
+          "max_tokens of a request that sets none (0 = the rest of the context)");
+  set.Add("rpc_timeout_ms", &o->rpc_timeout_ms, "deadline of Reserve and Cancel calls");
+  set.Add("prefill_timeout_ms", &o->prefill_timeout_ms,
+          "deadline of a Prefill call (queue + compute + KV transfer)");
+  set.Add("request_timeout_ms", &o->request_timeout_ms, "deadline of a whole request");
+  set.Add("retry_after_s", &o->retry_after_s, "Retry-After seconds on 429 and 503 answers");
+  set.Add("rpc_threads", &o->rpc_threads,
+          "threads that tokenize, match prefixes and place requests");
+  set.Add("prefill_tokens_per_s", &o->prefill_tokens_per_s,
+          "assumed prefill speed of a node that has not reported one");
+  set.Add("transfer_bytes_per_s", &o->transfer_bytes_per_s,
+          "assumed node-to-node KV bandwidth (prefix fetch cost)");
+  set.Add("decode_step_base_s", &o->decode_step_base_s, "predicted decode step of a batch of one");
+  set.Add("decode_step_per_token_s", &o->decode_step_per_token_s,
+          "predicted extra decode step time per token of batch KV");
 }
 
 Status ValidateConductorOptions(const ConductorOptions& o) {
@@ -30,7 +63,40 @@ Status ValidateConductorOptions(const ConductorOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("http_io_threads: ", o.http_io_threads, " is not in 1..64"));
   }
-  if (o.served_model.empty()) return absl::InvalidArgumentError("served_model: must not be empty");
+  if (o.block_tokens < 1 || o.block_tokens > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block_tokens: ", o.block_tokens, " is not in 1..65536"));
+  }
+  for (auto [name, v] : {std::pair<const char*, uint32_t>{"master_timeout_ms", o.master_timeout_ms},
+                         {"rpc_timeout_ms", o.rpc_timeout_ms},
+                         {"prefill_timeout_ms", o.prefill_timeout_ms},
+                         {"request_timeout_ms", o.request_timeout_ms}}) {
+    if (v == 0) return absl::InvalidArgumentError(absl::StrCat(name, ": must be > 0"));
+  }
+  if (o.rpc_threads < 1 || o.rpc_threads > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rpc_threads: ", o.rpc_threads, " is not in 1..256"));
+  }
+  if (auto p = conductor::ParsePrefillPolicy(o.policy); !p.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("policy: ", p.status().message()));
+  }
+  if (auto p = conductor::ParseRejectionPolicy(o.rejection_policy); !p.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("rejection_policy: ", p.status().message()));
+  }
+  if (!(o.kvcache_balancing_threshold >= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kvcache_balancing_threshold: ", o.kvcache_balancing_threshold, " must be >= 1"));
+  }
+  for (auto [name, v] :
+       {std::pair<const char*, double>{"prefill_tokens_per_s", o.prefill_tokens_per_s},
+        {"transfer_bytes_per_s", o.transfer_bytes_per_s}}) {
+    if (!(v > 0) || !std::isfinite(v)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", v, " must be > 0"));
+    }
+  }
+  if (!(o.decode_step_base_s >= 0) || !(o.decode_step_per_token_s >= 0)) {
+    return absl::InvalidArgumentError("decode_step_base_s, decode_step_per_token_s: must be >= 0");
+  }
   if (o.heartbeat_interval_ms == 0 || o.heartbeat_timeout_ms <= o.heartbeat_interval_ms) {
     return absl::InvalidArgumentError(absl::StrCat("heartbeat_timeout_ms: ", o.heartbeat_timeout_ms,
                                                    " must be larger than heartbeat_interval_ms (",

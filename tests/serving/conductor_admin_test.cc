@@ -25,13 +25,31 @@ using testing::TempDir;
 class ConductorAdminTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    conductor_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{
-            testing::BinDir() + "/kvc-conductor", "--listen-address", "127.0.0.1:0", "--port-file",
-            dir_.path() + "/grpc", "--http-port", "0", "--http-port-file", dir_.path() + "/http",
-            "--admin-token", "adm-secret", "--cluster-token", "clu-secret", "--api-keys",
-            "key-1,key-2", "--heartbeat-timeout-ms", "1500", "--heartbeat-interval-ms", "100"},
-        dir_.path() + "/conductor.log");
+    conductor_ =
+        std::make_unique<Subprocess>(std::vector<std::string>{testing::BinDir() + "/kvc-conductor",
+                                                              "--listen-address",
+                                                              "127.0.0.1:0",
+                                                              "--port-file",
+                                                              dir_.path() + "/grpc",
+                                                              "--http-port",
+                                                              "0",
+                                                              "--http-port-file",
+                                                              dir_.path() + "/http",
+                                                              "--admin-token",
+                                                              "adm-secret",
+                                                              "--cluster-token",
+                                                              "clu-secret",
+                                                              "--api-keys",
+                                                              "key-1,key-2",
+                                                              "--heartbeat-timeout-ms",
+                                                              "1500",
+                                                              "--heartbeat-interval-ms",
+                                                              "100",
+                                                              "--master-address",
+                                                              "127.0.0.1:9",
+                                                              "--master-timeout-ms",
+                                                              "300"},
+                                     dir_.path() + "/conductor.log");
     grpc_port_ = testing::WaitForPortFile(dir_.path() + "/grpc", milliseconds(10000));
     http_port_ = testing::WaitForPortFile(dir_.path() + "/http", milliseconds(10000));
     ASSERT_GT(grpc_port_, 0) << testing::ReadFile(dir_.path() + "/conductor.log");
@@ -124,8 +142,17 @@ TEST_F(ConductorAdminTest, SloGetSet) {
   EXPECT_NE(out.find("kvc_conductor_requests_total"), std::string::npos);
 }
 
+// kvcctl lookup needs a prompt; without a reachable kvc-master the conductor says so.
+TEST_F(ConductorAdminTest, LookupWithoutMaster) {
+  std::string out;
+  EXPECT_EQ(Kvcctl({"lookup"}, &out), 2) << out;
+  EXPECT_EQ(Kvcctl({"lookup", "--text", "hello"}, &out), 1) << out;
+  EXPECT_NE(out.find("UNAVAILABLE"), std::string::npos) << out;
+}
+
 // HTTP: 401 without a key, 400 for bad bodies, 404 for unknown models, 503 with
-// no nodes, 501 once nodes exist (generation is not built yet).
+// no nodes, and 503 again when the registered nodes do not answer (the failed
+// decode node is excluded, the retry finds none left).
 TEST_F(ConductorAdminTest, HttpFrontDoorAnswers) {
   const std::vector<std::string> auth = {"Authorization: Bearer key-2"};
   const std::string good = R"({"model":"kvc-tiny","messages":[{"role":"user","content":"hi"}]})";
@@ -150,7 +177,9 @@ TEST_F(ConductorAdminTest, HttpFrontDoorAnswers) {
 
   ASSERT_TRUE(RegisterNode("p-1", kvc::v1::NODE_ROLE_PREFILL, "clu-secret").ok());
   ASSERT_TRUE(RegisterNode("d-1", kvc::v1::NODE_ROLE_DECODE, "clu-secret").ok());
-  EXPECT_EQ(HttpRequest(http_port_, "POST", "/v1/chat/completions", good, auth).status, 501);
+  auto dead = HttpRequest(http_port_, "POST", "/v1/chat/completions", good, auth);
+  EXPECT_EQ(dead.status, 503) << dead.body;
+  EXPECT_NE(dead.headers.find("Retry-After"), std::string::npos);
 
   auto health = HttpRequest(http_port_, "GET", "/health");
   EXPECT_EQ(health.status, 200);

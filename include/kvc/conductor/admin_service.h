@@ -37,13 +37,36 @@ struct ConductorCounters {
   Counter& prompt_tokens;
   Counter& cached_prompt_tokens;
   Counter& completion_tokens;
+  Counter& computed_prompt_tokens;  // prompt tokens prefilled (not reused)
+  Counter& fetched_prompt_tokens;   // of the cached ones, read from another node
+  Counter& retries;                 // requests retried on another node before the first token
+  Histogram& ttft;                  // seconds to the first token
+  Histogram& inter_token;           // seconds between streamed tokens
+  Histogram& e2e;                   // seconds from arrival to the last token
+  Gauge& waiting;                   // requests before their first token (queued here or prefilling)
+  Gauge& running;                   // requests streaming tokens
+  // Rejections by reason (SLO_UNATTAINABLE, NO_KV_SPACE).
+  Counter& Rejections(const std::string& reason);
+
+ private:
+  MetricsRegistry& registry_;
+};
+
+// Answers LookupPrefix (implemented by the generation pipeline).
+class PrefixLookup {
+ public:
+  virtual ~PrefixLookup() = default;
+  [[nodiscard]] virtual StatusOr<kvc::v1::LookupPrefixResponse> Lookup(
+      const kvc::v1::LookupPrefixRequest& request) = 0;
 };
 
 class AdminServiceImpl final : public kvc::v1::Admin::Service {
  public:
   // All references are borrowed and must outlive the service.
+  // `lookup` may be null: LookupPrefix then answers FAILED_PRECONDITION.
   AdminServiceImpl(NodeRegistry& registry, SloStore& slo, ConductorCounters& counters,
-                   MetricsRegistry& metrics, std::string admin_token);
+                   MetricsRegistry& metrics, std::string admin_token,
+                   PrefixLookup* lookup = nullptr);
 
   grpc::Status ListNodes(grpc::ServerContext*, const kvc::v1::ListNodesRequest*,
                          kvc::v1::ListNodesResponse*) override;
@@ -69,6 +92,7 @@ class AdminServiceImpl final : public kvc::v1::Admin::Service {
   ConductorCounters& counters_;
   MetricsRegistry& metrics_;
   const std::string admin_token_;
+  PrefixLookup* const lookup_;
 };
 
 class NodeRegistryServiceImpl final : public kvc::v1::NodeRegistry::Service {

@@ -1,9 +1,12 @@
 // The conductor's HTTP front door: the OpenAI-compatible API plus /health and
-// /metrics, routed onto an http::HttpServer. Request parsing, validation, API
-// keys, model checks and node availability are handled here; the generation
-// pipeline itself (placement, prefill, decode streaming) arrives with the serving
-// issue, so a valid generation request answers 503 when no prefill or decode node
-// is up and 501 otherwise. Thread-safe.
+// /metrics, routed onto an http::HttpServer. Parsing, validation, API keys and the
+// model check happen here; generation runs on the Pipeline, whose events become a
+// Server-Sent-Events stream ("data: {chunk}" ... "data: [DONE]") or one JSON body.
+// Errors use the OpenAI error body: 400 bad input (prompt too long included), 401
+// bad key, 404 unknown model, 429 + Retry-After on early rejection, 503 +
+// Retry-After when no node can serve, 500 otherwise; after the first streamed token
+// an error becomes a final `data: {"error": ...}` event. A client that disconnects
+// has its request cancelled on both workers. Thread-safe.
 #pragma once
 
 #include "kvc/common/clock.h"
@@ -11,6 +14,8 @@
 #include "kvc/conductor/admin_service.h"
 #include "kvc/conductor/node_registry.h"
 #include "kvc/conductor/options.h"
+#include "kvc/conductor/pipeline.h"
+#include "kvc/conductor/served_model.h"
 #include "kvc/http/server.h"
 
 namespace kvc::conductor {
@@ -21,9 +26,17 @@ struct FrontendContext {
   ConductorCounters* counters = nullptr;
   MetricsRegistry* metrics = nullptr;
   const Clock* clock = nullptr;
+  const ServedModel* model = nullptr;
+  Pipeline* pipeline = nullptr;
 };
 
 // Adds every route to `server`. REQUIRES: all context pointers set.
 void RegisterHttpRoutes(http::HttpServer& server, FrontendContext context);
+
+// Sets the per-node load gauges (kvc_conductor_node_*) and node counts from the registry.
+void UpdateNodeGauges(const NodeRegistry& registry, MetricsRegistry& metrics);
+
+// The HTTP status of a pipeline error (400, 404, 429, 503 or 500).
+int HttpStatusOf(const Status& status);
 
 }  // namespace kvc::conductor

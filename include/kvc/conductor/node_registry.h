@@ -23,6 +23,10 @@ struct NodeRegistryOptions {
   Clock::Duration heartbeat_timeout =
       std::chrono::seconds(3);           // silence after which a node is down
   uint32_t heartbeat_interval_ms = 500;  // what nodes are told to use
+  // The cluster's model id and KV block size: a node stating others is refused
+  // ("" / 0 here, or in the registration, = not checked).
+  std::string model_id;
+  uint32_t block_tokens = 0;
 };
 
 class NodeRegistry {
@@ -30,7 +34,8 @@ class NodeRegistry {
   NodeRegistry(NodeRegistryOptions options, const Clock& clock);
 
   // Adds or refreshes a node. A node that re-registers keeps its drain state.
-  // InvalidArgument when the id, role or address is missing.
+  // InvalidArgument when the id, role or address is missing; FailedPrecondition
+  // (reason MODEL_MISMATCH) when its model id or block size differs from the cluster's.
   [[nodiscard]] Status Register(const kvc::v1::RegisterNodeRequest& request);
   // Records a heartbeat. NotFound (the node must re-register) when unknown.
   [[nodiscard]] StatusOr<kvc::v1::NodeHeartbeatResponse> Heartbeat(

@@ -17,7 +17,8 @@ struct ConductorOptions {
   uint32_t http_port = 8000;               // 0 = ephemeral (written to http_port_file)
   std::string http_port_file;              // when set, the bound HTTP port is written here
   uint32_t http_io_threads = 2;            // event-loop threads of the HTTP server
-  std::string served_model = "kvc-tiny";   // model id clients must name
+  std::string model_dir;                   // tokenizer + config; "" = built-in kvc-tiny
+  std::string served_model;                // model id clients must name; "" = from the model
   std::vector<std::string> api_keys;       // accepted HTTP bearer keys; empty = open
   std::string admin_token;                 // required on Admin RPCs when set
   std::string cluster_token;               // required on node registration/heartbeats when set
@@ -25,6 +26,25 @@ struct ConductorOptions {
   uint32_t heartbeat_interval_ms = 500;    // what nodes are told to use
   double ttft_slo_s = 30.0;                // TTFT objective (paper: 30 s)
   double tbt_slo_s = 0.1;                  // TBT objective (paper: 100-300 ms)
+
+  // ---- generation pipeline ----
+  std::string master_address = "127.0.0.1:50052";  // kvc-master for MatchPrefix; "" = none
+  uint32_t master_timeout_ms = 1000;               // deadline of one MatchPrefix call
+  uint32_t block_tokens = 16;                      // KV block size of the cluster
+  std::string policy = "global-cache";             // random | load | local-cache | global-cache
+  std::string rejection_policy = "plain";          // none | plain | predictive
+  double kvcache_balancing_threshold = 1.25;       // fetch a remote prefix above own * this
+  uint32_t default_max_tokens = 256;     // when a request sets none (0 = rest of the context)
+  uint32_t rpc_timeout_ms = 3000;        // Reserve / Cancel deadline
+  uint32_t prefill_timeout_ms = 60000;   // Prefill deadline (includes the node's queue)
+  uint32_t request_timeout_ms = 600000;  // whole request deadline (the Decode stream)
+  uint32_t retry_after_s = 1;            // Retry-After on 429 / 503
+  uint32_t rpc_threads = 4;              // bounded pool: tokenize, MatchPrefix, placement
+  // Cost model defaults, used until nodes report measured speeds.
+  double prefill_tokens_per_s = 2000;     // prefill speed of a node that reported none
+  double transfer_bytes_per_s = 1e9;      // node-to-node KV bandwidth
+  double decode_step_base_s = 0.005;      // predicted decode step of a batch of one
+  double decode_step_per_token_s = 1e-6;  // extra step time per token of batch KV
 };
 
 void BindConductorOptions(OptionSet& set, ConductorOptions* options);

@@ -1,0 +1,101 @@
+#include "kvc/conductor/pipeline.h"
+
+#include "absl/strings/str_cat.h"
+#include "conductor/pipeline_impl.h"
+#include "kvc/common/logging.h"
+
+namespace kvc::conductor {
+
+Pipeline::Impl::Impl(PipelineOptions o, const ServedModel& m, Placer& p, ConductorCounters& c,
+                     store::StoreClient* s, const Clock& clk)
+    : options(std::move(o)),
+      model(m),
+      placer(p),
+      counters(c),
+      store(s),
+      clock(clk),
+      clients(options.cluster_token),
+      pool(std::make_unique<ThreadPool>(options.threads)) {}
+
+bool Pipeline::Impl::Post(std::function<void()> task) {
+  std::lock_guard lock(mu);
+  return pool != nullptr && pool->Post(std::move(task));
+}
+
+void Pipeline::Impl::Track(const std::shared_ptr<Call>& call) {
+  std::lock_guard lock(mu);
+  live[call.get()] = call;
+}
+
+void Pipeline::Impl::Forget(Call* call) {
+  std::lock_guard lock(mu);
+  live.erase(call);
+  if (live.empty()) cv.notify_all();
+}
+
+Pipeline::Pipeline(PipelineOptions options, const ServedModel& model, Placer& placer,
+                   ConductorCounters& counters, store::StoreClient* store, const Clock& clock)
+    : impl_(std::make_shared<Impl>(std::move(options), model, placer, counters, store, clock)) {}
+
+Pipeline::~Pipeline() { Shutdown(); }
+
+std::shared_ptr<RequestHandle> Pipeline::Start(openai::GenerationRequest request,
+                                               std::shared_ptr<GenerationSink> sink) {
+  auto call = std::make_shared<Call>(impl_, std::move(request), std::move(sink));
+  impl_->Track(call);
+  call->Begin();
+  return call;
+}
+
+StatusOr<kvc::v1::LookupPrefixResponse> Pipeline::Lookup(const kvc::v1::LookupPrefixRequest& req) {
+  if (impl_->store == nullptr) {
+    return WithReason(
+        absl::FailedPreconditionError("the conductor has no kvc-master (master_address is empty)"),
+        "NO_MASTER");
+  }
+  std::vector<uint32_t> tokens;
+  if (req.has_token_ids()) {
+    tokens.assign(req.token_ids().ids().begin(), req.token_ids().ids().end());
+  } else if (!req.text().empty()) {
+    tokens = impl_->model.TextTokens(req.text());
+  }
+  if (tokens.empty()) {
+    return WithReason(absl::InvalidArgumentError("give the prompt as text or token ids"),
+                      "BAD_PROMPT");
+  }
+  const auto keys = ChainedBlockKeys(impl_->model.id(), tokens, impl_->options.block_tokens);
+  kvc::v1::LookupPrefixResponse resp;
+  resp.set_total_blocks(static_cast<uint32_t>(keys.size()));
+  if (keys.empty()) return resp;
+  KVC_ASSIGN_OR_RETURN(store::StorePrefixMatch match, impl_->store->MatchPrefix(keys));
+  for (const auto& [node, blocks] : match.nodes) {
+    auto* m = resp.add_matches();
+    m->set_node_id(node);
+    m->set_matched_blocks(blocks);
+  }
+  return resp;
+}
+
+void Pipeline::Shutdown() {
+  std::vector<std::shared_ptr<Call>> calls;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [ptr, weak] : impl_->live) {
+      if (auto c = weak.lock()) calls.push_back(std::move(c));
+    }
+  }
+  for (auto& c : calls) c->Cancel();
+  calls.clear();
+  std::unique_ptr<ThreadPool> pool;
+  {
+    std::unique_lock lock(impl_->mu);
+    if (!impl_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->live.empty(); })) {
+      Logger("conductor")
+          ->warn("{} requests still had RPCs in flight at shutdown", impl_->live.size());
+    }
+    pool = std::move(impl_->pool);
+  }
+  pool.reset();  // runs what is queued (cancelled calls return at once), joins
+}
+
+}  // namespace kvc::conductor

@@ -1,0 +1,477 @@
+// The conductor's generation pipeline end to end in one process: the real HTTP
+// server, pipeline, placer and gRPC clients against fake Prefill/Decode services
+// (conductor/fake_workers.h, a seam) on loopback.
+#include "kvc/conductor/pipeline.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "conductor/fake_workers.h"
+#include "kvc/common/grpc_status.h"
+#include "kvc/conductor/generate_service.h"
+#include "kvc/conductor/http_frontend.h"
+#include "kvc/rpc/auth.h"
+#include "kvc/rpc/client.h"
+#include "kvc/v1/conductor.grpc.pb.h"
+#include "tests/support/http_client.h"
+
+namespace kvc::conductor {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using testing::FakeDecode;
+using testing::FakePrefill;
+using testing::FakeServer;
+
+constexpr const char* kToken = "cluster-secret";
+
+// The JSON payloads of an SSE body ("data: X\n\n" ...), "[DONE]" included.
+std::vector<std::string> Events(const std::string& body) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    const size_t end = body.find("\n\n", pos);
+    out.push_back(body.substr(pos + 6, end - pos - 6));
+    pos = end == std::string::npos ? body.size() : end;
+  }
+  return out;
+}
+
+// Concatenated chat delta contents of a stream.
+std::string StreamedText(const std::vector<std::string>& events) {
+  std::string text;
+  for (const auto& e : events) {
+    if (e == "[DONE]") continue;
+    auto j = json::parse(e);
+    if (!j.contains("choices") || j["choices"].empty()) continue;
+    const auto& c = j["choices"][0];
+    if (c.contains("delta") && c["delta"].contains("content")) {
+      text += c["delta"]["content"].get<std::string>();
+    } else if (c.contains("text")) {
+      text += c["text"].get<std::string>();
+    }
+  }
+  return text;
+}
+
+// Polls `pred` for up to 3 s: the HTTP response may end a moment before the
+// workers' handlers and the call's last callbacks have run.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 150; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return pred();
+}
+
+std::string Chat(const std::string& content, const std::string& extra = "") {
+  return R"({"model":"kvc-tiny","messages":[{"role":"user","content":")" + content + "\"}]" +
+         extra + "}";
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto model = ServedModel::Load("", "");
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = *std::move(model);
+  }
+
+  void Start(RejectionPolicy rejection = RejectionPolicy::kNone) {
+    options_.retry_after_s = 2;
+    registry_ = std::make_unique<NodeRegistry>(
+        NodeRegistryOptions{std::chrono::seconds(60), 500, model_->id(), 16}, Clock::Real());
+    slo_ = std::make_unique<SloStore>(30, 0.1);
+    counters_ = std::make_unique<ConductorCounters>(metrics_);
+    PlacerOptions po;
+    po.rejection = rejection;
+    placer_ = std::make_unique<Placer>(po, *registry_, *slo_, Clock::Real());
+    PipelineOptions pipe;
+    pipe.cluster_token = kToken;
+    pipe.threads = 2;
+    pipe.rpc_timeout_ms = 2000;
+    pipe.prefill_timeout_ms = 5000;
+    pipe.request_timeout_ms = 20000;
+    pipeline_ =
+        std::make_unique<Pipeline>(pipe, *model_, *placer_, *counters_, nullptr, Clock::Real());
+    http_ = std::make_unique<http::HttpServer>(http::ServerOptions{"127.0.0.1", 0, 2});
+    RegisterHttpRoutes(*http_, {&options_, registry_.get(), counters_.get(), &metrics_,
+                                &Clock::Real(), model_.get(), pipeline_.get()});
+    ASSERT_TRUE(http_->Start().ok());
+    port_ = http_->port();
+  }
+
+  void TearDown() override {
+    if (http_) http_->Shutdown();
+    if (pipeline_) pipeline_->Shutdown();
+    for (auto& s : servers_) s->Stop();
+  }
+
+  void Register(const std::string& id, kvc::v1::NodeRole role, const std::string& address,
+                uint64_t total_blocks) {
+    kvc::v1::RegisterNodeRequest r;
+    r.set_node_id(id);
+    r.set_role(role);
+    r.set_rpc_address(address);
+    r.set_model_id("kvc-tiny");
+    r.set_block_tokens(16);
+    ASSERT_TRUE(registry_->Register(r).ok());
+    kvc::v1::NodeHeartbeatRequest hb;
+    hb.set_node_id(id);
+    hb.mutable_load()->set_total_kv_blocks(total_blocks);
+    hb.mutable_load()->set_free_kv_blocks(total_blocks);
+    ASSERT_TRUE(registry_->Heartbeat(hb).ok());
+  }
+  FakePrefill& AddPrefill(const std::string& id) {
+    prefills_.push_back(std::make_unique<FakePrefill>(kToken, 16));
+    servers_.push_back(std::make_unique<FakeServer>(prefills_.back().get()));
+    Register(id, kvc::v1::NODE_ROLE_PREFILL, servers_.back()->address(), 0);
+    return *prefills_.back();
+  }
+  FakeDecode& AddDecode(const std::string& id, uint64_t blocks = 1000) {
+    decodes_.push_back(std::make_unique<FakeDecode>(kToken, 16, blocks));
+    servers_.push_back(std::make_unique<FakeServer>(decodes_.back().get()));
+    Register(id, kvc::v1::NODE_ROLE_DECODE, servers_.back()->address(), blocks);
+    return *decodes_.back();
+  }
+  ::kvc::testing::HttpResponse Post(const std::string& path, const std::string& body,
+                                    std::vector<std::string> headers = {}) {
+    return ::kvc::testing::HttpRequest(port_, "POST", path, body, headers);
+  }
+  std::vector<uint32_t> PromptOf(const std::string& body) {
+    auto r = openai::ParseChatCompletionRequest(body);
+    return *model_->PromptTokens(*r);
+  }
+
+  ConductorOptions options_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<ServedModel> model_;
+  std::unique_ptr<NodeRegistry> registry_;
+  std::unique_ptr<SloStore> slo_;
+  std::unique_ptr<ConductorCounters> counters_;
+  std::unique_ptr<Placer> placer_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<http::HttpServer> http_;
+  std::vector<std::unique_ptr<FakePrefill>> prefills_;
+  std::vector<std::unique_ptr<FakeDecode>> decodes_;
+  std::vector<std::unique_ptr<FakeServer>> servers_;
+  int port_ = 0;
+};
+
+// A streamed chat: role first, text deltas from prefill's first token and decode's
+// stream, a finish reason, the usage chunk with cached_tokens from prefill, [DONE].
+// The workers saw the template's tokens, the descriptors and the cluster token.
+TEST_F(PipelineTest, StreamsSseContentAndUsage) {
+  Start();
+  FakePrefill& p = AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  p.cached_tokens = 16;
+  const std::string body = Chat("hi there", R"(,"stream":true,"max_tokens":5,)"
+                                            R"("stream_options":{"include_usage":true})");
+  auto r = Post("/v1/chat/completions", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.headers.find("text/event-stream"), std::string::npos);
+  auto events = Events(r.body);
+  ASSERT_GE(events.size(), 4u) << r.body;
+  EXPECT_EQ(events.back(), "[DONE]");
+  auto first = json::parse(events[0]);
+  EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(StreamedText(events), "Hello");
+  auto finish = json::parse(events[events.size() - 3]);
+  EXPECT_EQ(finish["choices"][0]["finish_reason"], "length");
+  auto usage = json::parse(events[events.size() - 2])["usage"];
+  const auto prompt = PromptOf(body);
+  EXPECT_EQ(usage["prompt_tokens"], prompt.size());
+  EXPECT_EQ(usage["completion_tokens"], 5);
+  EXPECT_EQ(usage["prompt_tokens_details"]["cached_tokens"], 16);
+
+  const auto seen = p.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  const auto& req = seen[0];
+  EXPECT_EQ(std::vector<uint32_t>(req.token_ids().begin(), req.token_ids().end()), prompt);
+  EXPECT_EQ(static_cast<size_t>(req.decode_kv_size()), (prompt.size() + 15) / 16);
+  EXPECT_EQ(req.model_id(), "kvc-tiny");
+  EXPECT_EQ(req.decode_node_id(), "d-1");
+  ASSERT_EQ(d.seen().size(), 1u);
+  EXPECT_EQ(d.seen()[0].first_token_id(), 'H');
+  EXPECT_EQ(d.seen()[0].header().request_id(), req.header().request_id());
+  EXPECT_EQ(d.seen()[0].prompt_token_ids_size(), static_cast<int>(prompt.size()));
+  EXPECT_TRUE(Eventually([&] { return d.used_blocks() == 0; })) << "the fake frees on finish";
+  EXPECT_EQ(counters_->cached_prompt_tokens.Value(), 16);
+}
+
+// Non-streamed /v1/completions: one JSON body with text and usage.
+TEST_F(PipelineTest, NonStreamCompletionBody) {
+  Start();
+  AddPrefill("p-1");
+  AddDecode("d-1");
+  auto r = Post("/v1/completions", R"({"model":"kvc-tiny","prompt":"Say","max_tokens":20})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["choices"][0]["text"], "Hello world");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["usage"]["completion_tokens"], 11);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 4) << "BOS + 'Say' as bytes";
+}
+
+// A stop string ends the text before it and stops the decode stream.
+TEST_F(PipelineTest, StopStringCutsTextAndStopsDecode) {
+  Start();
+  AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  d.delay = milliseconds(5);
+  auto r = Post("/v1/chat/completions", Chat("x", R"(,"stop":["o w"],"max_tokens":50)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hell");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  ASSERT_EQ(d.seen().size(), 1u);
+  EXPECT_TRUE(d.WaitCancelled(d.seen()[0].header().request_id(), milliseconds(3000)));
+  EXPECT_TRUE(Eventually([&] { return d.used_blocks() == 0; }));
+}
+
+// A prefill node that fails before the first token is excluded; the request is
+// retried once on the other node and succeeds; the reservation is renewed.
+TEST_F(PipelineTest, RetriesOnAFailingPrefillNode) {
+  Start();
+  FakePrefill& bad = AddPrefill("p-a");
+  FakePrefill& good = AddPrefill("p-b");
+  FakeDecode& d = AddDecode("d-1");
+  bad.fail = true;
+  auto r = Post("/v1/chat/completions", Chat("retry me", R"(,"max_tokens":3)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["content"], "Hel");
+  EXPECT_EQ(bad.requests(), 1);
+  EXPECT_EQ(good.requests(), 1);
+  EXPECT_EQ(d.reserves(), 2) << "the first reservation was cancelled, a new one made";
+  EXPECT_EQ(counters_->retries.Value(), 1);
+  EXPECT_TRUE(Eventually([&] { return d.used_blocks() == 0; }));
+
+  // Both prefill nodes failing: one retry only, then 503 with a reason.
+  good.fail = true;
+  auto failed = Post("/v1/chat/completions", Chat("again"));
+  EXPECT_EQ(failed.status, 503) << failed.body;
+  EXPECT_EQ(json::parse(failed.body)["error"]["code"], "node_failed");
+  EXPECT_EQ(bad.requests() + good.requests(), 4);
+}
+
+// The decode node dies after the first token: the stream ends with an error event
+// (after the text already sent), no [DONE].
+TEST_F(PipelineTest, ErrorEventWhenDecodeDiesMidStream) {
+  Start();
+  AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  d.die_after = 2;
+  auto r = Post("/v1/chat/completions", Chat("x", R"(,"stream":true,"max_tokens":50)"));
+  ASSERT_EQ(r.status, 200);
+  auto events = Events(r.body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_NE(events.back(), "[DONE]");
+  auto err = json::parse(events.back());
+  ASSERT_TRUE(err.contains("error")) << events.back();
+  EXPECT_EQ(err["error"]["type"], "server_error");
+  events.pop_back();
+  EXPECT_EQ(StreamedText(events), "Hel");
+  EXPECT_EQ(counters_->failed.Value(), 1);
+}
+
+// A client that disconnects mid-stream gets its request cancelled on both workers.
+TEST_F(PipelineTest, DisconnectCancelsOnBothWorkers) {
+  Start();
+  FakePrefill& p = AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  d.delay = milliseconds(100);
+  d.script.assign(100, 'z');
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body = Chat("long", R"(,"stream":true,"max_tokens":200)");
+  const std::string req =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[4096];
+  auto streamed = [&] {  // decode tokens seen so far
+    size_t n = 0;
+    for (size_t at = got.find("\"z\""); at != std::string::npos; at = got.find("\"z\"", at + 1))
+      ++n;
+    return n;
+  };
+  while (streamed() < 2) {
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  ASSERT_EQ(d.seen().size(), 1u);
+  const std::string id = d.seen()[0].header().request_id();
+  EXPECT_TRUE(d.WaitCancelled(id, milliseconds(3000)));
+  EXPECT_TRUE(Eventually([&] { return p.cancelled().count(id) == 1; }))
+      << "Cancel reached the prefill node";
+  EXPECT_TRUE(Eventually([&] { return d.used_blocks() == 0; })) << "decode memory freed";
+  EXPECT_TRUE(Eventually([&] { return counters_->running.Value() == 0; }));
+}
+
+// A decode node without KV room refuses (NO_KV_SPACE); the next one takes it.
+// With none left the answer is 429.
+TEST_F(PipelineTest, NoKvSpaceGoesToTheNextDecodeNode) {
+  Start();
+  AddPrefill("p-1");
+  FakeDecode& full = AddDecode("d-a", 0);  // reports no capacity; refuses every Reserve
+  FakeDecode& small = AddDecode("d-b", 100);
+  auto r = Post("/v1/chat/completions", Chat("x", R"(,"max_tokens":3)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.headers.find("X-Kvc-Decode-Node: d-b"), std::string::npos) << r.headers;
+  EXPECT_EQ(full.reserves(), 1);
+  EXPECT_EQ(small.reserves(), 1);
+  auto huge = Post("/v1/chat/completions", Chat("x", R"(,"max_tokens":4000)"));
+  EXPECT_EQ(huge.status, 429) << huge.body;
+  EXPECT_EQ(json::parse(huge.body)["error"]["code"], "no_kv_space");
+  EXPECT_NE(huge.headers.find("Retry-After: 2"), std::string::npos);
+  EXPECT_EQ(full.reserves() + small.reserves(), 4);
+}
+
+// With a rejection policy, a request whose predicted TTFT misses the objective is
+// refused early: 429 + Retry-After + reason, and nothing reaches the workers.
+TEST_F(PipelineTest, RejectsWith429WhenSloUnattainable) {
+  Start(RejectionPolicy::kPlain);
+  FakePrefill& p = AddPrefill("p-1");
+  AddDecode("d-1");
+  kvc::v1::SLO slo;
+  slo.set_ttft_seconds(1e-9);
+  slo.set_tbt_seconds(1);
+  ASSERT_TRUE(slo_->Set(slo).ok());
+  auto r = Post("/v1/chat/completions", Chat("x"));
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(r.headers.find("Retry-After: 2"), std::string::npos) << r.headers;
+  auto err = json::parse(r.body)["error"];
+  EXPECT_EQ(err["code"], "slo_unattainable");
+  EXPECT_NE(err["message"].get<std::string>().find("TTFT"), std::string::npos);
+  EXPECT_EQ(p.requests(), 0);
+  EXPECT_EQ(counters_->rejected.Value(), 1);
+  EXPECT_NE(metrics_.RenderPrometheus().find(
+                "kvc_conductor_rejections_total{reason=\"SLO_UNATTAINABLE\"} 1"),
+            std::string::npos);
+}
+
+// Error bodies: 400 bad JSON / too long prompt, 404 model, 401 key, 503 no nodes.
+TEST_F(PipelineTest, ErrorBodies) {
+  options_.api_keys = {"k1"};
+  Start();
+  const std::vector<std::string> key = {"Authorization: Bearer k1"};
+  EXPECT_EQ(Post("/v1/chat/completions", Chat("x")).status, 401);
+  auto none = Post("/v1/chat/completions", Chat("x"), key);
+  EXPECT_EQ(none.status, 503) << none.body;
+  EXPECT_EQ(json::parse(none.body)["error"]["code"], "no_nodes");
+  EXPECT_NE(none.headers.find("Retry-After"), std::string::npos);
+  AddPrefill("p-1");
+  AddDecode("d-1");
+  auto bad = Post("/v1/chat/completions", "{nope", key);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body)["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(Post("/v1/chat/completions", R"({"model":"other","messages":[]})", key).status, 400);
+  EXPECT_EQ(Post("/v1/chat/completions",
+                 R"({"model":"other","messages":[{"role":"user","content":"x"}]})", key)
+                .status,
+            404);
+  std::string ids = "[1";
+  for (int i = 0; i < 5000; ++i) ids += ",65";
+  auto long_prompt = Post("/v1/completions", R"({"model":"kvc-tiny","prompt":)" + ids + "]}", key);
+  EXPECT_EQ(long_prompt.status, 400) << long_prompt.body;
+  EXPECT_EQ(json::parse(long_prompt.body)["error"]["code"], "prompt_too_long");
+  auto too_many = Post("/v1/chat/completions", Chat("x", R"(,"max_tokens":5000)"), key);
+  EXPECT_EQ(too_many.status, 400);
+  EXPECT_EQ(prefills_[0]->requests(), 0);
+  EXPECT_EQ(Post("/v1/chat/completions", Chat("x"), key).status, 200);
+}
+
+// Many concurrent streams through one conductor all complete, memory all freed.
+TEST_F(PipelineTest, ManyConcurrentStreams) {
+  Start();
+  AddPrefill("p-1");
+  AddPrefill("p-2");
+  FakeDecode& d1 = AddDecode("d-1");
+  FakeDecode& d2 = AddDecode("d-2");
+  constexpr int kStreams = 64;
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kStreams; ++i) {
+    clients.emplace_back([&, i] {
+      auto r = Post("/v1/chat/completions",
+                    Chat("client " + std::to_string(i), R"(,"stream":true,"max_tokens":8)"));
+      auto events = Events(r.body);
+      if (r.status == 200 && !events.empty() && events.back() == "[DONE]" &&
+          StreamedText(events) == "Hello wo") {
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kStreams);
+  EXPECT_EQ(d1.streams() + d2.streams(), kStreams);
+  EXPECT_GT(d1.streams(), 0) << "the placer spreads decode work";
+  EXPECT_GT(d2.streams(), 0);
+  EXPECT_TRUE(Eventually([&] { return d1.used_blocks() + d2.used_blocks() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return counters_->running.Value() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return counters_->waiting.Value() == 0; }));
+}
+
+// gRPC Conductor.Generate on the same pipeline: deltas, then finish + usage; errors
+// before the first token are statuses with reasons.
+TEST_F(PipelineTest, GrpcGenerate) {
+  Start();
+  AddPrefill("p-1");
+  AddDecode("d-1");
+  GenerateServiceImpl service(*pipeline_, *model_, *counters_, {});
+  FakeServer server(&service);
+  auto stub = kvc::v1::Conductor::NewStub(MakeChannel(server.address()));
+  kvc::v1::GenerateRequest req;
+  req.set_model("kvc-tiny");
+  req.set_text("Say");
+  req.mutable_sampling()->set_max_tokens(32);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto reader = stub->Generate(&ctx, req);
+  kvc::v1::GenerateResponse m;
+  std::string text;
+  kvc::v1::GenerateResponse last;
+  while (reader->Read(&m)) {
+    text += m.text();
+    last = m;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(text, "Hello world");
+  EXPECT_EQ(last.finish_reason(), "stop");
+  EXPECT_EQ(last.usage().completion_tokens(), 11u);
+  EXPECT_EQ(last.decode_node_id(), "d-1");
+
+  grpc::ClientContext bad_ctx;
+  bad_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  req.set_model("nope");
+  auto bad = stub->Generate(&bad_ctx, req);
+  while (bad->Read(&m)) {
+  }
+  const Status s = FromGrpcStatus(bad->Finish());
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReasonOf(s), "MODEL_NOT_FOUND");
+  server.Stop();
+}
+
+}  // namespace
+}  // namespace kvc::conductor

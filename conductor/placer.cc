@@ -1,0 +1,152 @@
+#include "kvc/conductor/placer.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace kvc::conductor {
+namespace {
+
+std::vector<kvc::v1::NodeInfo> Usable(const NodeRegistry& registry, kvc::v1::NodeRole role,
+                                      const std::set<std::string>& excluded) {
+  auto nodes = registry.Available(role);
+  std::erase_if(nodes, [&](const auto& n) { return excluded.count(n.node_id()) > 0; });
+  return nodes;
+}
+
+}  // namespace
+
+Placer::Placer(PlacerOptions options, const NodeRegistry& registry, const SloStore& slo,
+               const Clock& clock)
+    : options_(options), registry_(registry), slo_(slo), clock_(clock) {}
+
+std::vector<DecodeNodeState> Placer::DecodeStates(
+    const std::vector<kvc::v1::NodeInfo>& nodes) const {
+  const int64_t b = options_.block_tokens;
+  std::vector<DecodeNodeState> out;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const auto& load = nodes[i].load();
+    DecodeNodeState s;
+    s.node = static_cast<int>(i);
+    s.kv_capacity_tokens = load.total_kv_blocks() > 0
+                               ? static_cast<int64_t>(load.total_kv_blocks()) * b
+                               : std::numeric_limits<int64_t>::max() / 4;
+    int64_t mine = 0;
+    for (const auto& [id, e] : decode_jobs_) {
+      if (e.node != nodes[i].node_id()) continue;
+      s.jobs.push_back({static_cast<int64_t>(e.prompt + e.generated),
+                        static_cast<int64_t>(e.max_new - std::min(e.generated, e.max_new)), 0});
+      mine += e.prompt + e.max_new;
+    }
+    const int64_t used =
+        static_cast<int64_t>(load.total_kv_blocks() -
+                             std::min(load.free_kv_blocks(), load.total_kv_blocks())) *
+        b;
+    if (used > mine) s.jobs.push_back({used - mine, 0, 0});  // work the heartbeat knows of
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+StatusOr<Placement> Placer::Place(const PlacementInput& in) {
+  auto prefill = Usable(registry_, kvc::v1::NODE_ROLE_PREFILL, in.excluded);
+  auto decode = Usable(registry_, kvc::v1::NODE_ROLE_DECODE, in.excluded);
+  if (prefill.empty() || decode.empty()) {
+    return WithReason(absl::UnavailableError(
+                          absl::StrCat("no ", prefill.empty() ? "prefill" : "decode",
+                                       " node is up; start workers or undrain one (kvcctl nodes)")),
+                      "NO_NODES");
+  }
+  std::map<std::string, uint32_t> matched(in.matches.begin(), in.matches.end());
+  double speed_sum = 0;
+  std::vector<PrefillNodeState> pstates;
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < prefill.size(); ++i) {
+    const auto& load = prefill[i].load();
+    const double speed = load.prefill_tokens_per_second() > 0 ? load.prefill_tokens_per_second()
+                                                              : options_.prefill_tokens_per_s;
+    speed_sum += speed;
+    auto it = prefill_tokens_.find(prefill[i].node_id());
+    const uint64_t queued = std::max<uint64_t>(load.queued_prefill_tokens(),
+                                               it == prefill_tokens_.end() ? 0 : it->second);
+    const auto m = matched.find(prefill[i].node_id());
+    pstates.push_back({static_cast<int>(i), static_cast<double>(queued) / speed,
+                       m == matched.end() ? 0 : int64_t{m->second} * options_.block_tokens});
+  }
+  const double speed = speed_sum / static_cast<double>(prefill.size());
+  // Prefill seconds = (n - p) / speed: the linear model of measured speeds.
+  PrefillTimeModel model({0, 1000 / speed, -1000 / speed, 0, 0, 0});
+  CostModelOptions co;
+  co.kv_bytes_per_token = options_.kv_bytes_per_token;
+  co.transfer_bytes_per_s = options_.transfer_bytes_per_s;
+  co.decode_base_seconds = options_.decode_step_base_s;
+  co.decode_seconds_per_token = options_.decode_step_per_token_s;
+  PolicyOptions po;
+  po.prefill = options_.prefill;
+  po.rejection = options_.rejection;
+  po.kvcache_balancing_threshold = options_.kvcache_balancing_threshold;
+  const kvc::v1::SLO slo = slo_.Get();
+  po.ttft_slo_s = slo.ttft_seconds();
+  po.tbt_slo_s = slo.tbt_seconds();
+  po.seed = ++decisions_;
+  Scheduler scheduler(po, CostModel(model, co), clock_);
+  const auto dstates = DecodeStates(decode);
+  KVC_ASSIGN_OR_RETURN(
+      Decision d, scheduler.Schedule({in.prompt_tokens, std::max<uint32_t>(in.max_new_tokens, 1)},
+                                     pstates, dstates));
+  if (!d.accepted) {
+    return WithReason(absl::ResourceExhaustedError(d.reject_reason), "SLO_UNATTAINABLE");
+  }
+  Placement p;
+  p.prefill = prefill[static_cast<size_t>(d.prefill.node)];
+  p.prefix_blocks = static_cast<uint32_t>(d.prefill.prefix_tokens / options_.block_tokens);
+  if (p.prefix_blocks > 0) {
+    p.prefix_holder = d.prefill.fetch_from >= 0
+                          ? prefill[static_cast<size_t>(d.prefill.fetch_from)].node_id()
+                          : p.prefill.node_id();
+  }
+  p.predicted_ttft_s = d.prefill.ttft_s();
+  p.decode.push_back(decode[static_cast<size_t>(d.decode.node)]);
+  std::vector<kvc::v1::NodeInfo> rest;
+  for (const auto& n : decode) {
+    if (n.node_id() != p.decode[0].node_id()) rest.push_back(n);
+  }
+  std::stable_sort(rest.begin(), rest.end(), [](const auto& a, const auto& b) {
+    return a.load().free_kv_blocks() > b.load().free_kv_blocks();
+  });
+  p.decode.insert(p.decode.end(), rest.begin(), rest.end());
+  return p;
+}
+
+void Placer::PrefillStarted(const std::string& node, uint32_t tokens) {
+  std::lock_guard lock(mu_);
+  prefill_tokens_[node] += tokens;
+}
+
+void Placer::PrefillEnded(const std::string& node, uint32_t tokens) {
+  std::lock_guard lock(mu_);
+  auto it = prefill_tokens_.find(node);
+  if (it == prefill_tokens_.end()) return;
+  it->second -= std::min<uint64_t>(it->second, tokens);
+  if (it->second == 0) prefill_tokens_.erase(it);
+}
+
+void Placer::DecodeStarted(const std::string& request, const std::string& node, uint32_t context,
+                           uint32_t remaining) {
+  std::lock_guard lock(mu_);
+  decode_jobs_[request] = {node, context, remaining, 0};
+}
+
+void Placer::DecodeProgress(const std::string& request, uint32_t generated) {
+  std::lock_guard lock(mu_);
+  auto it = decode_jobs_.find(request);
+  if (it != decode_jobs_.end()) it->second.generated = generated;
+}
+
+void Placer::DecodeEnded(const std::string& request) {
+  std::lock_guard lock(mu_);
+  decode_jobs_.erase(request);
+}
+
+}  // namespace kvc::conductor

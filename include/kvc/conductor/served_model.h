@@ -1,0 +1,59 @@
+// The model the conductor serves, as far as the conductor needs it: its id, its
+// tokenizer and chat template (requests are tokenized here, never on workers), its
+// context length and end-of-sequence ids. Immutable after Load; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kvc/common/status.h"
+#include "kvc/conductor/openai_api.h"
+#include "kvc/engine/model_config.h"
+#include "kvc/tokenizer/chat_template.h"
+#include "kvc/tokenizer/tokenizer.h"
+
+namespace kvc::conductor {
+
+class ServedModel {
+ public:
+  // Loads the tokenizer and config.json of `dir`; an empty `dir` writes the built-in
+  // kvc-tiny model to a temporary directory (removed again on destruction).
+  // `served_id` overrides the id ("" = engine::ServedModelId of the directory).
+  [[nodiscard]] static StatusOr<std::unique_ptr<ServedModel>> Load(const std::string& dir,
+                                                                   const std::string& served_id);
+  ~ServedModel();
+
+  const std::string& id() const { return id_; }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const engine::ModelConfig& config() const { return config_; }
+  // Most tokens (prompt + generated) a request may hold.
+  int64_t context_tokens() const { return config_.max_position_embeddings; }
+  // The model's end-of-sequence ids.
+  std::vector<uint32_t> eos_ids() const;
+  // Ids that end an assistant turn in the chat template (added to a chat request's
+  // stop ids, as kvc-model generate --chat does).
+  const std::vector<uint32_t>& chat_stop_ids() const { return chat_stop_ids_; }
+
+  // The prompt's token ids, exactly as kvc-model generate builds them: a chat request
+  // gets the chat template (special tokens parsed), a text completion BOS + the text
+  // (special tokens not parsed), a token completion its ids. InvalidArgument for an
+  // id outside the vocabulary or an empty result.
+  [[nodiscard]] StatusOr<std::vector<uint32_t>> PromptTokens(
+      const openai::GenerationRequest& request) const;
+  // Tokens of raw text as a completion prompt (BOS + text), for LookupPrefix.
+  std::vector<uint32_t> TextTokens(const std::string& text) const;
+
+ private:
+  ServedModel() = default;
+
+  std::string id_;
+  std::string temp_dir_;  // removed on destruction when set
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  engine::ModelConfig config_;
+  tokenizer::ChatFamily family_ = tokenizer::ChatFamily::kLlama3;
+  std::vector<uint32_t> chat_stop_ids_;
+};
+
+}  // namespace kvc::conductor
