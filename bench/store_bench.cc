@@ -154,6 +154,7 @@ void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
                       {"get_p99_us", r.get_p99_us},
                       {"put_retries", r.put_retries},
                       {"demotions", r.demotions},
+                      {"master_gets", r.master_gets},
                       {"errors", r.errors},
                       {"values_verified", r.values_verified},
                       {"verified", r.verified}};

@@ -30,7 +30,8 @@ struct StoreBenchResult {
   bool verified = false;
   std::string first_error;
   uint64_t demotions = 0;
-  uint64_t values_verified = 0;        // values compared byte by byte after the timed run
+  uint64_t master_gets = 0;      // Get lookups the master served (timed, verify pass and misses)
+  uint64_t values_verified = 0;  // values compared byte by byte after the timed run
   double memcpy_bytes_per_second = 0;  // --memcpy-reference, else 0
 };
 

@@ -143,12 +143,14 @@ struct ClientThread {
   }
 };
 
-uint64_t Demotions(const std::string& master) {
+// The master's counters after the run (zeros when it does not answer).
+v1::GetStatsResponse MasterStats(const std::string& master) {
   auto stub = v1::StoreMaster::NewStub(MakeChannel(master));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   v1::GetStatsResponse stats;
-  return stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok() ? stats.demotions() : 0;
+  if (!stub->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok()) stats.Clear();
+  return stats;
 }
 
 }  // namespace
@@ -223,7 +225,9 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   r.first_error = shared.mismatches > 0
                       ? absl::StrCat(shared.mismatches, " gets returned wrong bytes")
                       : shared.first_error;
-  r.demotions = Demotions(master);
+  const v1::GetStatsResponse stats = MasterStats(master);
+  r.demotions = stats.demotions();
+  r.master_gets = stats.gets();
   return r;
 }
 
