@@ -146,7 +146,10 @@ TEST_F(ConductorAdminTest, SloGetSet) {
 TEST_F(ConductorAdminTest, LookupWithoutMaster) {
   std::string out;
   EXPECT_EQ(Kvcctl({"lookup"}, &out), 2) << out;
-  EXPECT_EQ(Kvcctl({"lookup", "--text", "hello"}, &out), 1) << out;
+  ASSERT_EQ(Kvcctl({"--json", "lookup", "--text", "hi"}, &out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["total_blocks"], 0) << "shorter than a block: no lookup";
+  const std::string text(40, 'a');  // at least one full 16-token block
+  EXPECT_EQ(Kvcctl({"lookup", "--text", text}, &out), 1) << out;
   EXPECT_NE(out.find("UNAVAILABLE"), std::string::npos) << out;
 }
 
