@@ -1,6 +1,7 @@
 #include "transfer/shm_export.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +21,8 @@ namespace kvc::transfer {
 namespace {
 
 using internal::ShmControl;
+
+constexpr int64_t kMaxExportsPerSession = 4096;  // a peer asks once per region it touches
 
 bool TokensEqual(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
@@ -63,14 +66,22 @@ StatusOr<std::unique_ptr<ShmExportServer>> ShmExportServer::Start(
   std::random_device random;
   server->name_ = absl::StrFormat("kvc-transfer-%d-%08x%08x", getpid(), random(), random());
   KVC_ASSIGN_OR_RETURN(server->listen_fd_, internal::ListenUnix(server->name_));
+  server->wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (server->wake_fd_ < 0) {
+    close(server->listen_fd_);
+    return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+  }
   server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
   return server;
 }
 
 ShmExportServer::~ShmExportServer() {
   stopping_ = true;
-  acceptor_.join();  // polls stopping_
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));  // wakes the acceptor's poll
+  acceptor_.join();
   close(listen_fd_);
+  close(wake_fd_);
   {
     std::lock_guard lock(mu_);
     for (Export& e : exports_) {
@@ -90,8 +101,8 @@ void ShmExportServer::Release(Export& e) {
 
 void ShmExportServer::AcceptLoop() {
   while (!stopping_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
+    pollfd p[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (poll(p, 2, -1) <= 0 || (p[0].revents & POLLIN) == 0) continue;  // -1: woken on stop
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     auto session = std::make_shared<Session>();
@@ -157,7 +168,12 @@ bool ShmExportServer::ServeExport(const std::shared_ptr<Session>& session,
   {
     std::lock_guard lock(mu_);
     StatusOr<std::pair<uint64_t, uint64_t>> region = regions_->FindRemote(r.address, r.length);
-    if (!region.ok() || closing_.count(region->first) > 0) {
+    const auto mine = std::count_if(exports_.begin(), exports_.end(),
+                                    [&](const Export& e) { return e.session == session; });
+    if (mine >= kMaxExportsPerSession) {
+      reply.code = static_cast<uint32_t>(absl::StatusCode::kResourceExhausted);
+      SetMessage(&reply, absl::StrCat("more than ", kMaxExportsPerSession, " exports to one peer"));
+    } else if (!region.ok() || closing_.count(region->first) > 0) {
       reply.code = static_cast<uint32_t>(absl::StatusCode::kOutOfRange);
       SetMessage(&reply, region.ok() ? "the region is being unregistered"
                                      : std::string(region.status().message()));

@@ -83,6 +83,7 @@ class ShmExportServer final : public internal::RegionTable::RemovalHooks {
   internal::SharedMemoryPool* const memory_;
   std::string name_;
   int listen_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: wakes the acceptor when stopping
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
   internal::ThreadTracker tracker_;
