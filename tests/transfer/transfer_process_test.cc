@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -115,6 +116,14 @@ TEST_P(ProcessRoundTripTest, Big256MiBRoundTripIsByteExact) {
             -1);
   EXPECT_EQ(buffer[2], 0);  // bytes outside the read stay untouched
   EXPECT_EQ(buffer[kBig - 7], 0);
+  if (GetParam() == "shm") {  // the target's AllocateSharedMemory region was mapped here
+    std::ifstream maps("/proc/self/maps");
+    bool mapped = false;
+    for (std::string line; std::getline(maps, line);) {
+      mapped = mapped || line.find("/memfd:kvc-transfer ") != std::string::npos;
+    }
+    EXPECT_TRUE(mapped) << "shm copied without the shared mapping";
+  }
 }
 
 // Target SIGKILLed mid-batch: the rest of the batch fails with UNAVAILABLE within the

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace kvc::transfer::internal {
 namespace {
@@ -66,6 +68,69 @@ TEST(RegionTableTest, RemoveRefusesNewPinsWhileWaiting) {
   t.Unpin(*key);
   remover.join();
   EXPECT_TRUE(t.RemoteRegions().empty());
+}
+
+}  // namespace
+}  // namespace kvc::transfer::internal
+
+namespace kvc::transfer::internal {
+namespace {
+
+// Records the hook calls; Drain answers `drain_result`.
+struct RecordingHooks : RegionTable::RemovalHooks {
+  RegionTable* table = nullptr;
+  Status drain_result;
+  std::vector<std::string> calls;
+  bool pin_refused_while_closing = false;
+  void Closing(uint64_t address) override {
+    calls.push_back("closing");
+    pin_refused_while_closing = !table->Pin(address, 1, true).ok();
+  }
+  Status Drain(uint64_t, std::chrono::steady_clock::time_point) override {
+    calls.push_back("drain");
+    return drain_result;
+  }
+  void Closed(uint64_t, bool removed) override {
+    calls.push_back(removed ? "removed" : "reopened");
+  }
+};
+
+// Hooks run in order while the region refuses pins; a failing Drain keeps the region.
+TEST(RegionTableTest, RemovalHooksTakePartAndCanAbortTheRemoval) {
+  RegionTable t;
+  ASSERT_TRUE(t.Add(1000, 100, "cpu:0", true).ok());
+  RecordingHooks hooks;
+  hooks.table = &t;
+  hooks.drain_result = absl::DeadlineExceededError("a peer is still copying");
+  EXPECT_EQ(t.Remove(1000, milliseconds(10), &hooks).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(hooks.calls, (std::vector<std::string>{"closing", "drain", "reopened"}));
+  EXPECT_TRUE(hooks.pin_refused_while_closing);
+  auto pin = t.Pin(1000, 1, true);
+  ASSERT_TRUE(pin.ok()) << "the region stays registered and usable";
+  t.Unpin(*pin);
+
+  hooks.calls.clear();
+  hooks.drain_result = absl::OkStatus();
+  EXPECT_TRUE(t.Remove(1000, milliseconds(10), &hooks).ok());
+  EXPECT_EQ(hooks.calls, (std::vector<std::string>{"closing", "drain", "removed"}));
+  EXPECT_FALSE(t.Pin(1000, 1, true).ok());
+  EXPECT_EQ(t.Remove(1000, milliseconds(10), &hooks).code(), absl::StatusCode::kNotFound);
+}
+
+// FindRemote returns the whole region; Overlaps sees partial overlaps only.
+TEST(RegionTableTest, FindRemoteAndOverlaps) {
+  RegionTable t;
+  ASSERT_TRUE(t.Add(1000, 100, "cpu:0", true).ok());
+  ASSERT_TRUE(t.Add(2000, 100, "cpu:0", false).ok());
+  auto found = t.FindRemote(1050, 10);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, std::make_pair(uint64_t{1000}, uint64_t{100}));
+  EXPECT_FALSE(t.FindRemote(2000, 10).ok()) << "local-only";
+  EXPECT_FALSE(t.FindRemote(1090, 20).ok()) << "crosses the end";
+  EXPECT_TRUE(t.Overlaps(1099, 1));
+  EXPECT_TRUE(t.Overlaps(0, 1001));
+  EXPECT_FALSE(t.Overlaps(1100, 900));
+  EXPECT_FALSE(t.Overlaps(0, 1000));
 }
 
 }  // namespace
