@@ -123,8 +123,11 @@ class TransferEngine {
                                               const std::string& location,
                                               bool remote_accessible) = 0;
   // Unregisters the region starting at `addr`. Waits up to unregister_wait_ms for
-  // in-flight local entries and remote accesses touching it, refusing new ones
+  // in-flight local entries and remote accesses touching it (TCP requests, and
+  // same-host peers' copies through a shared mapping), refusing new ones
   // meanwhile; DEADLINE_EXCEEDED (region stays registered) when they do not end.
+  // Cross-memory-attach copies (same-host peers, memory not from
+  // AllocateSharedMemory) cannot be seen or refused by this process.
   // NOT_FOUND when no region starts at `addr`. Call Publish() again afterwards
   // so peers see the change (the target refuses accesses to it at once anyway).
   [[nodiscard]] virtual Status UnregisterMemory(void* addr) = 0;
