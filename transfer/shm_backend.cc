@@ -24,12 +24,12 @@ using internal::Slice;
 
 class ShmChannel final : public PeerChannel {
  public:
-  ShmChannel(const ShmBackendOptions& options, const SegmentDescriptor& remote,
-             std::unique_ptr<internal::ShmClient> client)
-      : pid_(static_cast<pid_t>(remote.pid)),
+  ShmChannel(const ShmBackendOptions& options, const SegmentDescriptor& remote)
+      : options_(options),
+        pid_(static_cast<pid_t>(remote.pid)),
         start_time_(remote.pid_start_time),
         name_(remote.name),
-        client_(std::move(client)) {
+        socket_(remote.shm_socket) {
     for (uint32_t i = 0; i < options.threads_per_peer; ++i) {
       workers_.emplace_back([this] { WorkerMain(); });
     }
@@ -76,11 +76,36 @@ class ShmChannel final : public PeerChannel {
   }
 
   Status Copy(const Slice& slice) {
-    if (client_) {
-      std::optional<Status> mapped = client_->Copy(slice);
+    StatusOr<internal::ShmClient*> client = Client();
+    if (!client.ok()) return client.status();
+    if (*client != nullptr) {
+      std::optional<Status> mapped = (*client)->Copy(slice);
       if (mapped.has_value()) return *mapped;
     }
     return CopyAttached(slice);
+  }
+
+  // The export-socket client, connected on first use (in a copy thread, never
+  // under the engine's lock). nullptr: cross-memory attach only (no socket, or
+  // it could not be reached). A wrong cluster token fails every copy.
+  StatusOr<internal::ShmClient*> Client() {
+    std::lock_guard lock(client_mu_);
+    if (!client_tried_ && !socket_.empty()) {
+      client_tried_ = true;
+      StatusOr<std::unique_ptr<internal::ShmClient>> connected =
+          internal::ShmClient::Connect(socket_, options_.cluster_token, options_.timeout, name_);
+      if (connected.ok()) {
+        client_ = std::move(*connected);
+      } else if (connected.status().code() == absl::StatusCode::kUnauthenticated) {
+        client_error_ = connected.status();
+      } else {
+        Logger("transfer")
+            ->info("shared mappings of {} unavailable ({}); using cross-memory attach", name_,
+                   connected.status().message());
+      }
+    }
+    if (!client_error_.ok()) return client_error_;
+    return client_.get();
   }
 
   // Cross-memory attach: one kernel copy straight into the target process.
@@ -113,10 +138,15 @@ class ShmChannel final : public PeerChannel {
         absl::StrCat("intra-host copy with ", name_, " failed: ", std::strerror(err)));
   }
 
+  const ShmBackendOptions options_;
   const pid_t pid_;
   const uint64_t start_time_;
   const std::string name_;
-  const std::unique_ptr<internal::ShmClient> client_;  // null: cross-memory attach only
+  const std::string socket_;  // the target's export socket; "" = none
+  std::mutex client_mu_;
+  bool client_tried_ = false;                    // guarded by client_mu_
+  std::unique_ptr<internal::ShmClient> client_;  // guarded by client_mu_ (set once)
+  Status client_error_;                          // guarded by client_mu_
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable work_;
@@ -138,21 +168,7 @@ class ShmBackend final : public internal::Backend {
       return absl::UnavailableError(
           absl::StrCat("segment ", remote.name, " (pid ", remote.pid, ") is not running"));
     }
-    std::unique_ptr<internal::ShmClient> client;
-    if (!remote.shm_socket.empty()) {
-      StatusOr<std::unique_ptr<internal::ShmClient>> connected = internal::ShmClient::Connect(
-          remote.shm_socket, options_.cluster_token, options_.timeout, remote.name);
-      if (connected.ok()) {
-        client = std::move(*connected);
-      } else if (connected.status().code() == absl::StatusCode::kUnauthenticated) {
-        return connected.status();
-      } else {
-        Logger("transfer")
-            ->info("shared mappings of {} unavailable ({}); using cross-memory attach", remote.name,
-                   connected.status().message());
-      }
-    }
-    return std::unique_ptr<PeerChannel>(new ShmChannel(options_, remote, std::move(client)));
+    return std::unique_ptr<PeerChannel>(new ShmChannel(options_, remote));
   }
 
  private:

@@ -122,10 +122,16 @@ TEST(ShmMappingTest, PartOfAnAllocationUsesCrossMemoryAttach) {
   EXPECT_EQ(p.Run(TransferOp::kWrite, 0, 0, 4096).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The export socket is reached on the first copy; a wrong token fails the entry
+// (final, no retry) and nothing is written.
 TEST(ShmMappingTest, WrongTokenIsRefusedOnTheExportSocket) {
   SharedPair p;
   ASSERT_NO_FATAL_FAILURE(p.Start("shm", 1 << 20, {}, "not-the-token"));
-  EXPECT_EQ(p.open_status.code(), absl::StatusCode::kUnauthenticated) << p.open_status;
+  ASSERT_TRUE(p.open_status.ok()) << p.open_status;
+  std::fill(p.local.begin(), p.local.end(), 'w');
+  Status s = p.Run(TransferOp::kWrite, 0, 0, 4096);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << s;
+  EXPECT_EQ(p.remote[0], 0);
 }
 
 TEST(ShmMappingTest, FreeSharedMemoryRefusesWhileRegistered) {
