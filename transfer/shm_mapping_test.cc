@@ -86,7 +86,7 @@ void Fill(char* p, uint64_t n, uint32_t seed) {
   for (uint64_t i = 0; i < n; ++i) p[i] = static_cast<char>(rng());
 }
 
-TEST(ShmMappingTest, SharedRegionIsMappedAndByteExact) {
+TEST(TransferShmMappingTest, SharedRegionIsMappedAndByteExact) {
   SharedPair p;
   ASSERT_NO_FATAL_FAILURE(p.Start("shm", 4 << 20));
   ASSERT_TRUE(p.open_status.ok()) << p.open_status;
@@ -107,7 +107,7 @@ TEST(ShmMappingTest, SharedRegionIsMappedAndByteExact) {
 
 // A sub-range of an allocation is not exported (that would hand out more than
 // was registered): cross-memory attach serves it, byte-exactly.
-TEST(ShmMappingTest, PartOfAnAllocationUsesCrossMemoryAttach) {
+TEST(TransferShmMappingTest, PartOfAnAllocationUsesCrossMemoryAttach) {
   SharedPair p;
   ASSERT_NO_FATAL_FAILURE(p.Start("shm", 1 << 20));
   ASSERT_TRUE(p.target->UnregisterMemory(p.remote).ok());
@@ -124,7 +124,7 @@ TEST(ShmMappingTest, PartOfAnAllocationUsesCrossMemoryAttach) {
 
 // The export socket is reached on the first copy; a wrong token fails the entry
 // (final, no retry) and nothing is written.
-TEST(ShmMappingTest, WrongTokenIsRefusedOnTheExportSocket) {
+TEST(TransferShmMappingTest, WrongTokenIsRefusedOnTheExportSocket) {
   SharedPair p;
   ASSERT_NO_FATAL_FAILURE(p.Start("shm", 1 << 20, {}, "not-the-token"));
   ASSERT_TRUE(p.open_status.ok()) << p.open_status;
@@ -134,7 +134,7 @@ TEST(ShmMappingTest, WrongTokenIsRefusedOnTheExportSocket) {
   EXPECT_EQ(p.remote[0], 0);
 }
 
-TEST(ShmMappingTest, FreeSharedMemoryRefusesWhileRegistered) {
+TEST(TransferShmMappingTest, FreeSharedMemoryRefusesWhileRegistered) {
   SharedPair p;
   ASSERT_NO_FATAL_FAILURE(p.Start("shm", 1 << 20));
   EXPECT_EQ(p.target->FreeSharedMemory(p.remote).code(), absl::StatusCode::kFailedPrecondition);
@@ -145,13 +145,13 @@ TEST(ShmMappingTest, FreeSharedMemoryRefusesWhileRegistered) {
   p.remote = nullptr;
 }
 
-class UnregisterUnderLoadTest : public ::testing::TestWithParam<std::string> {};
+class TransferUnregisterUnderLoadTest : public ::testing::TestWithParam<std::string> {};
 
 // Peer threads keep writing into the region while the target unregisters it.
 // Once UnregisterMemory returns OK, no byte of the region changes any more (the
 // target fills it with a guard and checks it while the peer keeps trying), the
 // peer's entries fail, and the memory can be freed at once.
-TEST_P(UnregisterUnderLoadTest, NoAccessAfterUnregisterReturns) {
+TEST_P(TransferUnregisterUnderLoadTest, NoAccessAfterUnregisterReturns) {
   SharedPair p;
   ASSERT_NO_FATAL_FAILURE(p.Start(GetParam(), 4 << 20));
   ASSERT_TRUE(p.open_status.ok()) << p.open_status;
@@ -182,7 +182,7 @@ TEST_P(UnregisterUnderLoadTest, NoAccessAfterUnregisterReturns) {
   p.remote = nullptr;
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, UnregisterUnderLoadTest, ::testing::Values("shm", "tcp"));
+INSTANTIATE_TEST_SUITE_P(Paths, TransferUnregisterUnderLoadTest, ::testing::Values("shm", "tcp"));
 
 }  // namespace
 }  // namespace kvc::transfer

@@ -67,7 +67,7 @@ void Write(int fd, uint64_t address, uint64_t bytes, char fill, uint64_t sequenc
   EXPECT_EQ(reply.sequence, sequence);
 }
 
-TEST(TcpFenceTest, AbandonedHalfWriteNeverLandsAfterTheFencedRetry) {
+TEST(TransferTcpFenceTest, AbandonedHalfWriteNeverLandsAfterTheFencedRetry) {
   Target t;
   ASSERT_NO_FATAL_FAILURE(t.Start());
   constexpr uint64_t kBytes = 4096, kHead = 100;
@@ -92,7 +92,7 @@ TEST(TcpFenceTest, AbandonedHalfWriteNeverLandsAfterTheFencedRetry) {
   close(b);
 }
 
-TEST(TcpFenceTest, FenceOfAnUnknownConnectionIsHarmless) {
+TEST(TransferTcpFenceTest, FenceOfAnUnknownConnectionIsHarmless) {
   Target t;
   ASSERT_NO_FATAL_FAILURE(t.Start());
   const int b = t.Connect(0xB);
