@@ -217,7 +217,10 @@ void Call::Admit() {
   in.matches = matches_;
   in.excluded = excluded_;
   auto placement = impl_->placer.Place(in);
-  if (!placement.ok()) return Fail(placement.status());
+  if (!placement.ok()) {
+    if (ReasonOf(placement.status()) == "NO_KV_SPACE") return WaitForKv(placement.status());
+    return Fail(placement.status());
+  }
   placement_ = *std::move(placement);
   decode_index_ = 0;
   DoReserve();
@@ -267,7 +270,7 @@ void Call::OnReserved(const std::shared_ptr<Reserve>& c, const grpc::Status& grp
   }
   if (ReasonOf(s) == "NO_KV_SPACE") {
     if (++decode_index_ < placement_.decode.size()) return DoReserve();
-    return Fail(WithReason(
+    return WaitForKv(WithReason(
         absl::ResourceExhaustedError("no decode node has KV memory for this request now"),
         "NO_KV_SPACE"));
   }
@@ -345,6 +348,15 @@ void Call::NodeFailed(const kvc::v1::NodeInfo& node, const Status& why) {
   Fail(WithReason(
       absl::UnavailableError(absl::StrCat("node ", node.node_id(), " failed: ", why.message())),
       "NODE_FAILED"));
+}
+
+void Call::WaitForKv(const Status& why) {
+  const auto waited = impl_->clock.Now() - arrival_;
+  if (waited >= milliseconds(impl_->options.kv_wait_ms)) return Fail(why);
+  // Back off 10, 20, 40 ... 200 ms between placements while KV memory is short.
+  const int64_t backoff = std::min<int64_t>(200, int64_t{10} << std::min(kv_waits_++, 5));
+  auto self = shared_from_this();
+  if (!impl_->PostAfter(milliseconds(backoff), [self] { self->Admit(); })) Fail(why);
 }
 
 void Call::Observe(const std::vector<uint32_t>& ids) {

@@ -74,7 +74,7 @@ void Call::Fail(const Status& status) {
     started = running_gauge_;
   }
   const std::string reason = ReasonOf(status);
-  if (reason == "SLO_UNATTAINABLE" || reason == "NO_KV_SPACE") {
+  if (reason == "SLO_UNATTAINABLE" || reason == "NO_KV_SPACE" || reason == "KV_CAPACITY") {
     impl_->counters.rejected.Increment();
     impl_->counters.Rejections(reason).Increment();
   } else {

@@ -44,6 +44,8 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
           "deadline of a Prefill call (queue + compute + KV transfer)");
   set.Add("request_timeout_ms", &o->request_timeout_ms, "deadline of a whole request");
   set.Add("retry_after_s", &o->retry_after_s, "Retry-After seconds on 429 and 503 answers");
+  set.Add("kv_wait_ms", &o->kv_wait_ms,
+          "a request no decode node has KV memory for waits this long before a 429 (0 = none)");
   set.Add("rpc_threads", &o->rpc_threads,
           "threads that tokenize, match prefixes and place requests");
   set.Add("prefill_tokens_per_s", &o->prefill_tokens_per_s,

@@ -22,6 +22,11 @@ bool Pipeline::Impl::Post(std::function<void()> task) {
   return pool != nullptr && pool->Post(std::move(task));
 }
 
+bool Pipeline::Impl::PostAfter(std::chrono::milliseconds delay, std::function<void()> task) {
+  std::lock_guard lock(mu);
+  return pool != nullptr && pool->PostAfter(delay, std::move(task));
+}
+
 void Pipeline::Impl::Track(const std::shared_ptr<Call>& call) {
   std::lock_guard lock(mu);
   live[call.get()] = call;

@@ -28,6 +28,7 @@ struct Pipeline::Impl {
 
   // Runs `task` on the pool; false once shut down.
   bool Post(std::function<void()> task);
+  bool PostAfter(std::chrono::milliseconds delay, std::function<void()> task);
   void Track(const std::shared_ptr<Call>& call);
   void Forget(Call* call);
 
@@ -75,6 +76,8 @@ class Call : public RequestHandle, public std::enable_shared_from_this<Call> {
   void DoDecode();
   // A node failed before the first token: retry elsewhere once, else fail.
   void NodeFailed(const kvc::v1::NodeInfo& node, const Status& why);
+  // No decode node has KV room now: place again a little later (bounded by kv_wait_ms).
+  void WaitForKv(const Status& why);
   void Complete(const std::string& finish_reason);
   void Fail(const Status& status);
   // Fire-and-forget Cancel{R} to a worker.
@@ -113,6 +116,7 @@ class Call : public RequestHandle, public std::enable_shared_from_this<Call> {
   std::string finish_reason_;  // set once the stream's end is known
   Clock::TimePoint last_token_;
   uint32_t first_token_ = 0;
+  int kv_waits_ = 0;
   bool waiting_gauge_ = false, running_gauge_ = false;
 
   std::mutex mu_;

@@ -95,6 +95,16 @@ StatusOr<Placement> Placer::Place(const PlacementInput& in) {
   KVC_ASSIGN_OR_RETURN(
       Decision d, scheduler.Schedule({in.prompt_tokens, std::max<uint32_t>(in.max_new_tokens, 1)},
                                      pstates, dstates));
+  const int64_t need = int64_t{in.prompt_tokens} + std::max<uint32_t>(in.max_new_tokens, 1);
+  if (!d.decode.fits) {  // by this conductor's own accounting: no room anywhere right now
+    int64_t largest = 0;
+    for (const auto& s : dstates) largest = std::max(largest, s.kv_capacity_tokens);
+    return WithReason(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "no decode node has KV memory for ", need, " tokens",
+            need > largest ? absl::StrCat(" (the largest holds ", largest, ")") : " now")),
+        need > largest ? "KV_CAPACITY" : "NO_KV_SPACE");
+  }
   if (!d.accepted) {
     return WithReason(absl::ResourceExhaustedError(d.reject_reason), "SLO_UNATTAINABLE");
   }

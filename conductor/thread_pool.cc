@@ -25,6 +25,16 @@ bool ThreadPool::Post(std::function<void()> task) {
   return true;
 }
 
+bool ThreadPool::PostAfter(std::chrono::milliseconds delay, std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+    delayed_.emplace(std::chrono::steady_clock::now() + delay, std::move(task));
+  }
+  cv_.notify_all();
+  return true;
+}
+
 size_t ThreadPool::Queued() const {
   std::lock_guard lock(mu_);
   return tasks_.size();
@@ -35,8 +45,20 @@ void ThreadPool::Loop() {
     std::function<void()> task;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;
+      while (true) {
+        const auto now = std::chrono::steady_clock::now();
+        while (!delayed_.empty() && delayed_.begin()->first <= now) {
+          tasks_.push_back(std::move(delayed_.begin()->second));
+          delayed_.erase(delayed_.begin());
+        }
+        if (!tasks_.empty() || stopping_) break;
+        if (delayed_.empty()) {
+          cv_.wait(lock);
+        } else {
+          cv_.wait_until(lock, delayed_.begin()->first);
+        }
+      }
+      if (tasks_.empty()) return;  // stopping
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }

@@ -39,6 +39,7 @@ struct ConductorOptions {
   uint32_t prefill_timeout_ms = 60000;   // Prefill deadline (includes the node's queue)
   uint32_t request_timeout_ms = 600000;  // whole request deadline (the Decode stream)
   uint32_t retry_after_s = 1;            // Retry-After on 429 / 503
+  uint32_t kv_wait_ms = 10000;           // wait for decode KV room before 429 (0 = none)
   uint32_t rpc_threads = 4;              // bounded pool: tokenize, MatchPrefix, placement
   // Cost model defaults, used until nodes report measured speeds.
   double prefill_tokens_per_s = 2000;     // prefill speed of a node that reported none

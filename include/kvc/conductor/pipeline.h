@@ -39,6 +39,7 @@ struct PipelineOptions {
   uint32_t request_timeout_ms = 600000;  // the whole request (bounds the Decode stream)
   int threads = 4;                       // the pool for tokenize / MatchPrefix / place
   int max_attempts = 2;                  // first try + one retry elsewhere
+  uint32_t kv_wait_ms = 10000;  // wait this long for decode KV room before 429 (0 = no wait)
 };
 
 struct GenerationResult {

@@ -62,8 +62,9 @@ class Placer {
          const Clock& clock);
 
   // Places a request. UNAVAILABLE (reason NO_NODES) when no prefill or decode node
-  // may take work; RESOURCE_EXHAUSTED (reason SLO_UNATTAINABLE) when the rejection
-  // policy refuses it, with the scheduler's explanation.
+  // may take work; RESOURCE_EXHAUSTED with reason NO_KV_SPACE when no decode node has
+  // room for prompt + max_new_tokens now (KV_CAPACITY when none ever could), or
+  // SLO_UNATTAINABLE when the rejection policy refuses it (the scheduler's explanation).
   [[nodiscard]] StatusOr<Placement> Place(const PlacementInput& input);
 
   // The conductor's own load accounting (cleared by the matching End call).
