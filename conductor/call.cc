@@ -72,7 +72,6 @@ Call::~Call() {
   impl_->placer.DecodeEnded(id_);
   if (waiting_gauge_) impl_->counters.waiting.Add(-1);
   if (running_gauge_) impl_->counters.running.Add(-1);
-  impl_->Forget(this);
 }
 
 void Call::Begin() {
@@ -133,16 +132,18 @@ void Call::CancelOnPrefill(const std::string& address) {
   auto c = std::make_shared<UnaryCall<kvc::v1::CancelRequest, kvc::v1::CancelResponse>>();
   *c->request.mutable_header() = Header();
   impl_->clients.Prepare(c->ctx, milliseconds(impl_->options.rpc_timeout_ms));
-  impl_->clients.Prefill(address).async()->Cancel(&c->ctx, &c->request, &c->response,
-                                                  [c](grpc::Status) {});
+  impl_->CancelSent();
+  impl_->clients.Prefill(address).async()->Cancel(
+      &c->ctx, &c->request, &c->response, [c, impl = impl_](grpc::Status) { impl->CancelDone(); });
 }
 
 void Call::CancelOnDecode(const std::string& address) {
   auto c = std::make_shared<UnaryCall<kvc::v1::CancelRequest, kvc::v1::CancelResponse>>();
   *c->request.mutable_header() = Header();
   impl_->clients.Prepare(c->ctx, milliseconds(impl_->options.rpc_timeout_ms));
-  impl_->clients.Decode(address).async()->Cancel(&c->ctx, &c->request, &c->response,
-                                                 [c](grpc::Status) {});
+  impl_->CancelSent();
+  impl_->clients.Decode(address).async()->Cancel(
+      &c->ctx, &c->request, &c->response, [c, impl = impl_](grpc::Status) { impl->CancelDone(); });
 }
 
 Status Call::Prepare() {

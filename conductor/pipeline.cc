@@ -27,27 +27,47 @@ bool Pipeline::Impl::PostAfter(std::chrono::milliseconds delay, std::function<vo
   return pool != nullptr && pool->PostAfter(delay, std::move(task));
 }
 
-void Pipeline::Impl::Track(const std::shared_ptr<Call>& call) {
+std::shared_ptr<Call> Pipeline::Impl::NewCall(openai::GenerationRequest request,
+                                              std::shared_ptr<GenerationSink> sink) {
+  auto impl = self.lock();
+  // The deleter forgets the call only once it is fully destroyed (its sink included),
+  // so Shutdown returns only when no request holds anything of the servers.
+  std::shared_ptr<Call> call(new Call(impl, std::move(request), std::move(sink)), [impl](Call* c) {
+    delete c;
+    impl->Forget(c);
+  });
   std::lock_guard lock(mu);
   live[call.get()] = call;
+  return call;
 }
 
 void Pipeline::Impl::Forget(Call* call) {
   std::lock_guard lock(mu);
   live.erase(call);
-  if (live.empty()) cv.notify_all();
+  if (live.empty() && cancels_in_flight == 0) cv.notify_all();
+}
+
+void Pipeline::Impl::CancelSent() {
+  std::lock_guard lock(mu);
+  ++cancels_in_flight;
+}
+
+void Pipeline::Impl::CancelDone() {
+  std::lock_guard lock(mu);
+  if (--cancels_in_flight == 0 && live.empty()) cv.notify_all();
 }
 
 Pipeline::Pipeline(PipelineOptions options, const ServedModel& model, Placer& placer,
                    ConductorCounters& counters, store::StoreClient* store, const Clock& clock)
-    : impl_(std::make_shared<Impl>(std::move(options), model, placer, counters, store, clock)) {}
+    : impl_(std::make_shared<Impl>(std::move(options), model, placer, counters, store, clock)) {
+  impl_->self = impl_;
+}
 
 Pipeline::~Pipeline() { Shutdown(); }
 
 std::shared_ptr<RequestHandle> Pipeline::Start(openai::GenerationRequest request,
                                                std::shared_ptr<GenerationSink> sink) {
-  auto call = std::make_shared<Call>(impl_, std::move(request), std::move(sink));
-  impl_->Track(call);
+  auto call = impl_->NewCall(std::move(request), std::move(sink));
   call->Begin();
   return call;
 }
@@ -94,9 +114,11 @@ void Pipeline::Shutdown() {
   std::unique_ptr<ThreadPool> pool;
   {
     std::unique_lock lock(impl_->mu);
-    if (!impl_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->live.empty(); })) {
+    if (!impl_->cv.wait_for(lock, std::chrono::seconds(5),
+                            [&] { return impl_->live.empty() && impl_->cancels_in_flight == 0; })) {
       Logger("conductor")
-          ->warn("{} requests still had RPCs in flight at shutdown", impl_->live.size());
+          ->warn("{} requests / {} cancels still in flight at shutdown", impl_->live.size(),
+                 impl_->cancels_in_flight);
     }
     pool = std::move(impl_->pool);
   }

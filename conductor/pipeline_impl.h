@@ -29,8 +29,13 @@ struct Pipeline::Impl {
   // Runs `task` on the pool; false once shut down.
   bool Post(std::function<void()> task);
   bool PostAfter(std::chrono::milliseconds delay, std::function<void()> task);
-  void Track(const std::shared_ptr<Call>& call);
-  void Forget(Call* call);
+  // A new call, tracked until it is destroyed (all its callbacks have run).
+  std::shared_ptr<Call> NewCall(openai::GenerationRequest request,
+                                std::shared_ptr<GenerationSink> sink);
+  void Forget(Call* call);  // after the call's destructor
+  // Fire-and-forget Cancel RPCs in flight (Shutdown waits for them).
+  void CancelSent();
+  void CancelDone();
 
   const PipelineOptions options;
   const ServedModel& model;
@@ -44,6 +49,8 @@ struct Pipeline::Impl {
   std::condition_variable cv;
   std::unique_ptr<ThreadPool> pool;           // guarded by mu (reset on shutdown)
   std::map<Call*, std::weak_ptr<Call>> live;  // guarded by mu
+  int cancels_in_flight = 0;                  // guarded by mu
+  std::weak_ptr<Impl> self;                   // set by Pipeline
 };
 
 // One request. Steps run on the pool (Admit) or on gRPC callback threads (the rest);
