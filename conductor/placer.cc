@@ -1,6 +1,7 @@
 #include "kvc/conductor/placer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -47,6 +48,33 @@ std::vector<DecodeNodeState> Placer::DecodeStates(
     out.push_back(std::move(s));
   }
   return out;
+}
+
+void Placer::FetchFromAnyHolder(const PlacementInput& in, const CostModel& cost,
+                                Placement& p) const {
+  if (options_.prefill != PrefillPolicy::kGlobalCache) return;
+  const double threshold = options_.kvcache_balancing_threshold;
+  if (!std::isfinite(threshold)) return;
+  std::string holder;
+  uint32_t best = 0;
+  for (const auto& [node, blocks] : in.matches) {
+    if (blocks > best) {
+      best = blocks;
+      holder = node;
+    }
+  }
+  const int64_t b = options_.block_tokens;
+  const int64_t own = int64_t{p.prefix_blocks} * b, remote = int64_t{best} * b;
+  if (remote <= own * threshold) return;
+  // Algorithm 1 for a holder the scheduler did not see (a drained, decode or store node):
+  // fetch when moving the missing blocks beats recomputing them.
+  const int64_t n = in.prompt_tokens;
+  if (cost.TransferSeconds(remote - own) + cost.PrefillSeconds(n, remote) >=
+      cost.PrefillSeconds(n, own)) {
+    return;
+  }
+  p.prefix_blocks = best;
+  p.prefix_holder = holder;
 }
 
 StatusOr<Placement> Placer::Place(const PlacementInput& in) {
@@ -117,6 +145,7 @@ StatusOr<Placement> Placer::Place(const PlacementInput& in) {
                           : p.prefill.node_id();
   }
   p.predicted_ttft_s = d.prefill.ttft_s();
+  FetchFromAnyHolder(in, scheduler.cost(), p);
   p.decode.push_back(decode[static_cast<size_t>(d.decode.node)]);
   std::vector<kvc::v1::NodeInfo> rest;
   for (const auto& n : decode) {

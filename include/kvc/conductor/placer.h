@@ -81,6 +81,9 @@ class Placer {
     uint32_t prompt = 0, max_new = 0, generated = 0;
   };
   std::vector<DecodeNodeState> DecodeStates(const std::vector<kvc::v1::NodeInfo>& nodes) const;
+  // global-cache: a longer prefix held by a node that is not an available prefill node
+  // (drained, decode, store) is fetched too when Algorithm 1 says it pays.
+  void FetchFromAnyHolder(const PlacementInput& in, const CostModel& cost, Placement& p) const;
 
   const PlacerOptions options_;
   const NodeRegistry& registry_;
