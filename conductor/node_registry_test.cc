@@ -16,8 +16,24 @@ kvc::v1::RegisterNodeRequest Node(const std::string& id, kvc::v1::NodeRole role)
 class NodeRegistryTest : public ::testing::Test {
  protected:
   FakeClock clock_;
-  NodeRegistry registry_{NodeRegistryOptions{std::chrono::seconds(3), 500}, clock_};
+  NodeRegistry registry_{NodeRegistryOptions{std::chrono::seconds(3), 500, "kvc-tiny", 16}, clock_};
 };
+
+// A node stating another model id or block size is refused and changes nothing;
+// a registration that states neither is accepted.
+TEST_F(NodeRegistryTest, RefusesAnotherModelOrBlockSize) {
+  auto other_model = Node("p1", kvc::v1::NODE_ROLE_PREFILL);
+  other_model.set_model_id("llama");
+  EXPECT_EQ(ReasonOf(registry_.Register(other_model)), "MODEL_MISMATCH");
+  auto other_block = Node("p1", kvc::v1::NODE_ROLE_PREFILL);
+  other_block.set_model_id("kvc-tiny");
+  other_block.set_block_tokens(32);
+  EXPECT_EQ(ReasonOf(registry_.Register(other_block)), "MODEL_MISMATCH");
+  EXPECT_TRUE(registry_.List().empty());
+  other_block.set_block_tokens(16);
+  EXPECT_TRUE(registry_.Register(other_block).ok());
+  EXPECT_TRUE(registry_.Register(Node("p2", kvc::v1::NODE_ROLE_PREFILL)).ok());
+}
 
 // Registered nodes are listed, up, and available for their role only.
 TEST_F(NodeRegistryTest, RegisterListAvailable) {
