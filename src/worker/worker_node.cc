@@ -3,10 +3,12 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/engine/model_config.h"
 #include "kvc/engine/tiny_model.h"
 #include "kvc/worker/service_auth.h"
 #include "src/worker/model_dir.h"
@@ -84,10 +86,14 @@ Status WorkerNodeImpl::InitEngine() {
                                      model_->path(), "): ", engine.status().message()));
   }
   engine_ = std::move(*engine);
-  model_id_ = !options_.model_id.empty() ? options_.model_id
-              : options_.model_dir.empty()
-                  ? std::string(engine::kTinyModelId)
-                  : engine::ServedModelId(options_.model_dir, engine_->config());
+  model_id_ = options_.model_id;
+  if (model_id_.empty()) {
+    // From the directory's config.json, not the engine's: the sim backend reports
+    // its perfmodel preset as the model name.
+    auto config = engine::LoadModelConfig(model_->path());
+    model_id_ = config.ok() ? engine::ServedModelId(model_->path(), *config)
+                            : std::filesystem::path(model_->path()).filename().string();
+  }
   return Status();
 }
 

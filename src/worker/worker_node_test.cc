@@ -69,6 +69,15 @@ TEST(WorkerNodeTest, ConfiguredModelDirAndBadOnes) {
   EXPECT_NE(bad.status().message().find("/nonexistent/model"), std::string::npos);
 }
 
+// The sim backend serves the directory's model id, not its perfmodel preset.
+TEST(WorkerNodeTest, SimBackendKeepsTheModelId) {
+  WorkerNodeOptions o = StandaloneOptions();
+  o.engine.backend = "sim";
+  auto node = WorkerNode::Create(o, v1::NODE_ROLE_DECODE);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ((*node)->model_id(), "kvc-tiny");
+}
+
 // Option validation names the field.
 TEST(WorkerNodeTest, ValidationNamesTheField) {
   WorkerNodeOptions o = StandaloneOptions();

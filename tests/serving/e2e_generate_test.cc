@@ -1,0 +1,178 @@
+// End to end through `kvc-local up` (real master, conductor, prefill and decode
+// processes on loopback, real engines and transfer engines): greedy output equals
+// `kvc-model generate`, prefix reuse from the pool (same node and across nodes)
+// changes nothing but cached_tokens, and bad requests get OpenAI-style errors.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "kvc/rpc/auth.h"
+#include "kvc/rpc/client.h"
+#include "tests/serving/local_cluster.h"
+#include "tests/serving/sse_client.h"
+#include "tests/support/http_client.h"
+
+namespace kvc {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using testing::LocalCluster;
+
+// Long enough for several 16-token blocks after the chat template.
+constexpr const char* kPrompt =
+    "Tell me a long story about a cat, a dog and a small red boat on a quiet lake at dawn.";
+
+std::string KvcModelText(const std::string& model_dir, const std::string& prompt, int max_tokens) {
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/out";
+  testing::Subprocess p(
+      {testing::BinDir() + "/kvc-model", "generate", "--model", model_dir, "--prompt", prompt,
+       "--max-tokens", std::to_string(max_tokens), "--chat", "--json"},
+      out);
+  auto st = p.WaitFor(milliseconds(30000));
+  if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) return "<kvc-model failed>";
+  const std::string text = testing::ReadFile(out);
+  auto j = json::parse(text.substr(text.find('{')), nullptr, false);
+  return j.is_discarded() ? "<bad json>" : j.value("text", "");
+}
+
+json Usage(const testing::HttpResponse& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  return j.is_discarded() ? json() : j["usage"];
+}
+
+std::string Text(const testing::HttpResponse& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("choices")) return "<no choices: " + r.body + ">";
+  return j["choices"][0]["message"]["content"].get<std::string>();
+}
+
+testing::HttpResponse Chat(int port, const std::string& body) {
+  return testing::HttpRequest(port, "POST", "/v1/chat/completions", body,
+                              {"Content-Type: application/json"}, milliseconds(30000));
+}
+
+int CachedTokens(const testing::HttpResponse& r) {
+  const json u = Usage(r);
+  return u.is_object() ? u["prompt_tokens_details"].value("cached_tokens", 0) : 0;
+}
+
+// Prefill puts new blocks into the pool in the background, after its reply: the
+// same request again, until it is served from the pool (at most ~3 s). Every
+// answer on the way must carry `expected_text`.
+testing::HttpResponse ChatUntilCached(int port, const std::string& body,
+                                      const std::string& expected_text) {
+  testing::HttpResponse r;
+  for (int i = 0; i < 15; ++i) {
+    r = Chat(port, body);
+    if (r.status != 200 || Text(r) != expected_text || CachedTokens(r) > 0) return r;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  return r;
+}
+
+// Streamed greedy text equals single-process kvc-model; the second request with
+// the same prompt reuses pooled blocks (cached_tokens > 0) and says the same.
+TEST(E2eGenerateTest, StreamEqualsKvcModelAndSecondRequestIsCached) {
+  LocalCluster cluster({});
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  const std::string expected = KvcModelText(cluster.model_dir(), kPrompt, 16);
+  auto first = testing::PostSse(
+      cluster.http_port(), "/v1/chat/completions",
+      testing::ChatBody(kPrompt, 16, true, R"({"stream_options":{"include_usage":true}})"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_FALSE(first.events.empty());
+  EXPECT_EQ(first.events.back(), "[DONE]");
+  EXPECT_EQ(testing::StreamedText(first.events), expected);
+
+  auto second =
+      ChatUntilCached(cluster.http_port(), testing::ChatBody(kPrompt, 16, false), expected);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(Text(second), expected);
+  const json usage = Usage(second);
+  EXPECT_GT(usage["prompt_tokens_details"]["cached_tokens"].get<int>(), 0) << second.body;
+  EXPECT_EQ(usage["completion_tokens"].get<int>(), 16);
+}
+
+// With two prefill nodes: the prefix computed on one is fetched by the other
+// (the first is drained so the second must serve), output unchanged.
+TEST(E2eGenerateTest, PrefixReusedAcrossPrefillNodes) {
+  LocalCluster cluster({"--prefill", "2"});
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  auto first = Chat(cluster.http_port(), testing::ChatBody(kPrompt, 12, false));
+  ASSERT_EQ(first.status, 200) << first.body;
+  // Which prefill node served it: the one that now holds blocks; drain it.
+  std::string served;
+  for (int i = 0; i < 50 && served.empty(); ++i) {
+    for (const auto& n : cluster.Nodes()) {
+      if (n.role() == v1::NODE_ROLE_PREFILL && n.load().prefill_tokens_per_second() > 0) {
+        served = n.node_id();
+      }
+    }
+    if (served.empty()) std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_FALSE(served.empty()) << "no prefill node reported work";
+  std::string out;
+  ASSERT_EQ(cluster.RunLocal({"status"}, &out), 0) << out;
+  {
+    auto admin = v1::Admin::NewStub(MakeChannel(cluster.conductor_address()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(2000));
+    AddBearerToken(&ctx, cluster.admin_token());
+    v1::DrainNodeRequest req;
+    req.set_node_id(served);
+    v1::DrainNodeResponse resp;
+    ASSERT_TRUE(admin->DrainNode(&ctx, req, &resp).ok());
+  }
+  auto second =
+      ChatUntilCached(cluster.http_port(), testing::ChatBody(kPrompt, 12, false), Text(first));
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(Text(second), Text(first));
+  EXPECT_GT(Usage(second)["prompt_tokens_details"]["cached_tokens"].get<int>(), 0)
+      << "the other node fetched the prefix from " << served << ": " << second.body;
+}
+
+void ExpectOpenAiError(const testing::HttpResponse& r, int status) {
+  EXPECT_EQ(r.status, status) << r.body;
+  auto j = json::parse(r.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.body;
+  ASSERT_TRUE(j.contains("error")) << r.body;
+  EXPECT_TRUE(j["error"].contains("message"));
+  EXPECT_TRUE(j["error"].contains("type"));
+  EXPECT_TRUE(j["error"].contains("code"));
+}
+
+// Bad input → 400/404 with an OpenAI error body; the cluster keeps serving. An
+// objective no placement can meet → 429 with Retry-After.
+TEST(E2eGenerateTest, BadRequestsAndOverload) {
+  LocalCluster cluster({});
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  const int port = cluster.http_port();
+  ExpectOpenAiError(Chat(port, "{not json"), 400);
+  ExpectOpenAiError(Chat(port, R"({"model":"kvc-tiny"})"), 400);
+  ExpectOpenAiError(Chat(port, testing::ChatBody("hi", 8, false, R"({"model":"nope"})")), 404);
+  ExpectOpenAiError(Chat(port, testing::ChatBody("hi", -1, false)), 400);
+  ExpectOpenAiError(Chat(port, testing::ChatBody(std::string(5000, 'a'), 8, false)), 400);
+  EXPECT_EQ(Chat(port, testing::ChatBody("hi", 4, false)).status, 200) << "still serving";
+
+  auto admin = v1::Admin::NewStub(MakeChannel(cluster.conductor_address()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(2000));
+  AddBearerToken(&ctx, cluster.admin_token());
+  v1::SetSLORequest req;
+  req.mutable_slo()->set_ttft_seconds(1e-9);
+  req.mutable_slo()->set_tbt_seconds(1e-9);
+  v1::SLO resp;
+  ASSERT_TRUE(admin->SetSLO(&ctx, req, &resp).ok());
+  auto rejected = Chat(port, testing::ChatBody(kPrompt, 8, false));
+  ExpectOpenAiError(rejected, 429);
+  std::string headers = rejected.headers;
+  for (char& c : headers) c = static_cast<char>(std::tolower(c));
+  EXPECT_NE(headers.find("retry-after"), std::string::npos) << rejected.headers;
+}
+
+}  // namespace
+}  // namespace kvc
