@@ -339,6 +339,7 @@ void Call::NodeFailed(const kvc::v1::NodeInfo& node, const Status& why) {
   Logger("conductor")
       ->warn("request {}: node {} failed before the first token: {}", id_, node.node_id(),
              why.ToString());
+  impl_->placer.Suspect(node.node_id(), std::chrono::seconds(2));
   if (attempts_ + 1 < impl_->options.max_attempts) {
     ++attempts_;
     excluded_.insert(node.node_id());

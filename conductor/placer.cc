@@ -78,8 +78,17 @@ void Placer::FetchFromAnyHolder(const PlacementInput& in, const CostModel& cost,
 }
 
 StatusOr<Placement> Placer::Place(const PlacementInput& in) {
-  auto prefill = Usable(registry_, kvc::v1::NODE_ROLE_PREFILL, in.excluded);
-  auto decode = Usable(registry_, kvc::v1::NODE_ROLE_DECODE, in.excluded);
+  std::set<std::string> avoid = in.excluded;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = clock_.Now();
+    std::erase_if(suspects_, [&](const auto& s) { return s.second <= now; });
+    for (const auto& [node, until] : suspects_) avoid.insert(node);
+  }
+  auto prefill = Usable(registry_, kvc::v1::NODE_ROLE_PREFILL, avoid);
+  if (prefill.empty()) prefill = Usable(registry_, kvc::v1::NODE_ROLE_PREFILL, in.excluded);
+  auto decode = Usable(registry_, kvc::v1::NODE_ROLE_DECODE, avoid);
+  if (decode.empty()) decode = Usable(registry_, kvc::v1::NODE_ROLE_DECODE, in.excluded);
   if (prefill.empty() || decode.empty()) {
     return WithReason(absl::UnavailableError(
                           absl::StrCat("no ", prefill.empty() ? "prefill" : "decode",
@@ -181,6 +190,11 @@ void Placer::DecodeProgress(const std::string& request, uint32_t generated) {
   std::lock_guard lock(mu_);
   auto it = decode_jobs_.find(request);
   if (it != decode_jobs_.end()) it->second.generated = generated;
+}
+
+void Placer::Suspect(const std::string& node, Clock::Duration for_how_long) {
+  std::lock_guard lock(mu_);
+  suspects_[node] = clock_.Now() + for_how_long;
 }
 
 void Placer::DecodeEnded(const std::string& request) {

@@ -66,6 +66,21 @@ TEST_F(PlacerTest, InFlightPrefillSpreadsLoad) {
   EXPECT_EQ(placer_.Place(Input(100))->prefill.node_id(), "p-a");
 }
 
+// A node that just failed gets no new work for a while, unless it is the only one.
+TEST_F(PlacerTest, SuspectNodeIsAvoidedForAWhile) {
+  Add("p-a", kvc::v1::NODE_ROLE_PREFILL);
+  Add("p-b", kvc::v1::NODE_ROLE_PREFILL);
+  Add("d-1", kvc::v1::NODE_ROLE_DECODE, 1000);
+  placer_.Suspect("p-a", std::chrono::seconds(2));
+  placer_.Suspect("d-1", std::chrono::seconds(2));
+  auto p = placer_.Place(Input(100));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->prefill.node_id(), "p-b");
+  EXPECT_EQ(p->decode[0].node_id(), "d-1") << "the only decode node is still used";
+  clock_.Advance(std::chrono::milliseconds(2100));
+  EXPECT_EQ(placer_.Place(Input(100))->prefill.node_id(), "p-a");
+}
+
 // Decode room by this conductor's own accounting: NO_KV_SPACE while full,
 // KV_CAPACITY when no node could ever hold the request; NO_NODES without nodes.
 TEST_F(PlacerTest, DecodeRoomAndNoNodes) {

@@ -74,6 +74,10 @@ class Placer {
                      uint32_t remaining);
   void DecodeProgress(const std::string& request, uint32_t generated);
   void DecodeEnded(const std::string& request);
+  // A node just failed a request: it gets no new work for `for_how_long` (unless no
+  // other node of its role is left), so requests stop hitting it before the
+  // heartbeat timeout notices.
+  void Suspect(const std::string& node, Clock::Duration for_how_long);
 
  private:
   struct DecodeEntry {
@@ -90,9 +94,10 @@ class Placer {
   const SloStore& slo_;
   const Clock& clock_;
   mutable std::mutex mu_;
-  uint64_t decisions_ = 0;                          // guarded by mu_; seeds the random policy
-  std::map<std::string, uint64_t> prefill_tokens_;  // guarded by mu_
-  std::map<std::string, DecodeEntry> decode_jobs_;  // guarded by mu_; by request id
+  uint64_t decisions_ = 0;                            // guarded by mu_; seeds the random policy
+  std::map<std::string, uint64_t> prefill_tokens_;    // guarded by mu_
+  std::map<std::string, DecodeEntry> decode_jobs_;    // guarded by mu_; by request id
+  std::map<std::string, Clock::TimePoint> suspects_;  // guarded by mu_; node -> until
 };
 
 }  // namespace kvc::conductor
