@@ -109,6 +109,12 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarg
     r->error = result->body.substr(0, 300);
     return;
   }
+  if (result->status == 200 && chunks == 0 && r->completion_tokens > 0) {
+    // Tokens without visible text (e.g. one special token): the client saw its first
+    // output only at the end of the stream, so that is its TTFT.
+    r->ttft_s = r->e2e_s;
+    chunks = 1;
+  }
   if (result->status != 200 || chunks == 0) {
     r->outcome = "error";
     r->error = absl::StrCat("HTTP ", result->status, ": ", result->body.substr(0, 300));

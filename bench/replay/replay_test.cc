@@ -43,38 +43,40 @@ TEST(ReplayPromptTest, EqualIdsShareBlocks) {
 
 // An in-process OpenAI-style server: streams one chunk per requested token,
 // reports as cached the leading 32-token blocks it has seen before, and
-// rejects prompts over 1000 tokens with 429.
+// rejects prompts over 1000 tokens with 429. A one-token answer streams no visible text
+// (as a special token would).
 class FakeOpenAi {
  public:
   FakeOpenAi() : server_(Options()) {
-    server_.Route("POST", "/v1/completions",
-                  [this](const http::Request& r, std::shared_ptr<http::ResponseWriter> w) {
-                    json body = json::parse(r.body);
-                    std::vector<uint32_t> prompt = body["prompt"].get<std::vector<uint32_t>>();
-                    const int max_tokens = body["max_tokens"];
-                    if (prompt.size() > 1000) {
-                      w->Respond(429, "application/json",
-                                 http::OpenAiErrorBody("busy", "rate_limit", "slo"),
-                                 {{"Retry-After", "1"}});
-                      return;
-                    }
-                    const int cached = CachedTokens(prompt);
-                    std::thread([w, max_tokens, cached, n = prompt.size()] {
-                      w->StartEventStream();
-                      for (int i = 0; i < max_tokens; ++i) {
-                        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-                        w->SendEvent(json{{"choices", {{{"index", 0}, {"text", "x"}}}}}.dump());
-                      }
-                      w->SendEvent(json{{"choices", json::array()},
-                                        {"usage",
-                                         {{"prompt_tokens", n},
-                                          {"completion_tokens", max_tokens},
-                                          {"prompt_tokens_details", {{"cached_tokens", cached}}}}}}
-                                       .dump());
-                      w->SendEvent("[DONE]");
-                      w->End();
-                    }).detach();
-                  });
+    server_.Route(
+        "POST", "/v1/completions",
+        [this](const http::Request& r, std::shared_ptr<http::ResponseWriter> w) {
+          json body = json::parse(r.body);
+          std::vector<uint32_t> prompt = body["prompt"].get<std::vector<uint32_t>>();
+          const int max_tokens = body["max_tokens"];
+          if (prompt.size() > 1000) {
+            w->Respond(429, "application/json", http::OpenAiErrorBody("busy", "rate_limit", "slo"),
+                       {{"Retry-After", "1"}});
+            return;
+          }
+          const int cached = CachedTokens(prompt);
+          std::thread([w, max_tokens, cached, n = prompt.size()] {
+            w->StartEventStream();
+            for (int i = 0; i < max_tokens; ++i) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(2));
+              w->SendEvent(
+                  json{{"choices", {{{"index", 0}, {"text", max_tokens == 1 ? "" : "x"}}}}}.dump());
+            }
+            w->SendEvent(json{{"choices", json::array()},
+                              {"usage",
+                               {{"prompt_tokens", n},
+                                {"completion_tokens", max_tokens},
+                                {"prompt_tokens_details", {{"cached_tokens", cached}}}}}}
+                             .dump());
+            w->SendEvent("[DONE]");
+            w->End();
+          }).detach();
+        });
     EXPECT_TRUE(server_.Start().ok());
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
@@ -136,6 +138,25 @@ TEST(ReplayTest, AgainstFakeServer) {
   EXPECT_NEAR(s.cached_token_ratio, (256.0 + 512.0) / (256 + 512 + 512), 1e-9);
   EXPECT_NEAR(s.effective_request_ratio, 0.75, 1e-9);
   EXPECT_GE(records->back().send_s, 0.029) << "sent at its timestamp / speedup";
+}
+
+// A completed stream whose only token has no visible text is a success whose first
+// output reached the client at the end of the stream, not an error.
+TEST(ReplayTest, TokenWithoutTextIsNotAnError) {
+  FakeOpenAi fake;
+  ReplayOptions o;
+  o.url = fake.url();
+  o.model = "m";
+  o.progress = false;
+  o.length_scale = 0.5;
+  double wall = 0;
+  auto records = Replay({Req(0, 0, 64, 2, {1})}, o, &wall);  // 2 * 0.5 → 1 token
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].outcome, "ok") << (*records)[0].error;
+  EXPECT_EQ((*records)[0].completion_tokens, 1);
+  EXPECT_GT((*records)[0].ttft_s, 0);
+  EXPECT_DOUBLE_EQ((*records)[0].ttft_s, (*records)[0].e2e_s);
 }
 
 // A dead server gives errors within the deadline, not a hang; bad options are refused.

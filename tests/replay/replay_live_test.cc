@@ -54,8 +54,8 @@ class ReplayLiveTest : public ::testing::Test {
 TEST_F(ReplayLiveTest, SyntheticTraceFirstMinuteOnSimCluster) {
   std::string up;
   ASSERT_EQ(RunTool({BinDir() + "/kvc-local", "up", "--prefill", "2", "--decode", "2", "--engine",
-                     "sim", "--sim-time-scale", "0.02", "--http-port", "0", "--run-dir",
-                     run_dir(), "--timeout-s", "60"},
+                     "sim", "--sim-time-scale", "0.02", "--http-port", "0", "--run-dir", run_dir(),
+                     "--timeout-s", "60"},
                     dir_.path() + "/up.log", seconds(90), &up),
             0)
       << up;
@@ -65,12 +65,12 @@ TEST_F(ReplayLiveTest, SyntheticTraceFirstMinuteOnSimCluster) {
   // 208 requests in 60 s of trace time, sent in 6 s; lengths scaled by 1/32 (a 512-token
   // block of the trace becomes a 16-token block, the built-in model's KV block size).
   std::string replay;
-  const int code = RunTool(
-      {BinDir() + "/kvc-bench", "replay", "--trace", std::string(KVC_TEST_DATA_DIR) +
-                                                      "/trace_first60s.jsonl",
-       "--url", url, "--model", "kvc-tiny", "--speedup", "10", "--max-seconds", "60",
-       "--length-scale", "0.03125", "--request-timeout", "60", "--out", dir_.path() + "/replay"},
-      dir_.path() + "/replay.log", seconds(150), &replay);
+  const int code =
+      RunTool({BinDir() + "/kvc-bench", "replay", "--trace",
+               std::string(KVC_TEST_DATA_DIR) + "/trace_first60s.jsonl", "--url", url, "--model",
+               "kvc-tiny", "--speedup", "10", "--max-seconds", "60", "--length-scale", "0.03125",
+               "--request-timeout", "60", "--out", dir_.path() + "/replay"},
+              dir_.path() + "/replay.log", seconds(150), &replay);
   ASSERT_EQ(code, 0) << replay;
   const auto summary = nlohmann::json::parse(LastLine(replay), nullptr, false);
   ASSERT_TRUE(summary.is_object()) << replay;
