@@ -1,5 +1,6 @@
 #include "kvc/worker/worker_node.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -16,6 +17,25 @@
 
 namespace kvc::worker {
 namespace {
+
+// Threads that libraries start before main() (OpenBLAS creates its pool in a load-time
+// constructor) do not have SIGTERM/SIGINT blocked, so the kernel may deliver the
+// signal to one of them, whose default action kills the process uncleanly. This
+// handler only ever runs in such a thread and re-sends the signal to the serving
+// thread, which has it blocked and takes it with sigwait (WaitForTerminationSignal).
+pthread_t g_serving_thread;
+
+void ForwardToServingThread(int sig) { pthread_kill(g_serving_thread, sig); }
+
+void ForwardStraySignals() {
+  g_serving_thread = pthread_self();
+  struct sigaction sa {};
+  sa.sa_handler = ForwardToServingThread;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
 
 std::string RoleName(v1::NodeRole role) {
   switch (role) {
@@ -194,6 +214,7 @@ WorkerNodeImpl::~WorkerNodeImpl() {
 
 StatusOr<std::unique_ptr<WorkerNode>> WorkerNode::Create(const WorkerNodeOptions& options,
                                                          v1::NodeRole role) {
+  ForwardStraySignals();
   auto node = std::make_unique<WorkerNodeImpl>(options, role);
   KVC_RETURN_IF_ERROR(node->Init());
   return std::unique_ptr<WorkerNode>(std::move(node));

@@ -56,6 +56,9 @@ void BindWorkerNodeOptions(OptionSet& set, WorkerNodeOptions* options,
 
 class WorkerNode {
  public:
+  // Call from the thread that will call Serve(), after BlockTerminationSignals(): it
+  // also routes SIGTERM/SIGINT that reach threads started before main() (OpenBLAS)
+  // to that thread.
   static StatusOr<std::unique_ptr<WorkerNode>> Create(const WorkerNodeOptions& options,
                                                       v1::NodeRole role);
   virtual ~WorkerNode() = default;
