@@ -61,7 +61,7 @@ class WorkerNodeImpl : public WorkerNode {
   store::StoreClient* store() override { return store_client_.get(); }
   const std::string& node_id() const override { return node_id_; }
   const std::string& model_id() const override { return model_id_; }
-  const std::string& model_dir() const override { return model_->path(); }
+  const std::string& model_dir() const override { return model_dir_; }
   int Serve(const std::vector<grpc::Service*>& services, std::function<v1::NodeLoad()> load,
             std::function<void()> shutdown) override;
 
@@ -77,7 +77,7 @@ class WorkerNodeImpl : public WorkerNode {
   const std::string role_name_;
   std::string node_id_;
   std::string model_id_;
-  std::unique_ptr<ModelDir> model_;
+  std::string model_dir_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<transfer::SegmentDirectory> directory_;
   std::unique_ptr<transfer::TransferEngine> transfer_;
@@ -98,21 +98,25 @@ Status WorkerNodeImpl::Init() {
 }
 
 Status WorkerNodeImpl::InitEngine() {
-  KVC_ASSIGN_OR_RETURN(model_, ModelDir::Open(options_.model_dir));
-  auto engine = engine::NewEngine(model_->path(), options_.engine);
+  // The engine reads the model into memory; a temporary built-in model directory is
+  // removed as soon as that is done (`model` going out of scope), so even a killed
+  // worker leaves nothing behind.
+  KVC_ASSIGN_OR_RETURN(std::unique_ptr<ModelDir> model, ModelDir::Open(options_.model_dir));
+  model_dir_ = model->path();
+  auto engine = engine::NewEngine(model->path(), options_.engine);
   if (!engine.ok()) {
     return absl::Status(engine.status().code(),
                         absl::StrCat("engine (", options_.engine.backend, " backend, model ",
-                                     model_->path(), "): ", engine.status().message()));
+                                     model->path(), "): ", engine.status().message()));
   }
   engine_ = std::move(*engine);
   model_id_ = options_.model_id;
   if (model_id_.empty()) {
     // From the directory's config.json, not the engine's: the sim backend reports
     // its perfmodel preset as the model name.
-    auto config = engine::LoadModelConfig(model_->path());
-    model_id_ = config.ok() ? engine::ServedModelId(model_->path(), *config)
-                            : std::filesystem::path(model_->path()).filename().string();
+    auto config = engine::LoadModelConfig(model->path());
+    model_id_ = config.ok() ? engine::ServedModelId(model->path(), *config)
+                            : std::filesystem::path(model->path()).filename().string();
   }
   return Status();
 }
@@ -207,7 +211,6 @@ WorkerNodeImpl::~WorkerNodeImpl() {
   transfer_.reset();
   directory_.reset();
   engine_.reset();
-  model_.reset();
 }
 
 }  // namespace

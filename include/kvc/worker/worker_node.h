@@ -14,7 +14,7 @@
 // The cluster token (membership.cluster_token) is also the transfer engine's token
 // when set, and every RPC of `services` must carry it (UNAUTHENTICATED otherwise;
 // see kvc/worker/service_auth.h). A built-in model is written to a temporary
-// directory that is removed when the node is destroyed.
+// directory that is removed as soon as the engine has loaded it.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -69,7 +69,8 @@ class WorkerNode {
   virtual const std::string& node_id() const = 0;
   virtual const std::string& model_id() const = 0;
 
-  // The served model's directory (the temporary one for the built-in model).
+  // The served model's directory (for the built-in model: the temporary one, already
+  // removed).
   virtual const std::string& model_dir() const = 0;
 
   // Serves `services` (borrowed; plus health and the store segment's service) until
