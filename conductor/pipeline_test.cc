@@ -353,10 +353,11 @@ TEST_F(PipelineTest, NoKvSpaceGoesToTheNextDecodeNode) {
 
 // A request no decode node has room for waits (bounded) until memory frees up.
 TEST_F(PipelineTest, WaitsForKvMemoryThenRuns) {
+  kv_wait_ms_ = 20000;  // far above the first request's ~0.5 s, even under sanitizers
   Start();
   AddPrefill("p-1");
   FakeDecode& d = AddDecode("d-1", 10);  // 160 tokens: one request of ~130 at a time
-  d.delay = milliseconds(20);
+  d.delay = milliseconds(5);
   std::vector<int> status(2);
   std::vector<std::thread> clients;
   for (int i = 0; i < 2; ++i) {

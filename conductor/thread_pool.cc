@@ -55,7 +55,9 @@ void ThreadPool::Loop() {
         if (delayed_.empty()) {
           cv_.wait(lock);
         } else {
-          cv_.wait_until(lock, delayed_.begin()->first);
+          // A copy: another thread may erase the node while this one waits unlocked.
+          const auto due = delayed_.begin()->first;
+          cv_.wait_until(lock, due);
         }
       }
       if (tasks_.empty()) return;  // stopping
