@@ -62,13 +62,14 @@ TEST_F(ReplayLiveTest, SyntheticTraceFirstMinuteOnSimCluster) {
   const std::string url = LastLine(up);
   ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << up;
 
-  // 208 requests in 60 s of trace time, sent in 6 s; lengths scaled by 1/32 (a 512-token
-  // block of the trace becomes a 16-token block, the built-in model's KV block size).
+  // Speedup 10, --max-seconds 6 (wall seconds): the 208 requests of the trace's first 60 s; lengths
+  // scaled by 1/32 (a 512-token block of the trace becomes a 16-token block, the built-in model's
+  // KV block size).
   std::string replay;
   const int code =
       RunTool({BinDir() + "/kvc-bench", "replay", "--trace",
-               std::string(KVC_TEST_DATA_DIR) + "/trace_first60s.jsonl", "--url", url, "--model",
-               "kvc-tiny", "--speedup", "10", "--max-seconds", "60", "--length-scale", "0.03125",
+               std::string(KVC_TEST_DATA_DIR) + "/synthetic_trace.jsonl", "--url", url, "--model",
+               "kvc-tiny", "--speedup", "10", "--max-seconds", "6", "--length-scale", "0.03125",
                "--request-timeout", "60", "--out", dir_.path() + "/replay"},
               dir_.path() + "/replay.log", seconds(150), &replay);
   ASSERT_EQ(code, 0) << replay;

@@ -153,12 +153,12 @@ TEST(SimCliTest, SweepCoversEveryPoint) {
   }
 }
 
-// The published facts on the shared synthetic trace (skipped when it is absent):
+// The published facts on the synthetic trace (a copy of ../shared/traces lives in tests/data):
 // unbounded hit rate ~0.65, 3 M tokens about half of it, 50 M nearly all; the whole
 // trace runs on 16P+16D with every request completing.
 TEST(SimCliTest, SyntheticTraceFacts) {
-  const std::string path = std::string(KVC_SOURCE_DIR) + "/../shared/traces/synthetic_trace.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no shared trace at " << path;
+  const std::string path = std::string(KVC_SOURCE_DIR) + "/tests/data/synthetic_trace.jsonl";
+  ASSERT_TRUE(std::filesystem::exists(path)) << "missing " << path;
   TempDir dir;
   Outcome o = RunSim({"cache-curve", "--trace", path, "--capacities", "3e6,5e7"}, dir.path());
   ASSERT_EQ(o.exit_code, 0) << o.output;
