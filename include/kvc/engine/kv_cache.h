@@ -58,9 +58,7 @@ class KvCache {
   // a worker registers with the transfer engine so peers read and write blocks in place.
   std::span<uint8_t> Arena() { return arena_; }
   // Offset of block `id` inside Arena().
-  size_t BlockOffset(BlockId id) const {
-    return geometry_.block_bytes() * static_cast<size_t>(id);
-  }
+  size_t BlockOffset(BlockId id) const { return geometry_.block_bytes() * static_cast<size_t>(id); }
 
   // The block's bytes, in the export layout. REQUIRES: id valid.
   std::span<uint8_t> Block(BlockId id);
