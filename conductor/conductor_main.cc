@@ -45,6 +45,7 @@ kvc::StatusOr<Pool> ConnectPool(const kvc::ConductorOptions& o) {
   so.master_address = o.master_address;
   so.node_id = o.server.node_id.empty() ? "conductor" : o.server.node_id;
   so.rpc_timeout_ms = o.master_timeout_ms;
+  so.cluster_token = o.cluster_token;
   KVC_ASSIGN_OR_RETURN(p.client, kvc::store::StoreClient::Create(so, *p.engine));
   return p;
 }

@@ -107,7 +107,8 @@ StatusOr<std::string> Launcher::WaitForPort(const std::string& name, const std::
 }
 
 Status Launcher::StartCore() {
-  KVC_RETURN_IF_ERROR(Start("master", {Bin("kvc-master")}, {}));
+  KVC_RETURN_IF_ERROR(
+      Start("master", {Bin("kvc-master")}, {"KVC_CLUSTER_TOKEN=" + cluster_token_}));
   KVC_ASSIGN_OR_RETURN(state_.master_address, WaitForPort("master", RunPath("master.port")));
   // Tokens travel in the environment, not argv: /proc/<pid>/environ is private.
   KVC_RETURN_IF_ERROR(

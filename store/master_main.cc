@@ -13,6 +13,7 @@
 #include "kvc/common/logging.h"
 #include "kvc/common/metrics.h"
 #include "kvc/rpc/server.h"
+#include "kvc/rpc/service_auth.h"
 #include "kvc/store/master_options.h"
 #include "store/etcd/etcd_client.h"
 #include "store/etcd/master_locator.h"
@@ -68,6 +69,10 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
   kvc::store::EtcdClient etcd(*endpoints, std::chrono::seconds(2));
   std::atomic<bool> leader{false};
   kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms, &leader);
+  if (kvc::Status s = kvc::RequireClusterToken(&service, options.cluster_token); !s.ok()) {
+    std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   auto server = kvc::RunningServer::Start("master", options.server, {&service});
   if (!server.ok()) {
     log->error("{}", server.status().message());
@@ -129,6 +134,10 @@ int main(int argc, char** argv) {
   }
   if (options.etcd_endpoints.empty()) {
     kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms);
+    if (kvc::Status s = kvc::RequireClusterToken(&service, options.cluster_token); !s.ok()) {
+      std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
     return kvc::ServeUntilSignalled("master", options.server, {&service});
   }
   return ServeWithElection(options, core, metrics);

@@ -45,6 +45,9 @@ void BindMasterOptions(OptionSet& set, MasterOptions* o) {
   set.Add("metrics_address", &o->metrics_address, "interface of the /metrics HTTP endpoint");
   set.Add("metrics_port_file", &o->metrics_port_file,
           "write the bound /metrics port here once serving");
+  set.Add(
+      "cluster_token", &o->cluster_token,
+      "shared secret every StoreMaster call must carry (empty = open; prefer KVC_CLUSTER_TOKEN)");
 }
 
 namespace {

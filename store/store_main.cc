@@ -50,6 +50,7 @@ int Serve(const kvc::StoreOptions& options) {
   seg.ssd_path = options.ssd_path;
   seg.ssd_bytes = options.ssd_bytes;
   seg.shared_memory = options.shared_memory;
+  seg.cluster_token = options.transfer.cluster_token;  // for the master, when it requires one
   auto server = kvc::store::SegmentServer::Create(seg, **engine);
   if (!server.ok()) {
     log->error("{}", server.status());

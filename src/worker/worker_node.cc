@@ -11,7 +11,7 @@
 #include "kvc/common/logging.h"
 #include "kvc/engine/model_config.h"
 #include "kvc/engine/tiny_model.h"
-#include "kvc/worker/service_auth.h"
+#include "kvc/rpc/service_auth.h"
 #include "src/worker/model_dir.h"
 #include "store/node/segment_server.h"
 
@@ -141,11 +141,13 @@ Status WorkerNodeImpl::InitPool() {
   seg.ssd_path = options_.store_ssd_path;
   seg.ssd_bytes = options_.store_ssd_bytes;
   seg.staging_bytes = std::min<uint64_t>(seg.staging_bytes, options_.store_dram_bytes);
+  seg.cluster_token = options_.membership.cluster_token;
   KVC_ASSIGN_OR_RETURN(segment_, store::SegmentServer::Create(seg, *transfer_));
   KVC_RETURN_IF_ERROR(transfer_->Publish());
   store::StoreClientOptions client;
   client.master_address = options_.master_address;
   client.node_id = node_id_;
+  client.cluster_token = options_.membership.cluster_token;
   KVC_ASSIGN_OR_RETURN(store_client_, store::StoreClient::Create(client, *transfer_));
   return Status();
 }
@@ -155,8 +157,12 @@ StatusOr<std::unique_ptr<RunningServer>> WorkerNodeImpl::StartServer(
   for (grpc::Service* s : services) {
     KVC_RETURN_IF_ERROR(RequireClusterToken(s, options_.membership.cluster_token));
   }
-  // The pool's StoreNode service stays open: store clients (any node's) send no token.
-  if (segment_) services.push_back(segment_->service());
+  // The pool's StoreNode service too: store clients send the cluster token.
+  if (segment_) {
+    KVC_RETURN_IF_ERROR(
+        RequireClusterToken(segment_->service(), options_.membership.cluster_token));
+    services.push_back(segment_->service());
+  }
   KVC_ASSIGN_OR_RETURN(auto server, RunningServer::Start(role_name_, options_.server, services));
   if (!options_.server.port_file.empty()) {
     KVC_RETURN_IF_ERROR(WritePortFile(options_.server.port_file, server->port()));

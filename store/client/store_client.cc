@@ -1,6 +1,7 @@
 #include "absl/strings/str_cat.h"
 #include "kvc/common/clock.h"
 #include "kvc/common/grpc_status.h"
+#include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "store/client/store_client_impl.h"
 #include "store/proto_convert.h"
@@ -49,6 +50,7 @@ std::unique_ptr<grpc::ClientContext> StoreClientImpl::Ctx() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(options_.rpc_timeout_ms));
+  if (!options_.cluster_token.empty()) AddBearerToken(ctx.get(), options_.cluster_token);
   return ctx;
 }
 

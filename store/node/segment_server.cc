@@ -9,6 +9,7 @@
 #include "kvc/common/grpc_status.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "store/node/segment_server_impl.h"
 #include "store/proto_convert.h"
@@ -102,6 +103,7 @@ std::unique_ptr<grpc::ClientContext> SegmentServerImpl::Ctx() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(options_.rpc_timeout_ms));
+  if (!options_.cluster_token.empty()) AddBearerToken(ctx.get(), options_.cluster_token);
   return ctx;
 }
 

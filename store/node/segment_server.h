@@ -37,6 +37,9 @@ struct SegmentServerOptions {
   uint32_t heartbeat_interval_ms = 1000;  // until the master announces its own
   uint32_t staging_ttl_ms = 10000;        // a staged value not unstaged is freed after this
   uint32_t transfer_timeout_ms = 5000;    // replicate tasks: deadline of the copy
+  // Sent as "authorization: Bearer" on every master call ("" = none). The embedding
+  // binary also requires it on service() (kvc/rpc/service_auth.h).
+  std::string cluster_token;
   // Allocate the DRAM and staging regions with the engine's AllocateSharedMemory
   // so same-host peers (clients, other nodes) read and write them with memcpy
   // through a shared mapping; falls back to private memory when the engine has

@@ -8,6 +8,7 @@
 
 #include "kvc/common/grpc_status.h"
 #include "kvc/common/status.h"
+#include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/v1/store_master.grpc.pb.h"
 #include "tests/support/subprocess.h"
@@ -29,16 +30,25 @@ v1::BlockKey Key(uint64_t i) {
 // One kvc-master child with its stub; restartable on the same port.
 class Master {
  public:
-  Master(const TempDir& dir, int port = 0) : dir_(dir) { Start(port); }
+  Master(const TempDir& dir, int port = 0, std::string token = "") : dir_(dir), token_(token) {
+    Start(port);
+  }
   void Start(int port) {
     const std::string port_file = dir_.path() + "/master.port";
     std::remove(port_file.c_str());
-    proc_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{testing::BinDir() + "/kvc-master", "--listen-address",
-                                 "127.0.0.1:" + std::to_string(port), "--port-file", port_file,
-                                 "--store-heartbeat-interval-ms", "100", "--store-node-timeout-ms",
-                                 "800", "--tick-ms", "50"},
-        dir_.path() + "/master.log");
+    std::vector<std::string> argv{testing::BinDir() + "/kvc-master",
+                                  "--listen-address",
+                                  "127.0.0.1:" + std::to_string(port),
+                                  "--port-file",
+                                  port_file,
+                                  "--store-heartbeat-interval-ms",
+                                  "100",
+                                  "--store-node-timeout-ms",
+                                  "800",
+                                  "--tick-ms",
+                                  "50"};
+    if (!token_.empty()) argv.insert(argv.end(), {"--cluster-token", token_});
+    proc_ = std::make_unique<Subprocess>(argv, dir_.path() + "/master.log");
     port_ = testing::WaitForPortFile(port_file, milliseconds(10000));
     ASSERT_GT(port_, 0) << testing::ReadFile(dir_.path() + "/master.log");
     stub_ = v1::StoreMaster::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port_)));
@@ -52,6 +62,7 @@ class Master {
 
  private:
   const TempDir& dir_;
+  const std::string token_;
   std::unique_ptr<Subprocess> proc_;
   int port_ = 0;
   std::unique_ptr<v1::StoreMaster::Stub> stub_;
@@ -63,7 +74,8 @@ std::unique_ptr<grpc::ClientContext> Ctx() {
   return ctx;
 }
 
-Status Mount(v1::StoreMaster::Stub& stub, const std::string& node, uint64_t capacity) {
+Status Mount(v1::StoreMaster::Stub& stub, const std::string& node, uint64_t capacity,
+             const std::string& token = "") {
   v1::MountSegmentRequest req;
   v1::SegmentInfo* s = req.mutable_segment();
   s->set_node_id(node);
@@ -73,7 +85,9 @@ Status Mount(v1::StoreMaster::Stub& stub, const std::string& node, uint64_t capa
   s->set_transfer_segment(node + "-seg");
   s->set_base_address(1 << 20);
   v1::MountSegmentResponse resp;
-  return FromGrpcStatus(stub.MountSegment(Ctx().get(), req, &resp));
+  auto ctx = Ctx();
+  if (!token.empty()) AddBearerToken(ctx.get(), token);
+  return FromGrpcStatus(stub.MountSegment(ctx.get(), req, &resp));
 }
 
 StatusOr<v1::PutStartResponse> Put(v1::StoreMaster::Stub& stub, uint64_t key, uint64_t size,
@@ -108,6 +122,29 @@ v1::StoreHeartbeatResponse Beat(v1::StoreMaster::Stub& stub, const std::string& 
 }
 
 // Put → Get → MatchPrefix → Remove over real gRPC; errors keep their reasons.
+// With a cluster token, every StoreMaster call must carry it: none or a wrong one is
+// UNAUTHENTICATED and changes nothing; the right one is served.
+TEST(MasterProcessTest, ClusterTokenIsRequired) {
+  TempDir dir;
+  Master master(dir, 0, "pool-secret");
+  auto mount = [&](const std::string& token) {
+    return Mount(master.stub(), "n1", 1 << 20, token).code();
+  };
+  auto nodes = [&] {
+    auto ctx = Ctx();
+    AddBearerToken(ctx.get(), "pool-secret");
+    v1::GetStatsRequest req;
+    v1::GetStatsResponse resp;
+    EXPECT_TRUE(master.stub().GetStats(ctx.get(), req, &resp).ok());
+    return resp.nodes();
+  };
+  EXPECT_EQ(mount(""), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(mount("wrong"), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(nodes(), 0u) << "a refused call changed nothing";
+  EXPECT_EQ(mount("pool-secret"), absl::StatusCode::kOk);
+  EXPECT_EQ(nodes(), 1u);
+}
+
 TEST(MasterProcessTest, PutGetMatchRemoveOverGrpc) {
   TempDir dir;
   Master m(dir);

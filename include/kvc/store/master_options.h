@@ -46,6 +46,9 @@ struct MasterOptions {
   int32_t metrics_port = -1;
   std::string metrics_address = "127.0.0.1";
   std::string metrics_port_file;
+  // Shared secret of the cluster: every StoreMaster RPC must carry it as
+  // "authorization: Bearer" (UNAUTHENTICATED otherwise). "" = open (development only).
+  std::string cluster_token;
 };
 
 void BindMasterOptions(OptionSet& set, MasterOptions* options);

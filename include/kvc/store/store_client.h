@@ -42,6 +42,8 @@ struct StoreClientOptions {
   // put). Saves the master round trip for hot keys; a failed read drops the entry
   // and asks the master. false = one master round trip per Get/BatchGet.
   bool lease_cache = true;
+  // Sent as "authorization: Bearer" on every master and store-node call ("" = none).
+  std::string cluster_token;
   uint32_t lease_margin_ms = 1000;
   // etcd mode: a put that failed because the master changed under it (the new
   // leader never saw its PutStart, or the old one stopped answering) is retried

@@ -13,7 +13,7 @@
 //
 // The cluster token (membership.cluster_token) is also the transfer engine's token
 // when set, and every RPC of `services` must carry it (UNAUTHENTICATED otherwise;
-// see kvc/worker/service_auth.h). A built-in model is written to a temporary
+// see kvc/rpc/service_auth.h). A built-in model is written to a temporary
 // directory that is removed as soon as the engine has loaded it.
 #pragma once
 

@@ -1,4 +1,4 @@
-#include "kvc/worker/service_auth.h"
+#include "kvc/rpc/service_auth.h"
 
 #include <google/protobuf/message.h>
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "kvc/rpc/auth.h"
 
-namespace kvc::worker {
+namespace kvc {
 namespace {
 
 using grpc::internal::MethodHandler;
@@ -122,4 +122,4 @@ Status RequireClusterToken(grpc::Service* service, const std::string& token) {
   return Status();
 }
 
-}  // namespace kvc::worker
+}  // namespace kvc

@@ -1,4 +1,4 @@
-#include "kvc/worker/service_auth.h"
+#include "kvc/rpc/service_auth.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include "kvc/rpc/server.h"
 #include "kvc/v1/decode.grpc.pb.h"
 
-namespace kvc::worker {
+namespace kvc {
 namespace {
 
 // Writes two messages and finishes.
@@ -114,4 +114,4 @@ TEST_F(ServiceAuthTest, EmptyTokenIsOpenAndHealthIsOpen) {
 }
 
 }  // namespace
-}  // namespace kvc::worker
+}  // namespace kvc
