@@ -284,6 +284,12 @@ void Call::DoPrefill(const kvc::v1::ReserveResponse& reservation) {
   auto c = std::make_shared<Prefill>();
   auto& r = c->request;
   *r.mutable_header() = Header();
+  // A prefill node must not start writing into a reservation that has ended (its
+  // blocks are quarantined on the decode node only for a bounded time).
+  const int64_t expires = reservation.reservation_expires_unix_ms();
+  if (expires > 0 && expires < r.header().deadline_unix_ms()) {
+    r.mutable_header()->set_deadline_unix_ms(expires);
+  }
   for (uint32_t t : prompt_) r.add_token_ids(t);
   for (uint32_t i = 0; i < placement_.prefix_blocks && i < keys_.size(); ++i) {
     auto* b = r.add_prefix_blocks();

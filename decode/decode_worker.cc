@@ -94,18 +94,25 @@ class DecodeService final : public v1::Decode::WithCallbackMethod_Decode<v1::Dec
   std::shared_ptr<RequestTable> table_;
 };
 
+// How often the engine thread looks for expired reservations and quarantine ends.
+Millis SweepInterval(const DecodeWorkerOptions& o) {
+  uint32_t shortest = o.reservation_ttl_ms;
+  if (o.kv_quarantine_ms > 0) shortest = std::min(shortest, o.kv_quarantine_ms);
+  return std::clamp(Millis(shortest / 4), Millis(5), Millis(100));
+}
+
 class DecodeWorkerImpl final : public DecodeWorker {
  public:
   DecodeWorkerImpl(const DecodeWorkerOptions& options, engine::Engine& engine,
                    std::string segment_name)
       : table_(std::make_shared<RequestTable>(engine.cache(), engine.config(), Clock::Real(),
-                                              Millis(options.reservation_ttl_ms))),
+                                              Millis(options.reservation_ttl_ms),
+                                              Millis(options.kv_quarantine_ms))),
         service_(options, engine, std::move(segment_name), table_),
         loop_(engine, *table_,
               internal::BatchLoopOptions{
                   .max_batch = options.max_batch,
-                  .sweep_interval =
-                      std::clamp(Millis(options.reservation_ttl_ms / 4), Millis(5), Millis(100)),
+                  .sweep_interval = SweepInterval(options),
                   .stream_write_timeout = Millis(options.stream_write_timeout_ms)}) {
     loop_.Start();
   }

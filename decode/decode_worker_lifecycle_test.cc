@@ -1,6 +1,7 @@
 // DecodeWorker memory lifecycle over real engines, transfer engines and gRPC: room
-// committed at Reserve, NO_KV_SPACE, and every way a request ends (cancel, client gone,
-// stalled reader, deadline, TTL, shutdown) frees all its blocks.
+// committed at Reserve, NO_KV_SPACE, the quarantine of reservations freed before
+// Decode, and every way a request ends (cancel, client gone, stalled reader,
+// deadline, TTL, shutdown) frees all its blocks.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,9 +12,12 @@
 namespace kvc::decode::test {
 namespace {
 
-// and accepts again once Cancel freed the reservation.
+// NO_KV_SPACE until Cancel freed room; the cancelled reservation's blocks come back
+// only after kv_quarantine_ms.
 TEST_F(DecodeWorkerTest, NoKvSpaceUntilCancelled) {
-  Start(8);
+  DecodeWorkerOptions wo;
+  wo.kv_quarantine_ms = 300;
+  Start(8, wo);
   v1::ReserveResponse r;
   ASSERT_TRUE(Reserve("big", 20, 40, &r).ok());  // 2 blocks now, 4 committed
   EXPECT_EQ(r.kv_size(), 2);
@@ -24,13 +28,46 @@ TEST_F(DecodeWorkerTest, NoKvSpaceUntilCancelled) {
   grpc::Status full = Reserve("more", 1, 1, &r);
   EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(Reason(full), "NO_KV_SPACE");
+  const auto cancelled = std::chrono::steady_clock::now();
   EXPECT_TRUE(Cancel("big").found());
-  EXPECT_EQ(worker_->Load().free_kv_blocks(), 4u);
+  EXPECT_EQ(worker_->Load().free_kv_blocks(), 2u);  // its 2 blocks are quarantined
   EXPECT_TRUE(Reserve("more", 1, 1, &r).ok());
   EXPECT_TRUE(Cancel("fits").found());
   EXPECT_TRUE(Cancel("more").found());
-  EXPECT_TRUE(WaitAllFree(milliseconds(0)) || WaitAllFree());
+  EXPECT_FALSE(WaitAllFree(milliseconds(0)));
+  EXPECT_TRUE(WaitAllFree());
+  EXPECT_GE(std::chrono::steady_clock::now() - cancelled, milliseconds(300));
   EXPECT_EQ(worker_->Load().total_kv_blocks(), 8u);
+}
+
+// A prefill node's late write into a cancelled reservation (its RPC gave up while the
+// transfer still ran) lands in quarantined blocks, never in the next request's: that
+// request's stream still equals engine::Generate. With the quarantine off, the next
+// reservation would get exactly the cancelled blocks (the free list is LIFO).
+TEST_F(DecodeWorkerTest, LateWriteIntoCancelledReservationCorruptsNothing) {
+  DecodeWorkerOptions wo;
+  wo.kv_quarantine_ms = 2000;
+  Start(8, wo);
+  engine::SamplingOptions o;
+  o.max_tokens = 12;
+  o.ignore_eos = true;
+  const auto prompt = Prompt(40, 9);  // 3 blocks, 52 tokens = 4 blocks committed
+  v1::ReserveResponse stale;
+  ASSERT_TRUE(Reserve("stale", prompt.size(), o.max_tokens, &stale).ok());
+  EXPECT_TRUE(Cancel("stale").found());
+  v1::ReserveResponse fresh;
+  ASSERT_TRUE(Reserve("fresh", prompt.size(), o.max_tokens, &fresh).ok());
+  for (const auto& s : stale.kv()) {
+    for (const auto& f : fresh.kv()) EXPECT_NE(s.offset(), f.offset());
+  }
+  const int32_t first = PrefillInto(prompt, fresh, o);
+  WriteGarbage(stale);  // the late write
+  StreamResult got = ReadStream(DecodeRequest("fresh", prompt, first, o));
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  got.tokens.insert(got.tokens.begin(), first);
+  auto want = engine::Generate(*prefill_engine_, nullptr, prompt, o);
+  ASSERT_TRUE(want.ok()) << want.status();
+  EXPECT_EQ(got.tokens, want->token_ids);
 }
 
 // Cancel mid-stream ends the stream with CANCELLED and frees every block at once.
@@ -88,17 +125,19 @@ TEST_F(DecodeWorkerTest, StalledReaderIsCut) {
   EXPECT_FALSE(reader->Finish().ok());
 }
 
-// A reservation nobody claims is freed after its TTL; Decode then finds nothing.
+// A reservation nobody claims is freed after its TTL (its blocks after the TTL plus
+// the quarantine); Decode then finds nothing.
 TEST_F(DecodeWorkerTest, UnclaimedReservationExpires) {
   DecodeWorkerOptions wo;
   wo.reservation_ttl_ms = 200;
+  wo.kv_quarantine_ms = 300;
   Start(64, wo);
   v1::ReserveResponse r;
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(Reserve("idle", 30, 10, &r).ok());
   EXPECT_EQ(worker_->Load().free_kv_blocks(), 61u);
   ASSERT_TRUE(WaitAllFree());
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, milliseconds(150));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, milliseconds(500));
   engine::SamplingOptions o;
   o.max_tokens = 10;
   EXPECT_EQ(Reason(ReadStream(DecodeRequest("idle", Prompt(30, 0), 1, o)).status),

@@ -11,6 +11,10 @@ void BindDecodeWorkerOptions(OptionSet& set, DecodeWorkerOptions* o) {
           "tokens per Decode stream message (1 = lowest latency)");
   set.Add("stream_write_timeout_ms", &o->stream_write_timeout_ms,
           "a Decode stream whose reader takes no message for this long is cancelled");
+  set.Add("kv_quarantine_ms", &o->kv_quarantine_ms,
+          "KV blocks of a reservation freed before Decode (expired, cancelled) return to the "
+          "pool only after this many milliseconds: longer than the prefill nodes' "
+          "prefill.transfer_timeout_ms, so a late KV write lands in no other request (0 = off)");
 }
 
 Status ValidateDecodeWorkerOptions(const DecodeWorkerOptions& o) {
@@ -22,7 +26,8 @@ Status ValidateDecodeWorkerOptions(const DecodeWorkerOptions& o) {
   KVC_RETURN_IF_ERROR(range("max_batch", o.max_batch, 1, 65536));
   KVC_RETURN_IF_ERROR(range("reservation_ttl_ms", o.reservation_ttl_ms, 1, 3'600'000));
   KVC_RETURN_IF_ERROR(range("tokens_per_message", o.tokens_per_message, 1, 4096));
-  return range("stream_write_timeout_ms", o.stream_write_timeout_ms, 1, 3'600'000);
+  KVC_RETURN_IF_ERROR(range("stream_write_timeout_ms", o.stream_write_timeout_ms, 1, 3'600'000));
+  return range("kv_quarantine_ms", o.kv_quarantine_ms, 0, 3'600'000);
 }
 
 }  // namespace kvc::decode

@@ -162,6 +162,29 @@ class DecodeWorkerTest : public ::testing::Test {
     return engine::Sampler(options).Sample(*logits);
   }
 
+  // A stray writer: fills every block of `reserved` with 0x7f bytes through the
+  // transfer engine (a prefill node's write arriving after its reservation ended).
+  void WriteGarbage(const v1::ReserveResponse& reserved) {
+    std::lock_guard lock(prefill_mu_);
+    auto& cache = prefill_engine_->cache();
+    auto block = cache.Allocate();
+    ASSERT_TRUE(block.ok()) << block.status();
+    std::span<uint8_t> bytes = cache.Block(*block);
+    std::fill(bytes.begin(), bytes.end(), uint8_t{0x7f});
+    auto peer = prefill_transfer_->OpenSegment(reserved.kv(0).segment_name());
+    ASSERT_TRUE(peer.ok()) << peer.status();
+    std::vector<transfer::TransferRequest> writes;
+    for (const auto& d : reserved.kv()) {
+      writes.push_back({transfer::TransferOp::kWrite, bytes.data(), *peer, d.offset(), d.length()});
+    }
+    auto batch = prefill_transfer_->AllocateBatch(writes.size());
+    ASSERT_TRUE(batch.ok());
+    EXPECT_TRUE(prefill_transfer_->Submit(*batch, writes).ok());
+    EXPECT_TRUE(prefill_transfer_->Wait(*batch, milliseconds(5000)).ok());
+    EXPECT_TRUE(prefill_transfer_->FreeBatch(*batch).ok());
+    cache.Free(*block);
+  }
+
   v1::DecodeRequest DecodeRequest(const std::string& id, const std::vector<int32_t>& prompt,
                                   int32_t first, const engine::SamplingOptions& options) {
     v1::DecodeRequest req;

@@ -20,6 +20,7 @@ void BatchLoop::Stop() {
 void BatchLoop::Run() {
   while (table_.WaitForWork(!running_.empty(), options_.sweep_interval)) {
     table_.ExpireReservations();
+    table_.ReleaseQuarantine();
     AdmitNew();
     RetireCancelled();
     if (!running_.empty()) Step();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/logging.h"
 
 namespace kvc::decode::internal {
 namespace {
@@ -18,8 +19,8 @@ int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 RequestTable::RequestTable(engine::KvCache& cache, const engine::ModelConfig& config, Clock& clock,
-                           std::chrono::milliseconds ttl)
-    : cache_(cache), config_(config), clock_(clock), ttl_(ttl) {}
+                           std::chrono::milliseconds ttl, std::chrono::milliseconds quarantine)
+    : cache_(cache), config_(config), clock_(clock), ttl_(ttl), quarantine_delay_(quarantine) {}
 
 int64_t RequestTable::FreeLocked() const {
   return std::max<int64_t>(0, cache_.free_blocks() - room_);
@@ -48,7 +49,8 @@ StatusOr<Reservation> RequestTable::Reserve(const std::string& id, uint32_t prom
   }
   if (total_blocks > FreeLocked()) {
     return WithReason(absl::ResourceExhaustedError(absl::StrCat(
-                          "request needs ", total_blocks, " KV blocks, ", FreeLocked(), " free")),
+                          "request needs ", total_blocks, " KV blocks, ", FreeLocked(), " free (",
+                          quarantined_, " quarantined after a freed reservation)")),
                       "NO_KV_SPACE");
   }
   auto r = std::make_shared<Request>();
@@ -166,6 +168,7 @@ TableCounts RequestTable::Counts() const {
   c.reserved = static_cast<uint32_t>(requests_.size()) - c.queued - c.running;
   c.free_kv_blocks = FreeLocked();
   c.total_kv_blocks = cache_.num_blocks();
+  c.quarantined_kv_blocks = quarantined_;
   return c;
 }
 
@@ -185,7 +188,12 @@ int RequestTable::ExpireReservations() {
   for (auto& [id, r] : requests_) {
     if (r->phase == Phase::kReserved && r->expires <= now) expired.push_back(r);
   }
-  for (auto& r : expired) EraseLocked(*r);
+  for (auto& r : expired) {
+    Logger("decode")->warn(
+        "reservation {} expired unclaimed after {} ms; its {} KV blocks are quarantined for {} ms",
+        r->id, ttl_.count(), r->seq.blocks.size(), quarantine_delay_.count());
+    EraseLocked(*r);
+  }
   return static_cast<int>(expired.size());
 }
 
@@ -226,9 +234,31 @@ Status RequestTable::Grow(Request& r) {
   return absl::OkStatus();
 }
 
+int64_t RequestTable::ReleaseQuarantine() {
+  std::lock_guard lock(mu_);
+  const int64_t before = quarantined_;
+  ReleaseQuarantineLocked(clock_.Now());
+  return before - quarantined_;
+}
+
+void RequestTable::ReleaseQuarantineLocked(Clock::TimePoint now) {
+  while (!quarantine_.empty() && quarantine_.front().release <= now) {
+    for (engine::BlockId b : quarantine_.front().blocks) cache_.Free(b);
+    quarantined_ -= static_cast<int64_t>(quarantine_.front().blocks.size());
+    quarantine_.pop_front();
+  }
+}
+
 void RequestTable::EraseLocked(Request& r) {
-  for (engine::BlockId b : r.seq.blocks) cache_.Free(b);
   room_ -= std::max<int64_t>(0, r.committed_blocks - static_cast<int64_t>(r.seq.blocks.size()));
+  // Never claimed: a prefill node may still write into these blocks (see the header).
+  if (r.phase == Phase::kReserved && quarantine_delay_.count() > 0 && !closed_ &&
+      !r.seq.blocks.empty()) {
+    quarantined_ += static_cast<int64_t>(r.seq.blocks.size());
+    quarantine_.push_back({clock_.Now() + quarantine_delay_, std::move(r.seq.blocks)});
+  } else {
+    for (engine::BlockId b : r.seq.blocks) cache_.Free(b);
+  }
   r.seq = engine::Sequence{};
   r.committed_blocks = 0;
   if (r.phase == Phase::kRunning) --running_;
@@ -257,6 +287,7 @@ std::vector<std::shared_ptr<Request>> RequestTable::DrainWaiting() {
   }
   queue_.clear();
   for (auto& r : waiting) EraseLocked(*r);
+  ReleaseQuarantineLocked(Clock::TimePoint::max());
   std::erase_if(waiting, [](const auto& r) { return r->sink == nullptr; });
   return waiting;
 }

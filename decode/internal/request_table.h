@@ -9,6 +9,14 @@
 // (claimed by Decode, waiting for a batch slot) → running (owned by the engine
 // thread) → retired (blocks freed, forgotten).
 //
+// Quarantine: a prefill node may still be writing KV into a reservation's blocks
+// (through the transfer engine, bypassing this node's CPU) when the reservation is
+// freed before its Decode call (TTL expiry, Cancel). Such blocks stay allocated in
+// the cache for `quarantine` (longer than the prefill side's transfer timeout) and
+// only then return to the free pool, so a late write cannot land in another
+// request's blocks. Quarantined blocks are not free (free_kv_blocks excludes them).
+// Blocks of a claimed request (Decode called: every write finished) are freed at once.
+//
 // Thread-safe. The engine thread alone touches a running request's Sequence and
 // TokenStream.
 #pragma once
@@ -74,15 +82,18 @@ struct TableCounts {
   uint32_t reserved = 0;
   uint32_t queued = 0;
   uint32_t running = 0;
-  int64_t free_kv_blocks = 0;  // neither allocated nor committed
+  int64_t free_kv_blocks = 0;  // neither allocated nor committed (nor quarantined)
   int64_t total_kv_blocks = 0;
+  int64_t quarantined_kv_blocks = 0;  // freed reservations' blocks waiting out late writes
 };
 
 class RequestTable {
  public:
   // `cache` and `clock` are borrowed. `config` gives the vocabulary, context and EOS ids.
+  // `ttl`: an unclaimed reservation is freed after it. `quarantine`: how long the blocks
+  // of a reservation freed before its Decode call stay out of the pool (0 = none).
   RequestTable(engine::KvCache& cache, const engine::ModelConfig& config, Clock& clock,
-               std::chrono::milliseconds ttl);
+               std::chrono::milliseconds ttl, std::chrono::milliseconds quarantine);
 
   // ---- RPC side ----
   // Allocates the prompt's blocks and commits room for the whole request. Errors:
@@ -97,8 +108,9 @@ class RequestTable {
   // BAD_SAMPLING, MAX_TOKENS_OVER_RESERVATION), UNAVAILABLE (SHUTTING_DOWN).
   // Nothing changes on error (the reservation stays).
   [[nodiscard]] Status Claim(const v1::DecodeRequest& request, std::shared_ptr<TokenSink> sink);
-  // Frees a reserved or queued request at once (a queued one's sink fails with
-  // `why`); asks the engine thread to stop a running one. False when `id` is unknown.
+  // Frees a reserved (blocks quarantined) or queued request at once (a queued one's
+  // sink fails with `why`); asks the engine thread to stop a running one. False when
+  // `id` is unknown.
   bool Cancel(const std::string& id, const Status& why);
   // Waits until `id` is retired; false when it is still there after `timeout`.
   bool WaitGone(const std::string& id, std::chrono::milliseconds timeout);
@@ -108,8 +120,10 @@ class RequestTable {
   // Waits until there is queued or cancelled work, `timeout` passes, or the table is
   // closed; returns immediately when `busy`. False once closed.
   bool WaitForWork(bool busy, std::chrono::milliseconds timeout);
-  // Frees reservations whose TTL passed; returns how many.
+  // Frees reservations whose TTL passed (their blocks go to quarantine); returns how many.
   int ExpireReservations();
+  // Returns to the cache the quarantined blocks whose delay passed; returns how many.
+  int64_t ReleaseQuarantine();
   // Moves up to `max` queued requests (oldest first) to running and returns them.
   std::vector<std::shared_ptr<Request>> Admit(size_t max);
   // Why a running request must stop (OK while it may run on): cancelled, or its
@@ -123,24 +137,35 @@ class RequestTable {
   // ---- shutdown ----
   // Refuses new Reserve/Claim calls (UNAVAILABLE) and wakes the engine thread.
   void Close();
-  // Frees every request that is not running and returns those that had a sink.
+  // Frees every request that is not running (and every quarantined block: nothing is
+  // reserved any more) and returns those that had a sink.
   std::vector<std::shared_ptr<Request>> DrainWaiting();
 
  private:
+  // Blocks freed at one time, back in the pool at `release`.
+  struct Quarantined {
+    Clock::TimePoint release;
+    std::vector<engine::BlockId> blocks;
+  };
+
   int64_t FreeLocked() const;
   void EraseLocked(Request& request);
+  void ReleaseQuarantineLocked(Clock::TimePoint now);
   Status ValidateClaimLocked(const v1::DecodeRequest& r, const Request& reserved) const;
 
   engine::KvCache& cache_;
   const engine::ModelConfig& config_;
   Clock& clock_;
   const std::chrono::milliseconds ttl_;
+  const std::chrono::milliseconds quarantine_delay_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;                           // queued work, cancellations, close
   std::condition_variable gone_cv_;                           // a request was retired
   std::map<std::string, std::shared_ptr<Request>> requests_;  // guarded by mu_
   std::deque<std::shared_ptr<Request>> queue_;                // guarded by mu_
+  std::deque<Quarantined> quarantine_;                        // release time order; guarded by mu_
+  int64_t quarantined_ = 0;      // blocks in quarantine_; guarded by mu_
   int64_t room_ = 0;             // committed but unallocated blocks; guarded by mu_
   bool cancel_pending_ = false;  // guarded by mu_
   bool closed_ = false;          // guarded by mu_

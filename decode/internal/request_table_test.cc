@@ -1,9 +1,12 @@
 // RequestTable on a real KvCache and a fake clock: the committed-room ledger, TTL
-// expiry at exactly the TTL, claim validation, growth from committed room, and
-// cancellation in every phase. The TokenSink is a recording stand-in (the seam to gRPC).
+// expiry at exactly the TTL, the quarantine of freed reservations' blocks, claim
+// validation, growth from committed room, and cancellation in every phase. The TokenSink is a
+// recording stand-in (the seam to gRPC).
 #include "decode/internal/request_table.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 namespace kvc::decode::internal {
 namespace {
@@ -27,7 +30,8 @@ class RecordingSink : public TokenSink {
 class RequestTableTest : public ::testing::Test {
  protected:
   RequestTableTest()
-      : cache_(Geometry(), 10), table_(cache_, Config(), clock_, milliseconds(1000)) {}
+      : cache_(Geometry(), 10),
+        table_(cache_, Config(), clock_, milliseconds(1000), milliseconds(500)) {}
   static engine::KvCacheGeometry Geometry() {
     engine::KvCacheGeometry g;
     g.block_tokens = 16;
@@ -72,8 +76,64 @@ TEST_F(RequestTableTest, CommittedRoomIsNotFree) {
   EXPECT_EQ(ReasonOf(table_.Reserve("c", 40, 1).status()), "NO_KV_SPACE");
   EXPECT_EQ(table_.Counts().free_kv_blocks, 2);  // a refusal changes nothing
   EXPECT_TRUE(table_.Cancel("a", absl::CancelledError("x")));
+  // a's room is free at once; its 2 blocks wait out the quarantine.
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 4);
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 2);
+  EXPECT_EQ(cache_.free_blocks(), 7);
+  clock_.Advance(milliseconds(500));
+  EXPECT_EQ(table_.ReleaseQuarantine(), 2);
   EXPECT_EQ(table_.Counts().free_kv_blocks, 6);
   EXPECT_EQ(cache_.free_blocks(), 9);
+}
+
+// A reservation freed before Decode (cancelled or expired) keeps its blocks out of
+// the pool for the quarantine delay, exactly, so a late prefill write cannot reach
+// another request; a claimed request's blocks come back at once.
+TEST_F(RequestTableTest, FreedReservationBlocksAreQuarantined) {
+  auto a = table_.Reserve("a", 40, 8);  // 3 blocks
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(table_.Cancel("a", absl::CancelledError("prefill failed")));
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 3);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 7);
+  // Everything else may be reserved, but never a quarantined block.
+  auto b = table_.Reserve("b", 64, 1);  // 4 blocks
+  auto c = table_.Reserve("c", 47, 1);  // 3 blocks
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE(c.ok()) << c.status();
+  for (engine::BlockId q : a->blocks) {
+    EXPECT_EQ(std::count(b->blocks.begin(), b->blocks.end(), q), 0) << "block " << q;
+    EXPECT_EQ(std::count(c->blocks.begin(), c->blocks.end(), q), 0) << "block " << q;
+  }
+  const Status full = table_.Reserve("d", 1, 1).status();
+  EXPECT_EQ(ReasonOf(full), "NO_KV_SPACE");
+  EXPECT_NE(full.message().find("3 quarantined"), std::string::npos) << full;
+  clock_.Advance(milliseconds(499));
+  EXPECT_EQ(table_.ReleaseQuarantine(), 0);
+  EXPECT_EQ(ReasonOf(table_.Reserve("d", 1, 1).status()), "NO_KV_SPACE");
+  clock_.Advance(milliseconds(1));
+  EXPECT_EQ(table_.ReleaseQuarantine(), 3);
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 0);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 3);
+  EXPECT_TRUE(table_.Reserve("d", 1, 1).ok());
+
+  // Claimed (Decode called: the KV writes are done), then cancelled: no quarantine.
+  ASSERT_TRUE(table_.Claim(Claim("b", 64, 1), std::make_shared<RecordingSink>()).ok());
+  EXPECT_TRUE(table_.Cancel("b", absl::CancelledError("x")));
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 0);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 6);  // c (3) and d (1) remain
+}
+
+// An expired reservation's blocks are quarantined too; a closing table frees them.
+TEST_F(RequestTableTest, ExpiredReservationIsQuarantinedUntilDrain) {
+  ASSERT_TRUE(table_.Reserve("a", 5, 5).ok());
+  clock_.Advance(milliseconds(1000));
+  EXPECT_EQ(table_.ExpireReservations(), 1);
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 1);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 9);
+  table_.Close();
+  EXPECT_TRUE(table_.DrainWaiting().empty());
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 0);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
 }
 
 TEST_F(RequestTableTest, ReservationExpiresAtItsTtl) {
@@ -82,8 +142,11 @@ TEST_F(RequestTableTest, ReservationExpiresAtItsTtl) {
   EXPECT_EQ(table_.ExpireReservations(), 0);
   clock_.Advance(milliseconds(1));
   EXPECT_EQ(table_.ExpireReservations(), 1);
-  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 9);  // its block is quarantined
   EXPECT_EQ(ReasonOf(table_.Claim(Claim("a", 5, 5), nullptr)), "UNKNOWN_REQUEST");
+  clock_.Advance(milliseconds(500));
+  table_.ReleaseQuarantine();
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
 }
 
 TEST_F(RequestTableTest, ClaimedRequestsDoNotExpireAndGrowFromTheirRoom) {

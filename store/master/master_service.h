@@ -35,6 +35,10 @@ class MasterService final : public v1::StoreMaster::Service {
   grpc::Status PutStart(Ctx*, const v1::PutStartRequest*, v1::PutStartResponse*) override;
   grpc::Status PutEnd(Ctx*, const v1::PutEndRequest*, v1::PutEndResponse*) override;
   grpc::Status PutRevoke(Ctx*, const v1::PutRevokeRequest*, v1::PutRevokeResponse*) override;
+  // Each item through PutStart / PutEnd / PutRevoke above (master_service_batch.cc).
+  grpc::Status BatchPutStart(Ctx*, const v1::BatchPutStartRequest*,
+                             v1::BatchPutStartResponse*) override;
+  grpc::Status BatchPutEnd(Ctx*, const v1::BatchPutEndRequest*, v1::BatchPutEndResponse*) override;
   grpc::Status Get(Ctx*, const v1::GetRequest*, v1::GetResponse*) override;
   grpc::Status BatchGet(Ctx*, const v1::BatchGetRequest*, v1::BatchGetResponse*) override;
   grpc::Status Exists(Ctx*, const v1::ExistsRequest*, v1::ExistsResponse*) override;

@@ -32,6 +32,11 @@ struct DecodeWorkerOptions {
   uint32_t reservation_ttl_ms = 30000;       // an unclaimed reservation is freed after this
   uint32_t tokens_per_message = 1;           // tokens per stream message (1 = lowest latency)
   uint32_t stream_write_timeout_ms = 10000;  // a stream whose reader stalls this long is cancelled
+  // The KV blocks of a reservation freed before its Decode call (TTL expiry, Cancel)
+  // stay out of the free pool this long, because a prefill node may still be writing
+  // into them. Must exceed the prefill nodes' prefill.transfer_timeout_ms (5000 by
+  // default); 0 turns the quarantine off (only safe when no write can arrive late).
+  uint32_t kv_quarantine_ms = 10000;
 };
 // Binds the fields under their own names (max_batch, reservation_ttl_ms, ...: flags
 // --max-batch etc.).
