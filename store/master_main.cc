@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "store/etcd/etcd_client.h"
 #include "store/etcd/master_locator.h"
 #include "store/master/leader_election.h"
+#include "store/master/leadership.h"
 #include "store/master/master_core.h"
 #include "store/master/master_service.h"
 #include "store/master/metrics_http.h"
@@ -54,6 +56,31 @@ class Ticker {
   std::thread thread_;
 };
 
+// Leaders stop acting as such this long (at least) before their lease can expire.
+constexpr auto kMinLeaseMargin = std::chrono::milliseconds(100);
+
+// Hands out no DRAM range for `grace_ms` (see MasterCore::FenceAllocations).
+void FenceAfterTakeOver(kvc::store::MasterCore& core, uint64_t grace_ms, const char* why) {
+  if (grace_ms == 0) return;
+  core.FenceAllocations(kvc::Clock::Real().Now() + std::chrono::milliseconds(grace_ms));
+  kvc::Logger("master")->warn(
+      "{}: refusing PutStart (TAKEOVER_GRACE) for {} ms, until writes a previous master "
+      "allowed have landed; reads go on",
+      why, grace_ms);
+}
+
+// Loud warning for an open master reachable from other hosts.
+void WarnIfOpen(const kvc::MasterOptions& options) {
+  if (!options.cluster_token.empty() || kvc::IsLoopbackAddress(options.server.listen_address)) {
+    return;
+  }
+  kvc::Logger("master")->warn(
+      "*** kvc-master listens on {} WITHOUT a cluster token: anyone who can reach it can mount "
+      "segments and rewrite the pool's metadata. Set --cluster-token (or KVC_CLUSTER_TOKEN); "
+      "--require-token makes a missing token fatal. ***",
+      options.server.listen_address);
+}
+
 // etcd mode: serve at once (health, and StoreMaster answering NOT_LEADER while a
 // standby), campaign for leadership, exit when leadership is lost.
 int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore& core,
@@ -67,8 +94,11 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
     return 2;
   }
   kvc::store::EtcdClient etcd(*endpoints, std::chrono::seconds(2));
-  std::atomic<bool> leader{false};
-  kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms, &leader);
+  const auto ttl = std::chrono::seconds(options.etcd_lease_ttl_s);
+  kvc::store::Leadership leadership(kvc::Clock::Real(), ttl,
+                                    std::max<kvc::Clock::Duration>(ttl / 10, kMinLeaseMargin));
+  kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms,
+                                    &leadership);
   if (kvc::Status s = kvc::RequireClusterToken(&service, options.cluster_token); !s.ok()) {
     std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
     return 1;
@@ -85,9 +115,18 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
     }
   }
   std::atomic<bool> lost{false};
+  const std::string prefix = options.etcd_prefix;
   kvc::store::LeaderElection election(
-      etcd, kvc::store::MasterLocator::LeaderKey(options.etcd_prefix), (*server)->address(),
-      options.etcd_lease_ttl_s, leader, [&lost] {
+      etcd, kvc::Clock::Real(),
+      kvc::store::ElectionOptions{.key = kvc::store::MasterLocator::LeaderKey(prefix),
+                                  .history_key = prefix + "/led",
+                                  .address = (*server)->address(),
+                                  .ttl_s = options.etcd_lease_ttl_s},
+      leadership,
+      [&](bool predecessor) {
+        if (predecessor) FenceAfterTakeOver(core, kvc::TakeoverGraceMs(options), "taking over");
+      },
+      [&lost] {
         lost = true;
         kill(getpid(), SIGTERM);  // wakes the signal wait below
       });
@@ -117,6 +156,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kvc-master: configuration error: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  WarnIfOpen(options);
   kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();
   kvc::store::MasterCore core(options.policy, kvc::Clock::Real(), metrics);
   Ticker ticker(core, std::chrono::milliseconds(options.tick_ms));
@@ -134,6 +174,7 @@ int main(int argc, char** argv) {
   }
   if (options.etcd_endpoints.empty()) {
     kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms);
+    FenceAfterTakeOver(core, kvc::TakeoverGraceMs(options), "start-up (takeover_grace_ms)");
     if (kvc::Status s = kvc::RequireClusterToken(&service, options.cluster_token); !s.ok()) {
       std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
       return 1;

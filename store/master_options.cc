@@ -1,5 +1,7 @@
 #include "kvc/store/master_options.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace kvc {
@@ -48,6 +50,14 @@ void BindMasterOptions(OptionSet& set, MasterOptions* o) {
   set.Add(
       "cluster_token", &o->cluster_token,
       "shared secret every StoreMaster call must carry (empty = open; prefer KVC_CLUSTER_TOKEN)");
+  set.Add("require_token", &o->require_token,
+          "refuse to start without cluster_token (without it, an open master on a non-loopback "
+          "address only logs a warning)");
+  set.Add("takeover_grace_ms", &o->takeover_grace_ms,
+          "after an etcd take-over, refuse PutStart (TAKEOVER_GRACE) for this long so late "
+          "writes the old leader allowed cannot corrupt new objects (-1 = auto: "
+          "max(store.put_timeout_ms, store.task_timeout_ms) with etcd, 0 without; without etcd "
+          "an explicit value applies from start-up)");
 }
 
 namespace {
@@ -111,10 +121,33 @@ Status ValidateMasterOptions(const MasterOptions& o) {
   if (o.metrics_port >= 0 && o.metrics_address.empty()) {
     return absl::InvalidArgumentError("metrics_address: must not be empty with metrics_port set");
   }
+  if (o.takeover_grace_ms < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("takeover_grace_ms: ", o.takeover_grace_ms, " must be >= 0, or -1 for auto"));
+  }
+  if (o.require_token && o.cluster_token.empty()) {
+    return absl::InvalidArgumentError(
+        "require_token: set, but no cluster_token is configured (--cluster-token or "
+        "KVC_CLUSTER_TOKEN)");
+  }
   if (!o.etcd_endpoints.empty() && o.etcd_lease_ttl_s == 0) {
     return absl::InvalidArgumentError("etcd.lease_ttl_s: must be > 0 with etcd.endpoints set");
   }
   return Status();
+}
+
+uint64_t TakeoverGraceMs(const MasterOptions& o) {
+  if (o.takeover_grace_ms >= 0) return static_cast<uint64_t>(o.takeover_grace_ms);
+  if (o.etcd_endpoints.empty()) return 0;
+  return std::max(o.policy.put_timeout_ms, o.policy.task_timeout_ms);
+}
+
+bool IsLoopbackAddress(const std::string& host_port) {
+  std::string host = host_port.substr(0, host_port.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
 }  // namespace kvc

@@ -1,6 +1,7 @@
 // MasterCore: construction, two-phase put, removal, replica changes, housekeeping.
 #include "store/master/master_core.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +44,7 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
         "BAD_REPLICAS");
   }
   std::lock_guard lock(m.mu);
+  KVC_RETURN_IF_ERROR(m.CheckFence("PutStart"));
   if (auto it = m.objects.find(key); it != m.objects.end()) {
     const bool done = it->second.complete;
     return WithReason(
@@ -159,6 +161,22 @@ void MasterCore::Tick() {
   for (uint64_t id : expired) m.ApplyTaskResult(TaskResult{.id = id, .ok = false});
   m.EvictIfNeeded();
   m.PublishRates();
+}
+
+void MasterCore::FenceAllocations(Clock::TimePoint until) {
+  std::lock_guard lock(impl_->mu);
+  impl_->alloc_fence = std::max(impl_->alloc_fence, until);
+}
+
+Status MasterCore::Impl::CheckFence(const char* op) const {
+  const Clock::TimePoint now = clock.Now();
+  if (now >= alloc_fence) return Status();
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(alloc_fence - now).count();
+  return WithReason(
+      absl::UnavailableError(absl::StrCat(
+          op, ": this master took over recently and allocates no DRAM for another ", left,
+          " ms (writes its predecessor allowed may still be landing); retry after that")),
+      "TAKEOVER_GRACE");
 }
 
 MasterStats MasterCore::Stats() const {

@@ -8,7 +8,8 @@
 // stable reason (kvc::ReasonOf): INVALID_ARGUMENT family "BAD_SIZE", "BAD_KEYS",
 // "BAD_REPLICAS", "UNKNOWN_SEGMENT"; NOT_FOUND "NOT_FOUND", "PUT_NOT_STARTED";
 // ALREADY_EXISTS "OBJECT_EXISTS", "PUT_IN_PROGRESS", "SEGMENT_EXISTS";
-// RESOURCE_EXHAUSTED "NO_SPACE"; FAILED_PRECONDITION "LEASED", "NOT_COMPLETE".
+// RESOURCE_EXHAUSTED "NO_SPACE"; FAILED_PRECONDITION "LEASED", "NOT_COMPLETE";
+// UNAVAILABLE "TAKEOVER_GRACE" (see FenceAllocations).
 #pragma once
 
 #include <list>
@@ -93,6 +94,16 @@ class MasterCore {
   // replica; the new replicas are WRITING until the copy is acknowledged.
   // Dropping refuses while leased. Returns the replicas after the change.
   StatusOr<std::vector<ReplicaView>> ChangeReplica(const BlockKey& key, uint32_t n);
+
+  // --- Take-over fence ----------------------------------------------------
+  // Until `until`, hands out no DRAM range: PutStart and a growing ChangeReplica
+  // fail UNAVAILABLE "TAKEOVER_GRACE" (nothing changes), promotions wait. A master
+  // that takes over from another (etcd take-over, restart) calls this because it
+  // cannot know which ranges its predecessor granted: a client or node may still
+  // be writing into one (writes go through the transfer engine, straight into node
+  // memory), and handing that range out again would let the late write corrupt
+  // the new object. Reads, MatchPrefix, re-registration and removal proceed.
+  void FenceAllocations(Clock::TimePoint until);
 
   // --- Housekeeping -------------------------------------------------------
   // Declares silent nodes dead, reclaims abandoned puts and timed-out tasks,

@@ -131,6 +131,8 @@ struct MasterCore::Impl {
   void CountRead(const BlockKey& key, Object& obj);
   bool TryPromote(const BlockKey& key, Object& obj);
   void FinishPromotion(const BlockKey& key, Object& obj, Node* node, bool ok);
+  // OK, or UNAVAILABLE "TAKEOVER_GRACE" while FenceAllocations holds (`op` names the call).
+  Status CheckFence(const char* op) const;
   // ChangeReplica halves (master_core_replicas.cc).
   Status AddReplicas(const BlockKey& key, Object& obj, uint32_t count);
   Status DropReplicas(const BlockKey& key, Object& obj, uint32_t count);
@@ -142,6 +144,8 @@ struct MasterCore::Impl {
   // A restarted master knows no leases: it evicts nothing for one lease period,
   // so leases granted by its predecessor still hold.
   const Clock::TimePoint started;
+  // No DRAM range is handed out before this (FenceAllocations).
+  Clock::TimePoint alloc_fence{};
   std::map<std::string, std::unique_ptr<Node>> nodes;
   std::unordered_map<BlockKey, Object, BlockKeyHash> objects;
   std::unordered_map<BlockKey, Clock::TimePoint, BlockKeyHash> writing;  // started puts

@@ -33,6 +33,7 @@ void MasterCore::Impl::CountRead(const BlockKey& key, Object& obj) {
 }
 
 bool MasterCore::Impl::TryPromote(const BlockKey& key, Object& obj) {
+  if (!CheckFence("promotion").ok()) return false;  // counted again by later reads
   for (size_t idx = 0; idx < obj.replicas.size(); ++idx) {
     const Replica& src = obj.replicas[idx];
     if (src.segment->spec.tier != Tier::kSsd || src.busy || src.state != ReplicaState::kComplete) {

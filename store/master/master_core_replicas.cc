@@ -78,7 +78,10 @@ StatusOr<std::vector<ReplicaView>> MasterCore::ChangeReplica(const BlockKey& key
   const uint32_t dram = static_cast<uint32_t>(
       std::count_if(obj.replicas.begin(), obj.replicas.end(),
                     [](const Replica& r) { return r.segment->spec.tier == Tier::kDram; }));
-  if (n > dram) KVC_RETURN_IF_ERROR(m.AddReplicas(key, obj, n - dram));
+  if (n > dram) {
+    KVC_RETURN_IF_ERROR(m.CheckFence("ChangeReplica"));
+    KVC_RETURN_IF_ERROR(m.AddReplicas(key, obj, n - dram));
+  }
   if (n < dram) KVC_RETURN_IF_ERROR(m.DropReplicas(key, obj, dram - n));
   std::vector<ReplicaView> out;
   for (const Replica& r : obj.replicas) out.push_back(m.View(r));

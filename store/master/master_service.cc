@@ -31,10 +31,8 @@ void FillReplicas(const std::vector<ReplicaView>& views,
 }  // namespace
 
 grpc::Status MasterService::Gate() const {
-  if (leader_ == nullptr || leader_->load()) return grpc::Status::OK;
-  return ToGrpcStatus(
-      WithReason(absl::UnavailableError("this kvc-master is a standby; ask etcd for the leader"),
-                 "NOT_LEADER"));
+  if (leadership_ == nullptr) return grpc::Status::OK;
+  return ToGrpcStatus(leadership_->Check());
 }
 
 grpc::Status MasterService::MountSegment(Ctx*, const v1::MountSegmentRequest* req,

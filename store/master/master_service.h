@@ -3,10 +3,9 @@
 // gRPC with its reason. Thread-safe (the core is).
 #pragma once
 
-#include <atomic>
-
 #include "kvc/common/metrics.h"
 #include "kvc/v1/store_master.grpc.pb.h"
+#include "store/master/leadership.h"
 #include "store/master/master_core.h"
 
 namespace kvc::store {
@@ -14,14 +13,15 @@ namespace kvc::store {
 class MasterService final : public v1::StoreMaster::Service {
  public:
   // `core` and `metrics` are borrowed and must outlive the service.
-  // `leader` (borrowed, may be null = always serve): in etcd mode, while it is
-  // false every RPC fails UNAVAILABLE "NOT_LEADER" (this master is a standby).
+  // `leadership` (borrowed, may be null = always serve): in etcd mode, while its
+  // Check() fails every RPC fails with it, UNAVAILABLE "NOT_LEADER" (this master
+  // is a standby, or a leader that cannot confirm its lease).
   MasterService(MasterCore& core, MetricsRegistry& metrics, uint32_t heartbeat_interval_ms,
-                const std::atomic<bool>* leader = nullptr)
+                const Leadership* leadership = nullptr)
       : core_(core),
         metrics_(metrics),
         heartbeat_interval_ms_(heartbeat_interval_ms),
-        leader_(leader) {}
+        leadership_(leadership) {}
 
   using Ctx = grpc::ServerContext;
   grpc::Status MountSegment(Ctx*, const v1::MountSegmentRequest*,
@@ -54,7 +54,7 @@ class MasterService final : public v1::StoreMaster::Service {
   MasterCore& core_;
   MetricsRegistry& metrics_;
   const uint32_t heartbeat_interval_ms_;
-  const std::atomic<bool>* leader_;
+  const Leadership* leadership_;
 };
 
 }  // namespace kvc::store

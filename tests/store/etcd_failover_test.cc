@@ -3,15 +3,11 @@
 // through etcd. Killing the leader makes the standby take over; the node
 // re-registers its contents and the client's gets work again, byte-exact.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "store/etcd/etcd_client.h"
+#include "tests/store/etcd_cluster.h"
 #include "tests/store/store_cluster.h"
 
 namespace kvc::store {
@@ -20,68 +16,26 @@ namespace {
 using kvc::testing::Subprocess;
 using std::chrono::milliseconds;
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Polls etcd for the leader key until it is set and differs from `not_this`.
-std::string WaitLeader(EtcdClient& etcd, const std::string& not_this, milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto v = etcd.Get("/kvc/master/leader");
-    if (v.ok() && v->has_value() && !(*v)->empty() && **v != not_this) return **v;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return "";
-}
-
 // Kill the leader master: the standby takes over and clients continue.
 TEST(EtcdFailoverTest, StandbyTakesOverAndClientsContinue) {
-  if (!std::filesystem::exists("/usr/bin/etcd")) GTEST_SKIP() << "/usr/bin/etcd not installed";
-  kvc::testing::TempDir dir;
-  const std::string client_url = "http://127.0.0.1:" + std::to_string(FreePort());
-  const std::string peer_url = "http://127.0.0.1:" + std::to_string(FreePort());
-  Subprocess etcd_proc(
-      {"/usr/bin/etcd", "--name", "t", "--data-dir", dir.path() + "/etcd", "--listen-client-urls",
-       client_url, "--advertise-client-urls", client_url, "--listen-peer-urls", peer_url,
-       "--initial-advertise-peer-urls", peer_url, "--initial-cluster", "t=" + peer_url},
-      dir.path() + "/etcd.log");
-  EtcdClient etcd({client_url}, milliseconds(1000));
-  const auto up_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (!etcd.Get("/probe").ok() && std::chrono::steady_clock::now() < up_deadline) {
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  ASSERT_TRUE(etcd.Get("/probe").ok()) << kvc::testing::ReadFile(dir.path() + "/etcd.log");
-
-  std::map<std::string, std::unique_ptr<Subprocess>> masters;  // address -> process
+  if (!testing::HaveEtcd()) GTEST_SKIP() << "/usr/bin/etcd not installed";
+  testing::EtcdCluster cluster;
+  ASSERT_TRUE(cluster.WaitUp());
+  // A short take-over grace, so the put during the take-over below gets through
+  // within the client's retry window.
   for (int i = 0; i < 2; ++i) {
-    const std::string port_file = dir.path() + "/m" + std::to_string(i) + ".port";
-    auto proc = std::make_unique<Subprocess>(
-        std::vector<std::string>{kvc::testing::BinDir() + "/kvc-master", "--listen-address",
-                                 "127.0.0.1:0", "--port-file", port_file, "--etcd-endpoints",
-                                 client_url, "--etcd-lease-ttl-s", "2",
-                                 "--store-heartbeat-interval-ms", "100", "--store-lease-ms", "500"},
-        dir.path() + "/m" + std::to_string(i) + ".log");
-    const int port = kvc::testing::WaitForPortFile(port_file, milliseconds(10000));
-    ASSERT_GT(port, 0);
-    masters["127.0.0.1:" + std::to_string(port)] = std::move(proc);
+    ASSERT_NE(cluster.StartMaster(i, {"--takeover-grace-ms", "1500"}), "");
   }
-  const std::string first = WaitLeader(etcd, "", milliseconds(10000));
-  ASSERT_EQ(masters.count(first), 1u) << "leader '" << first << "' is not one of the masters";
+  const std::string first = cluster.WaitLeader("", milliseconds(10000));
+  ASSERT_TRUE(cluster.IsMaster(first)) << "leader '" << first << "' is not one of the masters";
+  const std::string client_url = cluster.client_url();
+  const std::string dir = cluster.dir();
 
-  const std::string node_port_file = dir.path() + "/node.port";
+  const std::string node_port_file = dir + "/node.port";
   Subprocess node({kvc::testing::BinDir() + "/kvc-store", "--listen-address", "127.0.0.1:0",
                    "--port-file", node_port_file, "--node-id", "n1", "--etcd-endpoints", client_url,
                    "--store-dram-bytes", std::to_string(8 << 20)},
-                  dir.path() + "/node.log");
+                  dir + "/node.log");
   ASSERT_GT(kvc::testing::WaitForPortFile(node_port_file, milliseconds(10000)), 0);
 
   auto directory = transfer::MakePeerSegmentDirectory("kvc-dev-token");
@@ -123,19 +77,18 @@ TEST(EtcdFailoverTest, StandbyTakesOverAndClientsContinue) {
     }
     std::this_thread::sleep_for(milliseconds(50));
   }
-  masters[first]->Signal(SIGKILL);
-  masters[first]->WaitFor(milliseconds(5000));
+  cluster.KillMaster(first);
   // A put during the take-over: the dead leader does not answer, so the client
-  // retries once against the new leader (waiting for it and for the node), no
-  // retry loop needed here.
+  // retries once against the new leader (waiting for it, its take-over grace and
+  // the node), no retry loop needed here.
   constexpr uint64_t kDuring = 100;
   testing::FillPattern(buf.data(), kSize, kDuring);
   const auto put_start = std::chrono::steady_clock::now();
   const Status during = (*client)->Put(BlockKey{9, kDuring}, buf.data(), kSize);
   ASSERT_TRUE(during.ok()) << during;
   EXPECT_LT(std::chrono::steady_clock::now() - put_start, std::chrono::seconds(10));
-  const std::string second = WaitLeader(etcd, first, milliseconds(15000));
-  ASSERT_EQ(masters.count(second), 1u) << "no standby took over";
+  const std::string second = cluster.WaitLeader(first, milliseconds(15000));
+  ASSERT_TRUE(cluster.IsMaster(second)) << "no standby took over";
   EXPECT_NE(second, first);
 
   // The node re-registers with the new leader; the client finds it through etcd.

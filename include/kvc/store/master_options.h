@@ -49,10 +49,26 @@ struct MasterOptions {
   // Shared secret of the cluster: every StoreMaster RPC must carry it as
   // "authorization: Bearer" (UNAUTHENTICATED otherwise). "" = open (development only).
   std::string cluster_token;
+  // Refuse to start without a cluster_token (production). Without it, a master
+  // listening on a non-loopback address with no token logs a loud warning.
+  bool require_token = false;
+  // Take-over grace: after winning an etcd election from a predecessor, hand out
+  // no DRAM range for this long (PutStart answers UNAVAILABLE "TAKEOVER_GRACE"),
+  // so writes the predecessor allowed cannot land in a range handed out again.
+  // -1 = auto: max(store.put_timeout_ms, store.task_timeout_ms) with etcd (the
+  // longest the old leader itself would have kept such a range reserved), 0
+  // without. Without etcd an explicit value applies from start-up (a restarted
+  // master cannot tell a first start from a restart).
+  int64_t takeover_grace_ms = -1;
 };
 
 void BindMasterOptions(OptionSet& set, MasterOptions* options);
 [[nodiscard]] Status ValidateMasterOptions(const MasterOptions& options);
+// The take-over grace in effect (see MasterOptions::takeover_grace_ms).
+uint64_t TakeoverGraceMs(const MasterOptions& options);
+// True when `host_port` ("host:port", "[v6]:port") binds a loopback interface only
+// (127.0.0.0/8, ::1, localhost); false for wildcards (0.0.0.0, [::]) and others.
+bool IsLoopbackAddress(const std::string& host_port);
 [[nodiscard]] Status ValidateMasterPolicy(const MasterPolicyOptions& policy);
 
 }  // namespace kvc
