@@ -41,6 +41,7 @@ std::string EncodeSegmentDescriptor(const SegmentDescriptor& d) {
     nlohmann::json region = {
         {"address", r.address}, {"length", r.length}, {"location", r.location}};
     if (!r.ucx_rkey.empty()) region["ucx_rkey"] = r.ucx_rkey;
+    if (!r.verbs_rkeys.empty()) region["verbs_rkeys"] = r.verbs_rkeys;
     regions.push_back(std::move(region));
   }
   nlohmann::json j = {{"version", 1},
@@ -54,6 +55,7 @@ std::string EncodeSegmentDescriptor(const SegmentDescriptor& d) {
                       {"ucx_worker_address", d.ucx_worker_address},
                       {"topology", d.topology_json}};
   if (!d.shm_socket.empty()) j["shm_socket"] = d.shm_socket;
+  if (!d.verbs_nics.empty()) j["verbs_nics"] = d.verbs_nics;
   return j.dump();
 }
 
@@ -74,6 +76,22 @@ Status Read(const nlohmann::json& j, const char* key, T* out) {
   return absl::OkStatus();
 }
 
+// "verbs_rkeys": {"mlx5_0": 4660, ...}: NIC names → 32-bit unsigned rkeys.
+Status ReadRkeys(const nlohmann::json& r, std::map<std::string, uint32_t>* out) {
+  const nlohmann::json& keys = r.at("verbs_rkeys");
+  if (!keys.is_object()) {
+    return absl::InvalidArgumentError("segment descriptor field 'verbs_rkeys' is not an object");
+  }
+  for (const auto& [nic, key] : keys.items()) {
+    if (nic.empty() || !key.is_number_unsigned() || key.get<uint64_t>() > 0xFFFFFFFFull) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "segment descriptor field 'verbs_rkeys' entry '", nic, "' is not a 32-bit rkey"));
+    }
+    (*out)[nic] = static_cast<uint32_t>(key.get<uint64_t>());
+  }
+  return absl::OkStatus();
+}
+
 Status ReadRegions(const nlohmann::json& j, std::vector<RegionDescriptor>* out) {
   auto it = j.find("regions");
   if (it == j.end() || !it->is_array()) {
@@ -86,6 +104,7 @@ Status ReadRegions(const nlohmann::json& j, std::vector<RegionDescriptor>* out) 
     KVC_RETURN_IF_ERROR(Read(r, "length", &region.length));
     KVC_RETURN_IF_ERROR(Read(r, "location", &region.location));
     if (r.contains("ucx_rkey")) KVC_RETURN_IF_ERROR(Read(r, "ucx_rkey", &region.ucx_rkey));
+    if (r.contains("verbs_rkeys")) KVC_RETURN_IF_ERROR(ReadRkeys(r, &region.verbs_rkeys));
     if (region.address + region.length < region.address) {
       return absl::InvalidArgumentError("a region wraps around the address space");
     }
@@ -118,6 +137,10 @@ StatusOr<SegmentDescriptor> DecodeSegmentDescriptor(const std::string& json) {
   KVC_RETURN_IF_ERROR(Read(j, "ucx_worker_address", &d.ucx_worker_address));
   KVC_RETURN_IF_ERROR(Read(j, "topology", &d.topology_json));
   if (j.contains("shm_socket")) KVC_RETURN_IF_ERROR(Read(j, "shm_socket", &d.shm_socket));
+  if (j.contains("verbs_nics")) KVC_RETURN_IF_ERROR(Read(j, "verbs_nics", &d.verbs_nics));
+  for (const std::string& nic : d.verbs_nics) {
+    if (nic.empty()) return absl::InvalidArgumentError("segment descriptor has an empty verbs NIC");
+  }
   if (d.name.empty()) return absl::InvalidArgumentError("segment descriptor has an empty name");
   return d;
 }

@@ -21,6 +21,46 @@ TEST(SegmentTest, JsonRoundTripIsLossless) {
   EXPECT_EQ(*back, d);
 }
 
+// Verbs fields round-trip; a descriptor without them (older owners) still decodes.
+TEST(SegmentTest, VerbsFieldsRoundTripAndAreOptional) {
+  SegmentDescriptor d;
+  d.name = "n";
+  d.verbs_nics = {"mlx5_0", "mlx5_1"};
+  d.regions = {{0x1000, 4096, "cpu:0", "", {{"mlx5_0", 7}, {"mlx5_1", 0xFFFFFFFFu}}}};
+  auto back = DecodeSegmentDescriptor(EncodeSegmentDescriptor(d));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, d);
+  SegmentDescriptor old;
+  old.name = "old";
+  old.regions = {{0x1000, 4096, "cpu:0"}};
+  const std::string json = EncodeSegmentDescriptor(old);
+  EXPECT_EQ(json.find("verbs"), std::string::npos) << json;
+  auto decoded = DecodeSegmentDescriptor(json);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(decoded->verbs_nics.empty());
+  EXPECT_TRUE(decoded->regions[0].verbs_rkeys.empty());
+}
+
+// Bad verbs fields are refused with the field named.
+TEST(SegmentTest, BadVerbsFieldsAreRefused) {
+  SegmentDescriptor d;
+  d.name = "n";
+  d.regions = {{0x1000, 4096, "cpu:0", "", {{"mlx5_0", 7}}}};
+  const std::string good = EncodeSegmentDescriptor(d);
+  for (const char* bad :
+       {R"({"mlx5_0":-1})", R"({"mlx5_0":4294967296})", R"({"mlx5_0":"7"})", R"([7])"}) {
+    std::string json = good;
+    json.replace(json.find(R"({"mlx5_0":7})"), 12, bad);
+    auto r = DecodeSegmentDescriptor(json);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("verbs_rkeys"), absl::string_view::npos) << r.status();
+  }
+  std::string nics = EncodeSegmentDescriptor(d);
+  nics.insert(nics.size() - 1, R"(,"verbs_nics":"mlx5_0")");
+  auto r = DecodeSegmentDescriptor(nics);
+  EXPECT_NE(r.status().message().find("verbs_nics"), absl::string_view::npos) << r.status();
+}
+
 // Malformed descriptors are refused with the field named, never a crash.
 TEST(SegmentTest, MalformedJsonIsRefusedWithFieldName) {
   EXPECT_EQ(DecodeSegmentDescriptor("{").status().code(), absl::StatusCode::kInvalidArgument);

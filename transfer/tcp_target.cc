@@ -149,9 +149,11 @@ void TcpTarget::Serve(int fd) {
   if (!Authenticate(fd, PeerName(fd))) return;
   Connection connection;
   connection.fd = fd;
+  connection.serial = next_serial_++;
   std::string acks;  // write replies held back while more requests are already buffered
   while (!stopping_ && !connection.fenced && ServeOne(connection, &acks)) {
   }
+  if (connection.verbs && options_.verbs_disconnect) options_.verbs_disconnect(connection.serial);
   std::lock_guard lock(mu_);
   if (connection.id != 0) by_id_.erase(connection.id);
   connection.done = true;
@@ -178,6 +180,24 @@ bool TcpTarget::Fence(const Connection& self, uint64_t id) {
   abandoned->fenced = true;
   shutdown(abandoned->fd, SHUT_RDWR);  // wakes it in recv/send; fd stays open until it ends
   return connection_done_.wait_for(lock, options_.timeout, [&] { return by_id_.count(id) == 0; });
+}
+
+// Answers one verbs QP handshake; false when the connection should close.
+bool TcpTarget::VerbsConnect(Connection& connection, uint64_t sequence, uint64_t length) {
+  if (length > internal::kMaxVerbsConnectBytes) {
+    Logger("transfer")
+        ->warn("closing connection {}: oversized verbs handshake", PeerName(connection.fd));
+    return false;
+  }
+  std::string request(length, '\0');
+  if (!RecvAll(connection.fd, request.data(), length).ok()) return false;
+  StatusOr<std::string> reply = absl::UnimplementedError("this target has no verbs backend");
+  if (options_.verbs_connect) {
+    connection.verbs = true;
+    reply = options_.verbs_connect(connection.serial, request);
+  }
+  if (!reply.ok()) return Reply(connection.fd, sequence, reply.status(), nullptr, 0);
+  return Reply(connection.fd, sequence, absl::OkStatus(), reply->data(), reply->size());
 }
 
 // Sends the held write replies. Replies stay in request order: every other reply
@@ -212,6 +232,9 @@ bool TcpTarget::ServeOne(Connection& connection, std::string* acks) {
   if (op == internal::WireOp::kSetId) return Name(connection, frame.address);
   if (op == internal::WireOp::kFence)
     return FlushAcks(fd, acks) && Fence(connection, frame.address);
+  if (op == internal::WireOp::kVerbsConnect) {
+    return FlushAcks(fd, acks) && VerbsConnect(connection, frame.sequence, frame.length);
+  }
   if ((op != internal::WireOp::kRead && op != internal::WireOp::kWrite &&
        op != internal::WireOp::kGetSegment) ||
       frame.length > internal::kMaxFrameBytes) {

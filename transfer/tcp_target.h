@@ -7,7 +7,9 @@
 // SET_ID names a connection; FENCE(id) stops serving that connection (its
 // queued requests are dropped) and waits until the request it is in has ended,
 // so a write retried after a broken connection is applied after, never before,
-// the abandoned attempt.
+// the abandoned attempt. VERBS_CONNECT hands its payload (a verbs QP handshake)
+// to `verbs_connect` and answers with its result; when that connection closes,
+// `verbs_disconnect` is told, so the QPs it asked for can go.
 // Thread-safe; the destructor stops accepting, drops every connection and joins.
 #pragma once
 
@@ -34,6 +36,12 @@ class TcpTarget {
     std::string listen_address = "127.0.0.1:0";
     std::string cluster_token;
     std::chrono::milliseconds timeout{3000};  // silence allowed inside one request
+    // Serves a VERBS_CONNECT payload that arrived on connection `connection` (a
+    // number unique for this target); null = UNIMPLEMENTED (no verbs here).
+    std::function<StatusOr<std::string>(uint64_t connection, const std::string& request)>
+        verbs_connect;
+    // Called once when a connection that sent VERBS_CONNECT closes.
+    std::function<void(uint64_t connection)> verbs_disconnect;
   };
   // `regions` is borrowed and must outlive the target; `descriptor_json` returns
   // the current segment descriptor (called from connection threads).
@@ -54,6 +62,8 @@ class TcpTarget {
   struct Connection {
     int fd = -1;
     uint64_t id = 0;                  // from SET_ID; 0 = unnamed
+    uint64_t serial = 0;              // unique per target (verbs_connect's key)
+    bool verbs = false;               // sent VERBS_CONNECT: tell verbs_disconnect at the end
     std::atomic<bool> fenced{false};  // a FENCE named it: serve nothing more
     bool done = false;                // guarded by mu_
   };
@@ -62,6 +72,7 @@ class TcpTarget {
   bool ServeOne(Connection& connection, std::string* acks);
   bool Name(Connection& connection, uint64_t id);
   bool Fence(const Connection& self, uint64_t id);
+  bool VerbsConnect(Connection& connection, uint64_t sequence, uint64_t length);
 
   const Options options_;
   internal::RegionTable* const regions_;
@@ -70,6 +81,7 @@ class TcpTarget {
   int listen_fd_ = -1;
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> next_serial_{1};
   internal::ThreadTracker tracker_;
   std::mutex mu_;
   std::set<int> connections_;              // guarded by mu_

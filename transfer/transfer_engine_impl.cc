@@ -8,8 +8,10 @@
 #include "absl/strings/str_format.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "transfer/internal/backend_choice.h"
 #include "transfer/internal/process_info.h"
 #include "transfer/internal/topology.h"
+#include "transfer/internal/verbs_context.h"
 #include "transfer/shm_backend.h"
 #include "transfer/tcp_backend.h"
 #include "transfer/verbs_backend.h"
@@ -46,7 +48,6 @@ Status TransferEngineImpl::Init() {
   backends_.push_back(MakeTcpBackend(tcp));
   backends_.push_back(MakeShmBackend({options_.shm_threads_per_peer, options_.cluster_token,
                                       milliseconds(options_.peer_timeout_ms)}));
-  backends_.push_back(MakeVerbsBackend());
 #ifdef KVC_HAVE_UCX
   if (options_.ucx_enable || options_.backend == "ucx") {
     KVC_ASSIGN_OR_RETURN(ucx_, internal::UcxContext::Create());
@@ -57,11 +58,25 @@ Status TransferEngineImpl::Init() {
     return absl::UnavailableError("transfer.ucx_enable: this build has no UCX");
   }
 #endif
+  if (options_.topology_json.empty()) {
+    topology_json_ = internal::DiscoverTopology().ToJson();
+  } else {
+    KVC_ASSIGN_OR_RETURN(internal::Topology topology,
+                         internal::Topology::FromJson(options_.topology_json));
+    topology_json_ = topology.ToJson();
+  }
+  KVC_RETURN_IF_ERROR(InitVerbs());
   if (!options_.listen_address.empty()) {
     TcpTarget::Options target;
     target.listen_address = options_.listen_address;
     target.cluster_token = options_.cluster_token;
     target.timeout = milliseconds(options_.peer_timeout_ms);
+    if (verbs_) {
+      target.verbs_connect = [v = verbs_](uint64_t connection, const std::string& request) {
+        return v->Accept(connection, request);
+      };
+      target.verbs_disconnect = [v = verbs_](uint64_t connection) { v->Disconnect(connection); };
+    }
     KVC_ASSIGN_OR_RETURN(target_, TcpTarget::Start(target, &regions_, [this] {
                            return EncodeSegmentDescriptor(LocalSegment());
                          }));
@@ -78,13 +93,35 @@ Status TransferEngineImpl::Init() {
   }
   segment_name_ = options_.segment_name;
   if (segment_name_.empty()) segment_name_ = target_ ? target_->address() : NewNodeId("transfer");
-  if (options_.topology_json.empty()) {
-    topology_json_ = internal::DiscoverTopology().ToJson();
-  } else {
-    KVC_ASSIGN_OR_RETURN(internal::Topology topology,
-                         internal::Topology::FromJson(options_.topology_json));
-    topology_json_ = topology.ToJson();
+  return absl::OkStatus();
+}
+
+// Opens the RDMA devices (backend auto or verbs). Without one the engine still
+// starts: backend auto never picks verbs, and backend verbs fails each
+// OpenSegment with the reason.
+Status TransferEngineImpl::InitVerbs() {
+  Status unavailable =
+      absl::UnavailableError("verbs backend: not enabled (backend is not auto or verbs)");
+  if (options_.backend == "auto" || options_.backend == "verbs") {
+    internal::VerbsContext::Options o;
+    o.timeout = milliseconds(options_.peer_timeout_ms);
+    StatusOr<std::shared_ptr<internal::VerbsContext>> verbs =
+        internal::VerbsContext::Create(internal::EngineVerbsProvider(), o);
+    if (verbs.ok()) {
+      verbs_ = std::move(*verbs);
+    } else {
+      unavailable = verbs.status();
+      if (options_.backend == "verbs") {
+        Logger("transfer")->warn("{}", unavailable.message());
+      }
+    }
   }
+  VerbsBackendOptions vo;
+  vo.cluster_token = options_.cluster_token;
+  vo.timeout = milliseconds(options_.peer_timeout_ms);
+  vo.path_down = milliseconds(options_.path_down_ms);
+  KVC_ASSIGN_OR_RETURN(vo.local_topology, internal::Topology::FromJson(topology_json_));
+  backends_.push_back(MakeVerbsBackend(verbs_, std::move(vo), unavailable));
   return absl::OkStatus();
 }
 
@@ -106,10 +143,18 @@ Status TransferEngineImpl::RegisterMemory(void* addr, uint64_t length, const std
                                           bool remote_accessible) {
   const uint64_t address = reinterpret_cast<uint64_t>(addr);
   KVC_RETURN_IF_ERROR(regions_.Add(address, length, location, remote_accessible));
+  if (verbs_) {
+    Status registered = verbs_->Register(address, length, location, remote_accessible);
+    if (!registered.ok()) {
+      (void)regions_.Remove(address, milliseconds(0));
+      return registered;
+    }
+  }
 #ifdef KVC_HAVE_UCX
   if (ucx_ && remote_accessible) {
     StatusOr<std::string> rkey = ucx_->Map(address, length);
     if (!rkey.ok()) {
+      if (verbs_) verbs_->Deregister(address);
       (void)regions_.Remove(address, milliseconds(0));
       return rkey.status();
     }
@@ -122,6 +167,7 @@ Status TransferEngineImpl::UnregisterMemory(void* addr) {
   const uint64_t address = reinterpret_cast<uint64_t>(addr);
   KVC_RETURN_IF_ERROR(
       regions_.Remove(address, milliseconds(options_.unregister_wait_ms), shm_exports_.get()));
+  if (verbs_) verbs_->Deregister(address);  // from here the NICs refuse its rkeys
 #ifdef KVC_HAVE_UCX
   if (ucx_) ucx_->Unmap(address);
 #endif
@@ -156,6 +202,10 @@ SegmentDescriptor TransferEngineImpl::LocalSegment() const {
     for (RegionDescriptor& r : d.regions) r.ucx_rkey = ucx_->RkeyOf(r.address);
   }
 #endif
+  if (verbs_) {
+    d.verbs_nics = verbs_->nics();
+    for (RegionDescriptor& r : d.regions) r.verbs_rkeys = verbs_->RemoteKeys(r.address);
+  }
   d.topology_json = topology_json_;
   if (shm_exports_) d.shm_socket = shm_exports_->socket_name();
   return d;
@@ -179,14 +229,16 @@ StatusOr<std::unique_ptr<internal::PeerChannel>> TransferEngineImpl::OpenChannel
     }
     return b->Open(remote);
   }
-  if (remote.boot_id == internal::BootId()) {
-    auto shm = backend("shm")->Open(remote);
-    if (shm.ok()) return shm;
+  const std::vector<std::string> order =
+      internal::ChooseBackends({internal::BootId(), verbs_ != nullptr}, remote);
+  for (size_t i = 0; i + 1 < order.size(); ++i) {
+    auto channel = backend(order[i])->Open(remote);
+    if (channel.ok()) return channel;
     Logger("transfer")
-        ->info("intra-host path to {} unavailable ({}); using tcp", remote.name,
-               shm.status().message());
+        ->info("{} path to {} unavailable ({}); trying {}", order[i], remote.name,
+               channel.status().message(), order[i + 1]);
   }
-  return backend("tcp")->Open(remote);
+  return backend(order.back())->Open(remote);
 }
 
 StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name) {
@@ -195,8 +247,13 @@ StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name)
   auto known = handles_by_name_.find(name);
   if (known != handles_by_name_.end()) {
     Peer& peer = *peers_.at(known->second);
-    if (peer.pending_entries == 0 && !(peer.descriptor.tcp_endpoints == descriptor.tcp_endpoints &&
-                                       peer.descriptor.pid == descriptor.pid)) {
+    // A verbs channel holds the rkeys it was opened with: re-open it when regions changed.
+    const bool stale_keys = peer.channel->backend() == "verbs" &&
+                            !(peer.descriptor.regions == descriptor.regions &&
+                              peer.descriptor.verbs_nics == descriptor.verbs_nics);
+    if (peer.pending_entries == 0 &&
+        (stale_keys || !(peer.descriptor.tcp_endpoints == descriptor.tcp_endpoints &&
+                         peer.descriptor.pid == descriptor.pid))) {
       KVC_ASSIGN_OR_RETURN(peer.channel, OpenChannel(descriptor));
       peer.slice_bytes = SliceBytesFor(peer.channel->backend());
     }

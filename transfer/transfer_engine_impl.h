@@ -24,6 +24,7 @@
 
 namespace kvc::transfer::internal {
 class UcxContext;
+class VerbsContext;
 }
 
 namespace kvc::transfer {
@@ -87,6 +88,7 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   void FinishEntry(Entry* entry);
   std::shared_ptr<Batch> FindBatch(BatchId id) const;
   StatusOr<std::unique_ptr<internal::PeerChannel>> OpenChannel(const SegmentDescriptor& remote);
+  Status InitVerbs();
   Status ValidateLocked(const std::vector<TransferRequest>& requests, std::vector<Peer*>* peers);
   std::unique_ptr<Entry> MakeEntry(const TransferRequest& request, Peer* peer, uint64_t key,
                                    Batch* batch);
@@ -103,6 +105,7 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   std::unique_ptr<TcpTarget> target_;                         // constant after Init
   std::unique_ptr<ShmExportServer> shm_exports_;              // constant after Init; may be null
   std::shared_ptr<internal::UcxContext> ucx_;                 // constant after Init; may be null
+  std::shared_ptr<internal::VerbsContext> verbs_;             // constant after Init; may be null
   std::string segment_name_;                                  // constant after Init
   std::string topology_json_;                                 // constant after Init
   std::atomic<bool> shutting_down_{false};

@@ -1,20 +1,41 @@
-// The RDMA verbs backend (RC queue pairs, RDMA READ/WRITE). Built against
-// libibverbs when cmake found it (KVC_HAVE_VERBS). The data path is NOT written
-// yet: today the backend probes for devices and reports UNAVAILABLE with the
-// reason ("no RDMA device", or "built without libibverbs"), which is also what a
-// machine without a NIC (like the development machine) must see. Thread-safe.
+// The RDMA verbs backend: RC queue pairs, one-sided RDMA READ / WRITE straight
+// between registered memory of the two engines (docs/transfer.md, "Verbs
+// backend"). The engine owns one internal::VerbsContext (its NICs, memory
+// registrations and completion pollers) when an RDMA device can be opened; the
+// backend opens one internal::VerbsPeer per remote segment. Without a device (the
+// development machine) Open() reports UNAVAILABLE with the reason ("no RDMA
+// device found", or "built without libibverbs"). Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string>
 
 #include "kvc/common/status.h"
 #include "transfer/internal/channel.h"
+#include "transfer/internal/topology.h"
 
 namespace kvc::transfer {
+namespace internal {
+class VerbsContext;
+}
 
-// OK when at least one RDMA device can be opened; UNAVAILABLE with the reason otherwise.
+// OK when at least one RDMA device can be opened (through the provider engines
+// use); UNAVAILABLE with the reason otherwise.
 [[nodiscard]] Status ProbeVerbsDevices();
 
-std::unique_ptr<internal::Backend> MakeVerbsBackend();
+struct VerbsBackendOptions {
+  std::string cluster_token;                  // for the QP handshake on the target's TCP endpoint
+  std::chrono::milliseconds timeout{3000};    // handshake I/O
+  std::chrono::milliseconds path_down{1000};  // a failed path is skipped this long
+  uint32_t qps_per_path = 2;                  // RC QPs between each pair of NICs
+  internal::Topology local_topology;          // orders the local NICs per slice
+};
+
+// `context` may be null (no usable device): Open() then fails with
+// `unavailable` (the reason the context could not be created).
+std::unique_ptr<internal::Backend> MakeVerbsBackend(std::shared_ptr<internal::VerbsContext> context,
+                                                    VerbsBackendOptions options,
+                                                    Status unavailable);
 
 }  // namespace kvc::transfer

@@ -123,4 +123,44 @@ std::vector<std::string> Topology::NicsFor(const std::string& location) const {
   return out;
 }
 
+namespace {
+
+// Appends `group` rotated left by `rotation`.
+void AppendRotated(const std::vector<std::string>& group, uint64_t rotation,
+                   std::vector<std::string>* out) {
+  for (size_t i = 0; i < group.size(); ++i) out->push_back(group[(i + rotation) % group.size()]);
+}
+
+}  // namespace
+
+std::vector<std::string> OrderNics(const Topology& topology, const std::string& location,
+                                   const std::vector<std::string>& available, uint64_t rotation) {
+  auto is_available = [&](const std::string& nic) {
+    return std::find(available.begin(), available.end(), nic) != available.end();
+  };
+  std::vector<std::string> seen;
+  auto keep = [&](const std::vector<std::string>& listed) {
+    std::vector<std::string> group;
+    for (const std::string& nic : listed) {
+      if (is_available(nic) && std::find(seen.begin(), seen.end(), nic) == seen.end()) {
+        group.push_back(nic);
+        seen.push_back(nic);
+      }
+    }
+    return group;
+  };
+  std::vector<std::string> preferred, secondary;
+  auto it = topology.matrix.find(location);
+  if (it != topology.matrix.end()) {
+    preferred = keep(it->second.preferred);
+    secondary = keep(it->second.secondary);
+  }
+  const std::vector<std::string> rest = keep(available);
+  std::vector<std::string> out;
+  AppendRotated(preferred, rotation, &out);
+  AppendRotated(secondary, rotation, &out);
+  AppendRotated(rest, rotation, &out);
+  return out;
+}
+
 }  // namespace kvc::transfer::internal

@@ -33,7 +33,17 @@ struct HelloReplyFrame {
 // names the connection; kFence (address = the id of an abandoned connection of
 // the same initiator) makes the target stop serving that connection and wait
 // until the request it is in has ended before serving anything after the fence.
-enum class WireOp : uint8_t { kRead = 1, kWrite = 2, kGetSegment = 3, kSetId = 4, kFence = 5 };
+// kVerbsConnect carries a verbs QP handshake (verbs_wire.h, ≤ kMaxVerbsConnectBytes)
+// as its payload; the response's payload is the target's answer.
+enum class WireOp : uint8_t {
+  kRead = 1,
+  kWrite = 2,
+  kGetSegment = 3,
+  kSetId = 4,
+  kFence = 5,
+  kVerbsConnect = 6
+};
+inline constexpr uint64_t kMaxVerbsConnectBytes = 4096;
 
 // Client → target. kWrite is followed by `length` payload bytes.
 struct RequestFrame {

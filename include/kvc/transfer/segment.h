@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct RegionDescriptor {
   uint64_t length = 0;        // bytes
   std::string location;       // "cpu:0", "cuda:1": where the memory lives (NUMA node / GPU)
   std::string ucx_rkey = "";  // hex of the packed UCX rkey; "" when the owner has no UCX
+  // RDMA rkey of the region on each of the owner's verbs NICs (NIC name → rkey);
+  // empty when the owner has no verbs device.
+  std::map<std::string, uint32_t> verbs_rkeys = {};
 
   bool operator==(const RegionDescriptor&) const = default;
   // True when [addr, addr+len) lies inside this region (len may be 0 only at a valid addr).
@@ -44,6 +48,9 @@ struct SegmentDescriptor {
   // Abstract Unix socket (name without the leading NUL) where same-host peers ask
   // for shared mappings of regions allocated with AllocateSharedMemory; "" = none.
   std::string shm_socket;
+  // RDMA devices (ibv device names) the owner opened for the verbs backend; empty
+  // = no verbs. Peers reach them after a handshake on a TCP endpoint.
+  std::vector<std::string> verbs_nics;
 
   bool operator==(const SegmentDescriptor&) const = default;
   // The region holding [addr, addr+len), or nullptr.
