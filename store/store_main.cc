@@ -6,6 +6,7 @@
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
 #include "kvc/rpc/server.h"
+#include "kvc/rpc/service_auth.h"
 #include "kvc/store/store_options.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "store/node/segment_server.h"
@@ -34,8 +35,9 @@ int Serve(const kvc::StoreOptions& options) {
     log->error("{}", s.message());
     return 2;
   }
-  auto directory = kvc::transfer::MakePeerSegmentDirectory(options.transfer.cluster_token);
-  auto engine = kvc::transfer::CreateTransferEngine(options.transfer, directory.get());
+  const kvc::transfer::TransferEngineOptions transfer = kvc::EffectiveTransferOptions(options);
+  auto directory = kvc::transfer::MakePeerSegmentDirectory(transfer.cluster_token);
+  auto engine = kvc::transfer::CreateTransferEngine(transfer, directory.get());
   if (!engine.ok()) {
     log->error("transfer engine: {}", engine.status());
     return 1;
@@ -50,10 +52,17 @@ int Serve(const kvc::StoreOptions& options) {
   seg.ssd_path = options.ssd_path;
   seg.ssd_bytes = options.ssd_bytes;
   seg.shared_memory = options.shared_memory;
-  seg.cluster_token = options.transfer.cluster_token;  // for the master, when it requires one
+  seg.cluster_token = transfer.cluster_token;  // for the master, when it requires one
   auto server = kvc::store::SegmentServer::Create(seg, **engine);
   if (!server.ok()) {
     log->error("{}", server.status());
+    return 1;
+  }
+  // Stage/Unstage need the cluster token too, when one is configured (workers
+  // embedding a SegmentServer wrap the same service the same way).
+  if (kvc::Status s = kvc::RequireClusterToken((*server)->service(), options.cluster_token);
+      !s.ok()) {
+    log->error("{}", s.message());
     return 1;
   }
   auto rpc = kvc::RunningServer::Start("store", options.server, {(*server)->service()});

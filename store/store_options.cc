@@ -19,6 +19,15 @@ void BindStoreOptions(OptionSet& set, StoreOptions* o) {
           "DRAM and staging regions in the transfer engine's shared memory, so same-host peers "
           "copy with memcpy (false = private memory, cross-memory attach)");
   transfer::BindTransferEngineOptions(set, &o->transfer, "transfer.");
+  set.Add("cluster_token", &o->cluster_token,
+          "shared secret: required on every StoreNode call, sent to the master, and the transfer "
+          "engine's token (empty = StoreNode open; prefer KVC_CLUSTER_TOKEN)");
+}
+
+transfer::TransferEngineOptions EffectiveTransferOptions(const StoreOptions& o) {
+  transfer::TransferEngineOptions t = o.transfer;
+  if (!o.cluster_token.empty()) t.cluster_token = o.cluster_token;
+  return t;
 }
 
 Status ValidateStoreOptions(const StoreOptions& o) {
@@ -35,7 +44,7 @@ Status ValidateStoreOptions(const StoreOptions& o) {
   if (!o.ssd_path.empty() && o.ssd_bytes == 0) {
     return absl::InvalidArgumentError("store.ssd_bytes: must be > 0 with store.ssd_path set");
   }
-  return transfer::ValidateTransferEngineOptions(o.transfer);
+  return transfer::ValidateTransferEngineOptions(EffectiveTransferOptions(o));
 }
 
 }  // namespace kvc

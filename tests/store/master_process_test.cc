@@ -2,6 +2,7 @@
 // dead-node detection, and convergence after a master restart (nodes re-register).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <thread>
@@ -143,6 +144,78 @@ TEST(MasterProcessTest, ClusterTokenIsRequired) {
   EXPECT_EQ(nodes(), 0u) << "a refused call changed nothing";
   EXPECT_EQ(mount("pool-secret"), absl::StatusCode::kOk);
   EXPECT_EQ(nodes(), 1u);
+}
+
+// --require-token: without a token the master refuses to start (exit code 2,
+// naming the option); with one it serves. An open master on a non-loopback
+// address logs a loud warning; on loopback (development) it does not.
+TEST(MasterProcessTest, RequireTokenAndOpenMasterWarning) {
+  TempDir dir;
+  const std::string bin = testing::BinDir() + "/kvc-master";
+  auto start = [&](const std::string& name, std::vector<std::string> flags) {
+    std::vector<std::string> argv = {bin, "--port-file", dir.path() + "/" + name + ".port"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return std::make_unique<Subprocess>(argv, dir.path() + "/" + name + ".log");
+  };
+  auto log = [&](const std::string& name) {
+    return testing::ReadFile(dir.path() + "/" + name + ".log");
+  };
+  auto port = [&](const std::string& name) {
+    return testing::WaitForPortFile(dir.path() + "/" + name + ".port", milliseconds(10000));
+  };
+  constexpr const char* kWarning = "WITHOUT a cluster token";
+
+  auto refused = start("refused", {"--listen-address", "127.0.0.1:0", "--require-token"});
+  const std::optional<int> exit_status = refused->WaitFor(milliseconds(10000));
+  ASSERT_TRUE(exit_status.has_value()) << "kvc-master --require-token without a token kept running";
+  EXPECT_TRUE(WIFEXITED(*exit_status));
+  EXPECT_EQ(WEXITSTATUS(*exit_status), 2);
+  EXPECT_NE(log("refused").find("require_token"), std::string::npos) << log("refused");
+
+  auto open = start("open", {"--listen-address", "0.0.0.0:0"});
+  ASSERT_GT(port("open"), 0) << log("open");
+  EXPECT_NE(log("open").find(kWarning), std::string::npos) << log("open");
+
+  auto secured = start(
+      "secured", {"--listen-address", "0.0.0.0:0", "--require-token", "--cluster-token", "s"});
+  const int secured_port = port("secured");
+  ASSERT_GT(secured_port, 0) << log("secured");
+  EXPECT_EQ(log("secured").find(kWarning), std::string::npos) << log("secured");
+  auto stub = v1::StoreMaster::NewStub(MakeChannel("127.0.0.1:" + std::to_string(secured_port)));
+  EXPECT_EQ(Mount(*stub, "n1", 1 << 20).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(Mount(*stub, "n1", 1 << 20, "s").ok());
+
+  auto dev = start("dev", {"--listen-address", "127.0.0.1:0"});
+  ASSERT_GT(port("dev"), 0) << log("dev");
+  EXPECT_EQ(log("dev").find(kWarning), std::string::npos) << log("dev");
+}
+
+// Without etcd, an explicit --takeover-grace-ms applies from start-up (a restarted
+// master cannot tell a first start from a restart): PutStart is refused with
+// UNAVAILABLE TAKEOVER_GRACE until it ends; reads are served meanwhile.
+TEST(MasterProcessTest, ExplicitTakeoverGraceAppliesFromStartUp) {
+  TempDir dir;
+  const std::string port_file = dir.path() + "/m.port";
+  const auto started = std::chrono::steady_clock::now();
+  Subprocess proc({testing::BinDir() + "/kvc-master", "--listen-address", "127.0.0.1:0",
+                   "--port-file", port_file, "--takeover-grace-ms", "1500"},
+                  dir.path() + "/m.log");
+  const int port = testing::WaitForPortFile(port_file, milliseconds(10000));
+  ASSERT_GT(port, 0);
+  auto stub = v1::StoreMaster::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  ASSERT_TRUE(Mount(*stub, "n1", 1 << 20).ok());
+  auto refused = Put(*stub, 1, 4096, 1);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ReasonOf(refused.status()), "TAKEOVER_GRACE") << refused.status();
+  EXPECT_EQ(ReasonOf(Get(*stub, 1).status()), "NOT_FOUND") << "reads are served";
+  StatusOr<v1::PutStartResponse> put = refused.status();
+  while (!put.ok() && std::chrono::steady_clock::now() - started < std::chrono::seconds(8)) {
+    ASSERT_EQ(ReasonOf(put.status()), "TAKEOVER_GRACE") << put.status();
+    std::this_thread::sleep_for(milliseconds(50));
+    put = Put(*stub, 1, 4096, 1);
+  }
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, milliseconds(1500));
 }
 
 TEST(MasterProcessTest, PutGetMatchRemoveOverGrpc) {

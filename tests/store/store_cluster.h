@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/store/store_client.h"
 #include "kvc/transfer/transfer_engine.h"
@@ -23,8 +24,12 @@ using std::chrono::milliseconds;
 
 class StoreCluster {
  public:
-  explicit StoreCluster(std::vector<std::string> master_flags = {})
-      : master_flags_(std::move(master_flags)) {}
+  // With a `token`, the master and every node require it (--cluster-token) and
+  // clients and stats calls present it (also as their transfer engines' token).
+  explicit StoreCluster(std::vector<std::string> master_flags = {}, std::string token = "")
+      : master_flags_(std::move(master_flags)), token_(std::move(token)) {
+    if (!token_.empty()) master_flags_.insert(master_flags_.end(), {"--cluster-token", token_});
+  }
 
   // Starts (or restarts on its old port) the master.
   void StartMaster() {
@@ -73,9 +78,14 @@ class StoreCluster {
     if (ssd) {
       argv.insert(argv.end(), {"--store-ssd-path", dir_.path() + "/" + id + ".ssd"});
     }
+    if (!token_.empty()) argv.insert(argv.end(), {"--cluster-token", token_});
     nodes_[id] = std::make_unique<kvc::testing::Subprocess>(argv, dir_.path() + "/" + id + ".log");
-    ASSERT_GT(kvc::testing::WaitForPortFile(port_file, milliseconds(10000)), 0)
-        << kvc::testing::ReadFile(dir_.path() + "/" + id + ".log");
+    node_ports_[id] = kvc::testing::WaitForPortFile(port_file, milliseconds(10000));
+    ASSERT_GT(node_ports_[id], 0) << kvc::testing::ReadFile(dir_.path() + "/" + id + ".log");
+  }
+  // The StoreNode gRPC address of node `id` (started by StartNode).
+  std::string node_address(const std::string& id) const {
+    return "127.0.0.1:" + std::to_string(node_ports_.at(id));
   }
   void KillNode(const std::string& id) {
     nodes_[id]->Signal(SIGKILL);
@@ -91,6 +101,7 @@ class StoreCluster {
     while (true) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      if (!token_.empty()) AddBearerToken(&ctx, token_);
       stats.Clear();
       const bool ok = stub_->GetStats(&ctx, v1::GetStatsRequest(), &stats).ok();
       if ((ok && pred(stats)) || std::chrono::steady_clock::now() > deadline) return stats;
@@ -108,8 +119,9 @@ class StoreCluster {
   std::unique_ptr<Client> MakeClient(uint64_t buffer_bytes, uint32_t replicas = 1,
                                      bool lease_cache = true) {
     auto c = std::make_unique<Client>();
-    c->directory = transfer::MakePeerSegmentDirectory("kvc-dev-token");
     transfer::TransferEngineOptions eo;
+    if (!token_.empty()) eo.cluster_token = token_;
+    c->directory = transfer::MakePeerSegmentDirectory(eo.cluster_token);
     eo.listen_address = "";  // initiator only
     eo.peer_timeout_ms = 1000;
     auto engine = transfer::CreateTransferEngine(eo, c->directory.get());
@@ -121,6 +133,7 @@ class StoreCluster {
     co.master_address = master_address();
     co.replicas = replicas;
     co.lease_cache = lease_cache;
+    co.cluster_token = token_;
     auto client = StoreClient::Create(co, *c->engine);
     EXPECT_TRUE(client.ok());
     c->client = std::move(*client);
@@ -132,6 +145,8 @@ class StoreCluster {
  private:
   kvc::testing::TempDir dir_;
   std::vector<std::string> master_flags_;
+  const std::string token_;
+  std::map<std::string, int> node_ports_;
   std::unique_ptr<kvc::testing::Subprocess> master_;
   int master_port_ = 0;
   std::unique_ptr<v1::StoreMaster::Stub> stub_;

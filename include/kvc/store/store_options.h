@@ -24,7 +24,16 @@ struct StoreOptions {
   bool shared_memory = true;  // DRAM/staging from the engine's shared memory (memcpy for same-host
                               // peers); false = private memory (cross-memory attach)
   transfer::TransferEngineOptions transfer;  // the node's transfer engine (transfer.*)
+  // Shared secret of the cluster (as on workers): when set, every StoreNode call
+  // (Stage/Unstage) must carry it as "authorization: Bearer" (UNAUTHENTICATED
+  // otherwise), it is sent to the master, and it replaces transfer.cluster_token.
+  // "" = StoreNode open and transfer.cluster_token sent to the master (development).
+  std::string cluster_token;
 };
+
+// The transfer options kvc-store really uses: transfer.cluster_token replaced by
+// cluster_token when that is set.
+transfer::TransferEngineOptions EffectiveTransferOptions(const StoreOptions& options);
 
 void BindStoreOptions(OptionSet& set, StoreOptions* options);
 [[nodiscard]] Status ValidateStoreOptions(const StoreOptions& options);
