@@ -89,3 +89,21 @@ void ToProto(const SegmentSpec& s, v1::SegmentInfo* out) {
 }
 
 }  // namespace kvc::store
+
+namespace kvc::store {
+
+void ToProto(const Status& status, v1::ItemStatus* out) {
+  out->set_code(static_cast<int32_t>(status.code()));
+  if (status.ok()) return;
+  out->set_reason(ReasonOf(status));
+  out->set_message(std::string(status.message()));
+}
+
+Status FromProto(const v1::ItemStatus& status) {
+  if (status.code() == 0) return Status();
+  const int code = status.code() > 0 && status.code() <= 16 ? status.code() : 2;  // 2 = UNKNOWN
+  Status s(static_cast<absl::StatusCode>(code), status.message());
+  return status.reason().empty() ? s : WithReason(s, status.reason());
+}
+
+}  // namespace kvc::store

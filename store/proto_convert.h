@@ -21,6 +21,10 @@ void ToProto(const ReplicaView& replica, v1::Replica* out);
 void ToProto(const NodeTask& task, v1::NodeTask* out);
 NodeTask FromProto(const v1::NodeTask& task);
 
+// A per-item outcome of a batch call, with its reason (kvc::WithReason).
+void ToProto(const Status& status, v1::ItemStatus* out);
+Status FromProto(const v1::ItemStatus& status);
+
 SegmentSpec FromProto(const v1::SegmentInfo& info);
 void ToProto(const SegmentSpec& spec, v1::SegmentInfo* out);
 

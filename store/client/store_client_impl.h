@@ -55,7 +55,15 @@ class StoreClientImpl final : public StoreClient {
   // take-over is under way, until then (store_client_put.cc).
   Status StartPut(const PutItem& item, v1::PutStartResponse* started,
                   std::optional<std::chrono::steady_clock::time_point> until);
-  // The put protocol once for every item: PutStart each, one write batch, PutEnd each.
+  // PutStart of every item: one BatchPutStart round trip, then single calls for
+  // a lone item and (with `until`) for items refused during a take-over.
+  void StartPuts(std::span<const PutItem> items, std::vector<v1::PutStartResponse>* started,
+                 std::vector<Status>* out,
+                 std::optional<std::chrono::steady_clock::time_point> until);
+  // One BatchPutEnd: commits what was written, revokes what was not.
+  void EndPuts(std::span<const PutItem> items, const std::vector<v1::PutStartResponse>& started,
+               const std::vector<bool>& wrote, std::vector<Status>* out);
+  // The put protocol once for every item: PutStart all, one write batch, PutEnd all.
   std::vector<Status> BatchPutOnce(std::span<const PutItem> items,
                                    std::optional<std::chrono::steady_clock::time_point> until);
   // BatchGet; `use_cache` = consult the lease cache first.

@@ -67,18 +67,83 @@ Status StoreClientImpl::StartPut(const PutItem& item, v1::PutStartResponse* star
   }
 }
 
+void StoreClientImpl::StartPuts(std::span<const PutItem> items,
+                                std::vector<v1::PutStartResponse>* started,
+                                std::vector<Status>* out,
+                                std::optional<SteadyClock::time_point> until) {
+  std::vector<size_t> asked;
+  v1::BatchPutStartRequest req;
+  Header(req.mutable_header());
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].data == nullptr && items[i].size > 0) {
+      (*out)[i] = WithReason(absl::InvalidArgumentError("Put: data is null"), "BAD_SIZE");
+      continue;
+    }
+    v1::PutStartRequest* item = req.add_items();
+    ToProto(items[i].key, item->mutable_key());
+    item->set_size(items[i].size);
+    item->set_replicas(options_.replicas);
+    item->set_preferred_node_id(options_.node_id);
+    asked.push_back(i);
+  }
+  if (asked.empty()) return;
+  if (asked.size() > 1) {  // one round trip for all; a lone item takes the plain call
+    v1::BatchPutStartResponse resp;
+    Status s = CallMaster(
+        [&](v1::StoreMaster::Stub& m) { return m.BatchPutStart(Ctx().get(), req, &resp); });
+    if (s.ok() && (resp.status_size() != static_cast<int>(asked.size()) ||
+                   resp.results_size() != static_cast<int>(asked.size()))) {
+      s = absl::InternalError("BatchPutStart: master answered a different number of items");
+    }
+    for (size_t a = 0; a < asked.size(); ++a) {
+      const size_t i = asked[a];
+      (*out)[i] = s.ok() ? FromProto(resp.status(static_cast<int>(a))) : s;
+      if ((*out)[i].ok()) (*started)[i] = std::move(*resp.mutable_results(static_cast<int>(a)));
+    }
+  }
+  // Items not placed yet: one at a time, waiting out a take-over when `until` is set.
+  for (size_t i : asked) {
+    const bool placed = (*out)[i].ok() && (*started)[i].replicas_size() > 0;
+    const bool retry = asked.size() == 1 || (until && !(*out)[i].ok());
+    if (!placed && retry) (*out)[i] = StartPut(items[i], &(*started)[i], until);
+  }
+}
+
+void StoreClientImpl::EndPuts(std::span<const PutItem> items,
+                              const std::vector<v1::PutStartResponse>& started,
+                              const std::vector<bool>& wrote, std::vector<Status>* out) {
+  v1::BatchPutEndRequest req;
+  Header(req.mutable_header());
+  std::vector<size_t> committed;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (started[i].replicas_size() == 0) continue;  // PutStart failed
+    if (wrote[i]) {
+      ToProto(items[i].key, req.add_commit());
+      committed.push_back(i);
+    } else {
+      ToProto(items[i].key, req.add_revoke());
+    }
+  }
+  if (committed.empty() && req.revoke_size() == 0) return;
+  v1::BatchPutEndResponse resp;
+  Status s =
+      CallMaster([&](v1::StoreMaster::Stub& m) { return m.BatchPutEnd(Ctx().get(), req, &resp); });
+  if (s.ok() && resp.commit_status_size() != static_cast<int>(committed.size())) {
+    s = absl::InternalError("BatchPutEnd: master answered a different number of items");
+  }
+  for (size_t c = 0; c < committed.size(); ++c) {
+    (*out)[committed[c]] = s.ok() ? FromProto(resp.commit_status(static_cast<int>(c))) : s;
+  }
+}
+
 std::vector<Status> StoreClientImpl::BatchPutOnce(std::span<const PutItem> items,
                                                   std::optional<SteadyClock::time_point> until) {
   std::vector<Status> out(items.size());
   std::vector<v1::PutStartResponse> started(items.size());
+  StartPuts(items, &started, &out, until);
   std::vector<Transfer> transfers;
   std::vector<size_t> owner;  // transfer -> item
   for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].data == nullptr && items[i].size > 0) {
-      out[i] = WithReason(absl::InvalidArgumentError("Put: data is null"), "BAD_SIZE");
-      continue;
-    }
-    out[i] = StartPut(items[i], &started[i], until);
     if (!out[i].ok()) continue;
     for (const v1::Replica& r : started[i].replicas()) {
       transfers.push_back(
@@ -94,24 +159,7 @@ std::vector<Status> StoreClientImpl::BatchPutOnce(std::span<const PutItem> items
       out[owner[t]] = moved[t];
     }
   }
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (started[i].replicas_size() == 0) continue;  // PutStart failed
-    v1::PutEndRequest end;
-    Header(end.mutable_header());
-    ToProto(items[i].key, end.mutable_key());
-    if (wrote[i]) {
-      v1::PutEndResponse resp;
-      out[i] =
-          CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutEnd(Ctx().get(), end, &resp); });
-    } else {
-      v1::PutRevokeRequest revoke;
-      *revoke.mutable_header() = end.header();
-      *revoke.mutable_key() = end.key();
-      v1::PutRevokeResponse resp;
-      (void)CallMaster(
-          [&](v1::StoreMaster::Stub& m) { return m.PutRevoke(Ctx().get(), revoke, &resp); });
-    }
-  }
+  EndPuts(items, started, wrote, &out);
   return out;
 }
 
