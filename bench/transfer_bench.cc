@@ -64,7 +64,7 @@ class LoopbackTarget {
   StatusOr<std::string> Start(const TransferBenchConfig& c) {
     port_file_ = absl::StrCat("/tmp/kvc-bench-target-", getpid(), ".port");
     unlink(port_file_.c_str());
-    const uint64_t bytes = uint64_t{c.threads} * c.batch * c.block_size;
+    const uint64_t bytes = uint64_t{c.threads} * ThreadSpan(c);
     std::vector<std::string> args = {
         "/proc/self/exe",       "transfer",    "--serve",  "--region-bytes",
         std::to_string(bytes),  "--port-file", port_file_, "--token",
@@ -122,7 +122,8 @@ void Print(const TransferBenchConfig& c, const TransferBenchResult& r) {
       {"verified", r.verified},
       {"verify_requested", c.verify},
       {"slice_bytes", r.backend == "shm" ? c.engine.shm_slice_bytes : c.engine.slice_bytes},
-      {"tcp_connections", c.engine.tcp_connections_per_peer}};
+      {"tcp_connections", c.engine.tcp_connections_per_peer},
+      {"working_set", uint64_t{c.threads} * ThreadSpan(c)}};
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
 }
@@ -188,6 +189,10 @@ BenchCommand RegisterTransferCommand(CLI::App& app) {
   sub->add_option("--threads", c.threads, "submitting threads")->capture_default_str();
   sub->add_option("--duration", c.duration, "seconds to run")->capture_default_str();
   sub->add_flag("--verify", c.verify, "check the bytes after the timed run");
+  sub->add_option("--working-set", c.working_set,
+                  "remote bytes the threads cycle through (0 = each reuses its own blocks; "
+                  "larger than the CPU caches measures DRAM, as the store bench does)")
+      ->capture_default_str();
   sub->add_flag("--memcpy", c.memcpy_baseline,
                 "measure single-thread memcpy of the same blocks instead (reference)");
   sub->add_option("--slice-bytes", c.engine.slice_bytes, "engine slice size")

@@ -24,8 +24,15 @@ struct TransferBenchConfig {
   uint64_t region_bytes = 0;     // --serve: bytes to register (0 = computed)
   std::string port_file;         // --serve: where to write the bound port
   bool heap_region = false;      // target region from the heap, not AllocateSharedMemory
+  // Remote bytes the threads cycle through (0 = each thread reuses its own
+  // batch*block bytes, which then stay in the CPU caches on the intra-host path).
+  uint64_t working_set = 0;
   transfer::TransferEngineOptions engine;
 };
+
+// Bytes of the remote region each thread cycles through: its batch*block area,
+// or its share of --working-set rounded down to whole batches (never less).
+uint64_t ThreadSpan(const TransferBenchConfig& c);
 
 struct TransferBenchResult {
   std::string backend;

@@ -25,6 +25,7 @@ struct ThreadArea {
   char* check = nullptr;       // batch * block bytes, for read-back verification
   uint64_t remote = 0;         // remote address of this thread's area
   uint64_t remote_offset = 0;  // offset of that area inside the remote region
+  uint64_t span = 0;           // bytes of the remote region this thread cycles through
 };
 
 std::vector<TransferRequest> MakeRequests(const TransferBenchConfig& c, TransferOp op, char* local,
@@ -88,22 +89,30 @@ double Percentile(std::vector<double>& v, double q) {
 
 }  // namespace
 
+uint64_t ThreadSpan(const TransferBenchConfig& c) {
+  const uint64_t per_batch = uint64_t{c.batch} * c.block_size;
+  if (c.threads == 0 || per_batch == 0) return per_batch;
+  const uint64_t share = c.working_set / c.threads / per_batch * per_batch;
+  return std::max(per_batch, share);
+}
+
 StatusOr<TransferBenchResult> RunTransferLoad(const TransferBenchConfig& c,
                                               transfer::TransferEngine& engine,
                                               transfer::SegmentHandle target,
                                               const transfer::RegionDescriptor& remote) {
   const uint64_t per_thread = uint64_t{c.batch} * c.block_size;
-  if (per_thread * c.threads > remote.length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("threads*batch*block-size = ", per_thread * c.threads,
-                     " bytes exceeds the target region (", remote.length, ")"));
+  const uint64_t span = ThreadSpan(c);
+  if (span * c.threads > remote.length) {
+    return absl::InvalidArgumentError(absl::StrCat("the threads' working set (", span * c.threads,
+                                                   " bytes) exceeds the target region (",
+                                                   remote.length, ")"));
   }
   std::vector<char> memory(2 * per_thread * c.threads);
   KVC_RETURN_IF_ERROR(engine.RegisterMemory(memory.data(), memory.size(), "cpu:0", false));
   std::vector<ThreadArea> areas(c.threads);
   for (uint32_t t = 0; t < c.threads; ++t) {
     areas[t] = {memory.data() + 2 * t * per_thread, memory.data() + (2 * t + 1) * per_thread,
-                remote.address + t * per_thread, t * per_thread};
+                remote.address + t * span, t * span, span};
   }
   const TransferOp op = c.op == "read" ? TransferOp::kRead : TransferOp::kWrite;
   std::atomic<uint64_t> ops{0}, errors{0};
@@ -116,10 +125,15 @@ StatusOr<TransferBenchResult> RunTransferLoad(const TransferBenchConfig& c,
   std::vector<std::thread> threads;
   for (uint32_t t = 0; t < c.threads; ++t) {
     threads.emplace_back([&, t] {
-      const auto requests = MakeRequests(c, op, areas[t].local, target, areas[t].remote);
+      auto requests = MakeRequests(c, op, areas[t].local, target, areas[t].remote);
       std::vector<double> mine;
       std::string error;
+      uint64_t position = 0;  // offset of the next batch inside the thread's span
       while (SteadyClock::now() < end) {
+        if (areas[t].span > per_thread) {
+          requests = MakeRequests(c, op, areas[t].local, target, areas[t].remote + position);
+          position = (position + per_thread) % areas[t].span;
+        }
         const auto t0 = SteadyClock::now();
         const uint64_t failed = RunBatch(engine, requests, &error);
         mine.push_back(std::chrono::duration<double, std::micro>(SteadyClock::now() - t0).count());
@@ -151,7 +165,9 @@ StatusOr<TransferBenchResult> RunTransferLoad(const TransferBenchConfig& c,
 
 TransferBenchResult RunMemcpyBaseline(const TransferBenchConfig& c) {
   const uint64_t bytes = uint64_t{c.batch} * c.block_size;
-  std::vector<char> src(bytes, 1), dst(bytes, 0);  // touched: no page faults in the loop
+  const uint64_t span = std::max(bytes, c.working_set / bytes * bytes);  // one thread: all of it
+  std::vector<char> src(span, 1), dst(bytes, 0);  // touched: no page faults in the loop
+  uint64_t position = 0;
   std::vector<double> latencies;
   TransferBenchResult r;
   r.backend = "memcpy";
@@ -161,8 +177,10 @@ TransferBenchResult RunMemcpyBaseline(const TransferBenchConfig& c) {
   while (SteadyClock::now() < end) {
     const auto t0 = SteadyClock::now();
     for (uint32_t i = 0; i < c.batch; ++i) {
-      std::memcpy(dst.data() + i * c.block_size, src.data() + i * c.block_size, c.block_size);
+      std::memcpy(dst.data() + i * c.block_size, src.data() + position + i * c.block_size,
+                  c.block_size);
     }
+    position = (position + bytes) % span;
     latencies.push_back(std::chrono::duration<double, std::micro>(SteadyClock::now() - t0).count());
     r.ops += c.batch;
   }
@@ -170,8 +188,7 @@ TransferBenchResult RunMemcpyBaseline(const TransferBenchConfig& c) {
   r.bytes = r.ops * c.block_size;
   r.p50_us = Percentile(latencies, 0.50);
   r.p99_us = Percentile(latencies, 0.99);
-  r.verified =
-      c.verify && std::memcmp(src.data(), dst.data(), bytes) == 0;  // reads dst: copies stay
+  r.verified = c.verify && std::memcmp(src.data(), dst.data(), bytes) == 0;  // reads dst
   return r;
 }
 
