@@ -168,6 +168,11 @@ Status VerbsContext::Post(const std::shared_ptr<VerbsQp>& qp, VerbsWork work,
   work.id = next_id_++;
   {
     std::lock_guard lock(nic.mu);
+    if (nic.work.size() + 1 > nic.device->completion_queue_depth()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("verbs: ", names_[qp->nic], " has ", nic.work.size(),
+                       " work requests outstanding, as many as its completion queue holds"));
+    }
     nic.work[work.id] = Work{owner, qp, slice, path, Clock::now() + options_.timeout, false};
   }
   Status posted = qp->qp->Post(work);

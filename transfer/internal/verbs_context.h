@@ -93,8 +93,9 @@ class VerbsContext {
   // ---- initiator side ----
   [[nodiscard]] StatusOr<std::shared_ptr<VerbsQp>> CreateQueuePair(size_t nic);
   // Posts `work` (its id is assigned here) on `qp` and tracks it: `owner` gets
-  // OnWorkDone(slice, path, qp, status, timed_out) exactly once. On error nothing is
-  // tracked and the owner gets no call.
+  // OnWorkDone(slice, path, qp, status, timed_out) exactly once. On error nothing
+  // is tracked and the owner gets no call; RESOURCE_EXHAUSTED when the NIC already
+  // has a completion queue's worth of work outstanding.
   [[nodiscard]] Status Post(const std::shared_ptr<VerbsQp>& qp, VerbsWork work,
                             const std::shared_ptr<VerbsWorkOwner>& owner, Slice* slice,
                             size_t path);

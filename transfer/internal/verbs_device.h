@@ -100,6 +100,9 @@ class VerbsDevice {
   // work requests.
   [[nodiscard]] virtual StatusOr<std::unique_ptr<VerbsQueuePair>> CreateQueuePair(
       uint32_t max_outstanding) = 0;
+  // How many completions the device's completion queue holds: the context never
+  // has more work outstanding on this device (an overrun CQ would break every QP).
+  virtual uint32_t completion_queue_depth() const = 0;
   // Waits at most `timeout` for completions of any QP of this device and stores
   // up to `max` of them; returns how many (0 on timeout).
   virtual int Poll(VerbsCompletion* out, int max, std::chrono::milliseconds timeout) = 0;

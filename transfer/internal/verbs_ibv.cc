@@ -172,7 +172,11 @@ class IbvDevice final : public VerbsDevice {
     if (d->pd_ == nullptr) return Errno("ibv_alloc_pd on " + d->name_, errno);
     d->channel_ = ibv_create_comp_channel(d->context_);
     if (d->channel_ == nullptr) return Errno("ibv_create_comp_channel on " + d->name_, errno);
-    d->cq_ = ibv_create_cq(d->context_, kCqDepth, nullptr, d->channel_, 0);
+    ibv_device_attr attr{};
+    const int depth = ibv_query_device(d->context_, &attr) == 0
+                          ? std::min(kCqDepth, std::max(attr.max_cqe, 256))
+                          : 4096;
+    d->cq_ = ibv_create_cq(d->context_, depth, nullptr, d->channel_, 0);
     if (d->cq_ == nullptr) return Errno("ibv_create_cq on " + d->name_, errno);
     return std::unique_ptr<VerbsDevice>(std::move(d));
   }
@@ -212,6 +216,8 @@ class IbvDevice final : public VerbsDevice {
     return std::unique_ptr<VerbsQueuePair>(new IbvQueuePair(qp, port_));
   }
 
+  uint32_t completion_queue_depth() const override { return static_cast<uint32_t>(cq_->cqe); }
+
   int Poll(VerbsCompletion* out, int max, std::chrono::milliseconds timeout) override {
     int n = Drain(out, max);
     if (n != 0) return std::max(n, 0);
@@ -227,7 +233,7 @@ class IbvDevice final : public VerbsDevice {
   }
 
  private:
-  static constexpr int kCqDepth = 16384;
+  static constexpr int kCqDepth = 1 << 16;
   explicit IbvDevice(std::string name) : name_(std::move(name)) {}
 
   Status QueryPort() {

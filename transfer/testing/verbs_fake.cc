@@ -16,7 +16,7 @@ using internal::VerbsWork;
 class FakeVerbsDevice final : public internal::VerbsDevice {
  public:
   FakeVerbsDevice(FakeVerbsFabric* fabric, std::string name)
-      : fabric_(fabric), name_(std::move(name)) {}
+      : fabric_(fabric), name_(std::move(name)), cq_depth_(fabric->cq_depth_) {}
   const std::string& name() const override { return name_; }
 
   StatusOr<VerbsKeys> Register(uint64_t address, uint64_t length, bool remote) override {
@@ -36,6 +36,8 @@ class FakeVerbsDevice final : public internal::VerbsDevice {
   }
 
   StatusOr<std::unique_ptr<internal::VerbsQueuePair>> CreateQueuePair(uint32_t) override;
+
+  uint32_t completion_queue_depth() const override { return cq_depth_; }
 
   int Poll(VerbsCompletion* out, int max, std::chrono::milliseconds timeout) override {
     std::unique_lock lock(cq_mu_);
@@ -77,6 +79,7 @@ class FakeVerbsDevice final : public internal::VerbsDevice {
   };
   FakeVerbsFabric* const fabric_;
   const std::string name_;
+  const uint32_t cq_depth_;
   std::mutex mu_;
   std::map<uint64_t, Mr> mrs_;  // guarded by mu_
   std::mutex cq_mu_;

@@ -13,6 +13,7 @@
 // peer; the context's deadline must catch it). Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -38,6 +39,8 @@ class FakeVerbsFabric final : public internal::VerbsProvider {
   StatusOr<std::vector<std::string>> List() override;
   StatusOr<std::unique_ptr<internal::VerbsDevice>> Open(const std::string& name) override;
 
+  // Completion queue depth of devices opened afterwards (default 65536).
+  void SetCompletionQueueDepth(uint32_t depth) { cq_depth_ = depth; }
   void SetBroken(const std::string& nic, bool broken);
   void SetSilent(const std::string& nic, bool silent);
   // Work requests posted on QPs of devices named `nic` that completed OK.
@@ -56,6 +59,7 @@ class FakeVerbsFabric final : public internal::VerbsProvider {
   std::map<std::string, uint64_t> completed_;  // guarded by mu_
   uint32_t next_qpn_ = 1;                      // guarded by mu_
   uint32_t next_key_ = 1;                      // guarded by mu_
+  std::atomic<uint32_t> cq_depth_{1 << 16};
 };
 
 }  // namespace kvc::transfer::testing
