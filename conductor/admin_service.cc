@@ -46,6 +46,9 @@ ConductorCounters::ConductorCounters(MetricsRegistry& r)
                        "Reused prompt tokens whose KV was read from another node.")),
       retries(r.GetCounter("kvc_conductor_retries_total",
                            "Requests retried on another node after a node failed.")),
+      decode_stalls(r.GetCounter(
+          "kvc_conductor_decode_stalls_total",
+          "Decode streams ended because no token came within stream_idle_timeout_ms.")),
       ttft(r.GetHistogram("kvc_conductor_ttft_seconds", "Time to first token.",
                           DefaultLatencyBuckets())),
       inter_token(r.GetHistogram("kvc_conductor_inter_token_seconds",

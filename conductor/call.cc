@@ -414,10 +414,40 @@ void Call::DoDecode() {
     }
     inflight_ = reactor->ctx;
   }
+  stream_activity_ns_ = SteadyNanos();
+  if (impl_->options.stream_idle_timeout_ms > 0) {
+    WatchStream(milliseconds(impl_->options.stream_idle_timeout_ms));
+  }
   impl_->clients.Decode(DecodeNode().rpc_address())
       .async()
       ->Decode(reactor->ctx.get(), &reactor->request, reactor);
   reactor->Start();
+}
+
+void Call::WatchStream(milliseconds delay) {
+  std::weak_ptr<Call> weak = shared_from_this();  // the watch keeps no call alive
+  impl_->PostAfter(delay, [weak] {
+    if (auto call = weak.lock()) call->CheckStreamIdle();
+  });
+}
+
+void Call::CheckStreamIdle() {
+  const milliseconds timeout(impl_->options.stream_idle_timeout_ms);
+  std::shared_ptr<grpc::ClientContext> ctx;
+  {
+    std::lock_guard lock(mu_);
+    if (done_ || inflight_ == nullptr) return;  // the stream ended
+    ctx = inflight_;
+  }
+  const auto idle = std::chrono::nanoseconds(SteadyNanos() - stream_activity_ns_.load());
+  if (idle < timeout) {
+    return WatchStream(std::chrono::ceil<milliseconds>(timeout - idle));
+  }
+  Logger("conductor")
+      ->warn("request {}: decode node {} sent nothing for {} ms; cancelling the stream", id_,
+             DecodeNode().node_id(), std::chrono::duration_cast<milliseconds>(idle).count());
+  stalled_ = true;
+  ctx->TryCancel();  // OnDecodeDone follows and reports DECODE_STALLED
 }
 
 }  // namespace kvc::conductor

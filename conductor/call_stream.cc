@@ -7,6 +7,7 @@
 namespace kvc::conductor {
 
 void Call::OnDecodeMessage(const kvc::v1::DecodeResponse& m, grpc::ClientContext& ctx) {
+  stream_activity_ns_ = SteadyNanos();
   if (Done() || !finish_reason_.empty()) return;
   std::string text;
   std::vector<uint32_t> ids;
@@ -36,6 +37,7 @@ void Call::OnDecodeDone(const grpc::Status& grpc_status) {
   impl_->placer.DecodeEnded(id_);
   if (Done()) return;
   if (!finish_reason_.empty()) return Complete(finish_reason_);
+  if (stalled_) return StreamStalled();
   Status s = FromGrpcStatus(grpc_status);
   if (s.ok()) {
     s = WithReason(absl::InternalError("the decode stream ended without a finish reason"),
@@ -47,6 +49,18 @@ void Call::OnDecodeDone(const grpc::Status& grpc_status) {
   Fail(WithReason(absl::UnavailableError(absl::StrCat("decode node ", DecodeNode().node_id(),
                                                       " failed mid-stream: ", s.message())),
                   ReasonOf(s).empty() ? "NODE_FAILED" : ReasonOf(s)));
+}
+
+void Call::StreamStalled() {
+  const auto& node = DecodeNode();
+  impl_->counters.decode_stalls.Increment();
+  impl_->placer.Suspect(node.node_id(), std::chrono::seconds(2));
+  CancelOnDecode(node.rpc_address());
+  CancelOnPrefill(placement_.prefill.rpc_address());
+  Fail(WithReason(absl::UnavailableError(absl::StrCat(
+                      "decode node ", node.node_id(), " sent no token for ",
+                      impl_->options.stream_idle_timeout_ms, " ms (stream_idle_timeout_ms)")),
+                  "DECODE_STALLED"));
 }
 
 void Call::Complete(const std::string& finish_reason) {

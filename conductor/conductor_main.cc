@@ -74,6 +74,7 @@ kvc::conductor::PipelineOptions PipelineOptionsOf(const kvc::ConductorOptions& o
   p.rpc_timeout_ms = o.rpc_timeout_ms;
   p.prefill_timeout_ms = o.prefill_timeout_ms;
   p.request_timeout_ms = o.request_timeout_ms;
+  p.stream_idle_timeout_ms = o.stream_idle_timeout_ms;
   p.threads = static_cast<int>(o.rpc_threads);
   p.kv_wait_ms = o.kv_wait_ms;
   return p;

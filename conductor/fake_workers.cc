@@ -115,6 +115,14 @@ grpc::Status FakeDecode::Decode(grpc::ServerContext* ctx, const kvc::v1::DecodeR
       }
     }
     if (ctx->IsCancelled()) return finish(grpc::Status::CANCELLED, true);
+    if (hang_after >= 0 && static_cast<int>(i) >= hang_after) {
+      // A hung node: sends nothing more and keeps the stream open (bounded, 30 s).
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(30),
+                   [&] { return ctx->IsCancelled() || cancelled_.count(id) > 0; });
+      lock.unlock();
+      return finish(grpc::Status::CANCELLED, true);
+    }
     if (die_after >= 0 && static_cast<int>(i) >= die_after) {
       return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake decode died"), false);
     }

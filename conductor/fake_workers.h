@@ -68,6 +68,7 @@ class FakeDecode final : public kvc::v1::Decode::Service {
   std::string script_end = "stop";     // finish reason when the script runs out
   std::chrono::milliseconds delay{0};  // between messages
   int die_after = -1;                  // messages before failing UNAVAILABLE (-1 = never)
+  int hang_after = -1;  // messages before going silent, stream open, until cancelled (-1 = never)
 
   // Observations.
   uint64_t used_blocks() const;  // reserved and not freed

@@ -43,6 +43,9 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
   set.Add("prefill_timeout_ms", &o->prefill_timeout_ms,
           "deadline of a Prefill call (queue + compute + KV transfer)");
   set.Add("request_timeout_ms", &o->request_timeout_ms, "deadline of a whole request");
+  set.Add("stream_idle_timeout_ms", &o->stream_idle_timeout_ms,
+          "a Decode stream that brings no token for this long is cancelled and the client gets "
+          "a decode_stalled error (0 = off)");
   set.Add("retry_after_s", &o->retry_after_s, "Retry-After seconds on 429 and 503 answers");
   set.Add("kv_wait_ms", &o->kv_wait_ms,
           "a request no decode node has KV memory for waits this long before a 429 (0 = none)");
@@ -74,6 +77,10 @@ Status ValidateConductorOptions(const ConductorOptions& o) {
                          {"prefill_timeout_ms", o.prefill_timeout_ms},
                          {"request_timeout_ms", o.request_timeout_ms}}) {
     if (v == 0) return absl::InvalidArgumentError(absl::StrCat(name, ": must be > 0"));
+  }
+  if (o.stream_idle_timeout_ms > 3'600'000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stream_idle_timeout_ms: ", o.stream_idle_timeout_ms, " is over 3600000 (0 = off)"));
   }
   if (o.rpc_threads < 1 || o.rpc_threads > 256) {
     return absl::InvalidArgumentError(

@@ -22,6 +22,13 @@ namespace kvc::conductor {
 
 class Call;
 
+// steady_clock now in nanoseconds (for atomics shared between threads).
+inline int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 struct Pipeline::Impl {
   Impl(PipelineOptions o, const ServedModel& m, Placer& p, ConductorCounters& c,
        store::StoreClient* s, const Clock& clk);
@@ -81,11 +88,17 @@ class Call : public RequestHandle, public std::enable_shared_from_this<Call> {
   void OnPrefilled(const std::shared_ptr<Prefill>& call, const grpc::Status& status);
   void OnFirstToken(const kvc::v1::PrefillResponse& response);
   void DoDecode();
+  // Idle watch of the Decode stream: checks after `delay` whether a message came
+  // within stream_idle_timeout_ms; if not, cancels the stream (OnDecodeDone reports it).
+  void WatchStream(std::chrono::milliseconds delay);
+  void CheckStreamIdle();
   // A node failed before the first token: retry elsewhere once, else fail.
   void NodeFailed(const kvc::v1::NodeInfo& node, const Status& why);
   // No decode node has KV room now: place again a little later (bounded by kv_wait_ms).
   void WaitForKv(const Status& why);
   void Complete(const std::string& finish_reason);
+  // The idle watch cut the Decode stream: error to the client, Cancel on both workers.
+  void StreamStalled();
   void Fail(const Status& status);
   // Fire-and-forget Cancel{R} to a worker.
   void CancelOnPrefill(const std::string& address);
@@ -125,6 +138,9 @@ class Call : public RequestHandle, public std::enable_shared_from_this<Call> {
   uint32_t first_token_ = 0;
   int kv_waits_ = 0;
   bool waiting_gauge_ = false, running_gauge_ = false;
+  // steady_clock ns of the last Decode message (or the stream's start); any thread.
+  std::atomic<int64_t> stream_activity_ns_{0};
+  std::atomic<bool> stalled_{false};  // the idle watch cancelled the Decode stream
 
   std::mutex mu_;
   bool done_ = false;       // guarded by mu_: the sink got its last event (or Cancel ran)

@@ -101,6 +101,7 @@ class PipelineTest : public ::testing::Test {
     pipe.prefill_timeout_ms = 5000;
     pipe.request_timeout_ms = 20000;
     pipe.kv_wait_ms = kv_wait_ms_;
+    pipe.stream_idle_timeout_ms = stream_idle_timeout_ms_;
     pipeline_ =
         std::make_unique<Pipeline>(pipe, *model_, *placer_, *counters_, nullptr, Clock::Real());
     http_ = std::make_unique<http::HttpServer>(http::ServerOptions{"127.0.0.1", 0, 2});
@@ -166,6 +167,7 @@ class PipelineTest : public ::testing::Test {
   std::vector<std::unique_ptr<FakeServer>> servers_;
   int port_ = 0;
   uint32_t kv_wait_ms_ = 2000;
+  uint32_t stream_idle_timeout_ms_ = 30000;
 };
 
 // A streamed chat: role first, text deltas from prefill's first token and decode's
@@ -284,6 +286,54 @@ TEST_F(PipelineTest, ErrorEventWhenDecodeDiesMidStream) {
   events.pop_back();
   EXPECT_EQ(StreamedText(events), "Hel");
   EXPECT_EQ(counters_->failed.Value(), 1);
+}
+
+// A decode node that goes silent mid-stream but keeps its socket open: after
+// stream_idle_timeout_ms the stream ends with a decode_stalled error event (after the
+// text already sent), Cancel reaches both workers, and the stall is counted.
+TEST_F(PipelineTest, StalledDecodeStreamEndsWithDecodeStalled) {
+  stream_idle_timeout_ms_ = 300;
+  Start();
+  FakePrefill& p = AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  d.hang_after = 2;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = Post("/v1/chat/completions", Chat("x", R"(,"stream":true,"max_tokens":50)"));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(r.status, 200);
+  EXPECT_GE(took, milliseconds(300));
+  EXPECT_LT(took, milliseconds(5000));  // not the 20 s request deadline
+  auto events = Events(r.body);
+  ASSERT_GE(events.size(), 2u);
+  auto err = json::parse(events.back());
+  ASSERT_TRUE(err.contains("error")) << events.back();
+  EXPECT_EQ(err["error"]["code"], "decode_stalled");
+  events.pop_back();
+  EXPECT_EQ(StreamedText(events), "Hel");
+  EXPECT_EQ(counters_->decode_stalls.Value(), 1);
+  EXPECT_EQ(counters_->failed.Value(), 1);
+  ASSERT_EQ(d.seen().size(), 1u);
+  const std::string id = d.seen()[0].header().request_id();
+  EXPECT_TRUE(d.WaitCancelled(id, milliseconds(3000)));
+  EXPECT_TRUE(Eventually([&] { return p.cancelled().count(id) == 1; }));
+  EXPECT_TRUE(Eventually([&] { return d.used_blocks() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return counters_->running.Value() == 0; }));
+}
+
+// A slow stream whose gaps stay under the idle timeout runs to its end, however long.
+TEST_F(PipelineTest, SlowStreamUnderTheIdleTimeoutCompletes) {
+  stream_idle_timeout_ms_ = 300;
+  Start();
+  AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  d.delay = milliseconds(100);  // 10 messages: ~1 s in all, > 3 idle timeouts
+  auto r = Post("/v1/chat/completions", Chat("x", R"(,"stream":true,"max_tokens":50)"));
+  ASSERT_EQ(r.status, 200);
+  auto events = Events(r.body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_EQ(StreamedText(events), "Hello world");
+  EXPECT_EQ(counters_->decode_stalls.Value(), 0);
 }
 
 // A client that disconnects mid-stream gets its request cancelled on both workers.

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tests/serving/local_cluster.h"
@@ -102,6 +104,62 @@ TEST(E2eFaultTest, ClientDisconnectFreesKv) {
   }
   EXPECT_EQ(u.decode_used, 0u);
   EXPECT_EQ(u.prefill_used, 0u);
+  EXPECT_EQ(u.running, 0u);
+}
+
+// Sends SIGCONT on scope exit, so a stopped process never outlives a failed check.
+struct ContinueOnExit {
+  pid_t pid = 0;
+  ~ContinueOnExit() {
+    if (pid > 0) kill(pid, SIGCONT);
+  }
+};
+
+// A decode node that hangs mid-stream without closing its socket (SIGSTOP): the
+// conductor's stream idle timeout ends the stream with a decode_stalled error event
+// within seconds (not at the 600 s request deadline) and counts it in /metrics;
+// once the node runs again the request's KV is freed there.
+TEST(E2eFaultTest, StalledDecodeEndsWithDecodeStalled) {
+  // kvc-local passes its environment on: only kvc-conductor has this option.
+  setenv("KVC_STREAM_IDLE_TIMEOUT_MS", "1500", 1);
+  LocalCluster cluster({"--engine", "sim"});
+  unsetenv("KVC_STREAM_IDLE_TIMEOUT_MS");
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  const pid_t decode = cluster.Pid("decode-0");
+  ASSERT_GT(decode, 0);
+  ContinueOnExit guard;
+  std::chrono::steady_clock::time_point stopped;
+  int events = 0;
+  const auto r = testing::PostSse(cluster.http_port(), "/v1/chat/completions",
+                                  testing::ChatBody(kPrompt, 2000, true), [&](const std::string&) {
+                                    if (++events == 3 && kill(decode, SIGSTOP) == 0) {
+                                      guard.pid = decode;
+                                      stopped = std::chrono::steady_clock::now();
+                                    }
+                                    return true;
+                                  });
+  const auto took = std::chrono::steady_clock::now() - stopped;
+  ASSERT_NE(guard.pid, 0) << "the stream ended before the decode node could be stopped";
+  EXPECT_EQ(r.status, 200);
+  ASSERT_FALSE(r.events.empty());
+  const auto err = nlohmann::json::parse(r.events.back(), nullptr, false);
+  ASSERT_TRUE(err.is_object() && err.contains("error")) << r.events.back();
+  EXPECT_EQ(err["error"]["code"], "decode_stalled") << r.events.back();
+  std::printf("decode_stalled reported %lld ms after SIGSTOP\n",
+              static_cast<long long>(std::chrono::duration_cast<milliseconds>(took).count()));
+  EXPECT_GE(took, milliseconds(1000));
+  EXPECT_LT(took, milliseconds(10000));
+  kill(decode, SIGCONT);
+  guard.pid = 0;
+  const auto metrics = testing::HttpRequest(cluster.http_port(), "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("kvc_conductor_decode_stalls_total 1\n"), std::string::npos)
+      << metrics.body;
+  KvUse u = Used(cluster);
+  for (int i = 0; i < 200 && (u.decode_used > 0 || u.running > 0); ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    u = Used(cluster);
+  }
+  EXPECT_EQ(u.decode_used, 0u);
   EXPECT_EQ(u.running, 0u);
 }
 

@@ -40,6 +40,7 @@ struct ConductorCounters {
   Counter& computed_prompt_tokens;  // prompt tokens prefilled (not reused)
   Counter& fetched_prompt_tokens;   // of the cached ones, read from another node
   Counter& retries;                 // requests retried on another node before the first token
+  Counter& decode_stalls;           // Decode streams ended: no token within stream_idle_timeout_ms
   Histogram& ttft;                  // seconds to the first token
   Histogram& inter_token;           // seconds between streamed tokens
   Histogram& e2e;                   // seconds from arrival to the last token

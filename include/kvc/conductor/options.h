@@ -34,13 +34,14 @@ struct ConductorOptions {
   std::string policy = "global-cache";             // random | load | local-cache | global-cache
   std::string rejection_policy = "plain";          // none | plain | predictive
   double kvcache_balancing_threshold = 1.25;       // fetch a remote prefix above own * this
-  uint32_t default_max_tokens = 256;     // when a request sets none (0 = rest of the context)
-  uint32_t rpc_timeout_ms = 3000;        // Reserve / Cancel deadline
-  uint32_t prefill_timeout_ms = 60000;   // Prefill deadline (includes the node's queue)
-  uint32_t request_timeout_ms = 600000;  // whole request deadline (the Decode stream)
-  uint32_t retry_after_s = 1;            // Retry-After on 429 / 503
-  uint32_t kv_wait_ms = 10000;           // wait for decode KV room before 429 (0 = none)
-  uint32_t rpc_threads = 4;              // bounded pool: tokenize, MatchPrefix, placement
+  uint32_t default_max_tokens = 256;        // when a request sets none (0 = rest of the context)
+  uint32_t rpc_timeout_ms = 3000;           // Reserve / Cancel deadline
+  uint32_t prefill_timeout_ms = 60000;      // Prefill deadline (includes the node's queue)
+  uint32_t request_timeout_ms = 600000;     // whole request deadline (the Decode stream)
+  uint32_t stream_idle_timeout_ms = 30000;  // no decode token this long: decode_stalled (0 = off)
+  uint32_t retry_after_s = 1;               // Retry-After on 429 / 503
+  uint32_t kv_wait_ms = 10000;              // wait for decode KV room before 429 (0 = none)
+  uint32_t rpc_threads = 4;                 // bounded pool: tokenize, MatchPrefix, placement
   // Cost model defaults, used until nodes report measured speeds.
   double prefill_tokens_per_s = 2000;     // prefill speed of a node that reported none
   double transfer_bytes_per_s = 1e9;      // node-to-node KV bandwidth

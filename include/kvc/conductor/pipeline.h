@@ -37,8 +37,12 @@ struct PipelineOptions {
   uint32_t rpc_timeout_ms = 3000;     // Reserve, Cancel
   uint32_t prefill_timeout_ms = 60000;
   uint32_t request_timeout_ms = 600000;  // the whole request (bounds the Decode stream)
-  int threads = 4;                       // the pool for tokenize / MatchPrefix / place
-  int max_attempts = 2;                  // first try + one retry elsewhere
+  // A Decode stream that brings no message for this long (a hung decode node that keeps
+  // its socket open) is cancelled: the client gets DECODE_STALLED, both workers a
+  // Cancel. 0 = off.
+  uint32_t stream_idle_timeout_ms = 30000;
+  int threads = 4;              // the pool for tokenize / MatchPrefix / place
+  int max_attempts = 2;         // first try + one retry elsewhere
   uint32_t kv_wait_ms = 10000;  // wait this long for decode KV room before 429 (0 = no wait)
 };
 
