@@ -106,6 +106,7 @@ TEST_F(VerbsFakeEngineTest, ReadAndWriteRoundTripsAreByteExact) {
   }
   EXPECT_GT(fabric_.completed("fake0"), 100u);
   EXPECT_GT(fabric_.completed("fake1"), 100u);
+  EXPECT_GE(fabric_.busy_qps(), 4u);  // both QPs of each NIC carried slices
 }
 
 // The topology matrix decides: memory at cpu:0 prefers fake1 only.

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "kvc/common/logging.h"
 #include "transfer/internal/socket_util.h"
@@ -149,8 +151,11 @@ StatusOr<VerbsPeer::Path*> VerbsPeer::ChoosePathLocked(const Slice& slice,
   const std::vector<size_t> remote_order =
       IndicesOf(OrderNics(remote_topology_, region.location, keyed, rotation), remote_nics_);
   const Clock::time_point now = Clock::now();
+  // The NIC orders rotate with every slice; the QP index only once per round over
+  // the local NICs, so that every (NIC, QP) pair gets slices.
+  const uint64_t qp_rotation = rotation / std::max<size_t>(1, nics.size());
   for (const VerbsPathId& id :
-       OrderVerbsPaths(local_order, remote_order, options_.qps_per_path, rotation)) {
+       OrderVerbsPaths(local_order, remote_order, options_.qps_per_path, qp_rotation)) {
     Path& path = paths_[IndexOf(id)];
     if (path.state == State::kDown) {
       if (now < path.down_until) continue;

@@ -142,6 +142,7 @@ class FakeVerbsQp final : public internal::VerbsQueuePair {
       std::memmove(local, far, work.length);
     }
     ++fabric.completed_[device_->name()];
+    fabric.busy_qps_.insert(qpn_);
     return Complete(work, VerbsCompletionCode::kOk, "success");
   }
 
@@ -212,6 +213,11 @@ uint64_t FakeVerbsFabric::completed(const std::string& nic) const {
   std::lock_guard lock(mu_);
   auto it = completed_.find(nic);
   return it == completed_.end() ? 0 : it->second;
+}
+
+size_t FakeVerbsFabric::busy_qps() const {
+  std::lock_guard lock(mu_);
+  return busy_qps_.size();
 }
 
 size_t FakeVerbsFabric::live_qps() const {

@@ -45,6 +45,8 @@ class FakeVerbsFabric final : public internal::VerbsProvider {
   void SetSilent(const std::string& nic, bool silent);
   // Work requests posted on QPs of devices named `nic` that completed OK.
   uint64_t completed(const std::string& nic) const;
+  // Distinct QPs that completed work OK.
+  size_t busy_qps() const;
   // QPs alive on every device of the fabric.
   size_t live_qps() const;
 
@@ -57,6 +59,7 @@ class FakeVerbsFabric final : public internal::VerbsProvider {
   std::set<std::string> broken_;               // guarded by mu_
   std::set<std::string> silent_;               // guarded by mu_
   std::map<std::string, uint64_t> completed_;  // guarded by mu_
+  std::set<uint32_t> busy_qps_;                // guarded by mu_
   uint32_t next_qpn_ = 1;                      // guarded by mu_
   uint32_t next_key_ = 1;                      // guarded by mu_
   std::atomic<uint32_t> cq_depth_{1 << 16};
