@@ -165,6 +165,14 @@ void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
     j["memcpy_reference_bytes_per_second"] = r.memcpy_bytes_per_second;
     j["get_vs_memcpy"] = get_ops * c.value_size / r.memcpy_bytes_per_second;
   }
+  if (r.transfer_bytes_per_second > 0) {
+    std::printf("transfer engine alone (%s, same values, batch 1): %.1f MB/s (get = %.2f x)\n",
+                r.transfer_backend.c_str(), r.transfer_bytes_per_second / 1e6,
+                get_ops * c.value_size / r.transfer_bytes_per_second);
+    j["transfer_reference_bytes_per_second"] = r.transfer_bytes_per_second;
+    j["transfer_reference_backend"] = r.transfer_backend;
+    j["get_vs_transfer"] = get_ops * c.value_size / r.transfer_bytes_per_second;
+  }
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -220,6 +228,9 @@ BenchCommand RegisterStoreCommand(CLI::App& app) {
   sub->add_flag(
       "--no-lease-cache", [config](int64_t) { config->lease_cache = false; },
       "ask the master on every get (no client-side lease cache)");
+  sub->add_flag("--transfer-reference", config->transfer_reference,
+                "after the timed phases, read the same values straight through the transfer "
+                "engine (no master, no client library) and report get_vs_transfer");
   sub->add_flag("--memcpy-reference", config->memcpy_reference,
                 "after the run, measure memcpy over a working set of the same size (the ceiling)");
   sub->add_flag(

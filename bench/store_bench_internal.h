@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kvc/common/status.h"
+#include "kvc/transfer/transfer_engine.h"
 
 namespace kvc::bench {
 
@@ -20,7 +21,10 @@ struct StoreBenchConfig {
   bool lease_cache = true;    // client reuses replica lists while their lease lasts
   bool shared_memory = true;  // node DRAM from AllocateSharedMemory (memcpy for same-host peers)
   bool memcpy_reference = false;  // also measure memcpy over the same working set (the ceiling)
-  uint64_t keys_per_client = 0;   // 0 = fill the memory budget (2 GiB of values, 8 GiB with --ssd)
+  // Also read the stored values straight through the transfer engine (no master,
+  // no client library), same threads, values and order: the bar's reference.
+  bool transfer_reference = false;
+  uint64_t keys_per_client = 0;  // 0 = fill the memory budget (2 GiB of values, 8 GiB with --ssd)
 };
 
 struct StoreBenchResult {
@@ -32,7 +36,9 @@ struct StoreBenchResult {
   uint64_t demotions = 0;
   uint64_t master_gets = 0;      // Get lookups the master served (timed, verify pass and misses)
   uint64_t values_verified = 0;  // values compared byte by byte after the timed run
-  double memcpy_bytes_per_second = 0;  // --memcpy-reference, else 0
+  double memcpy_bytes_per_second = 0;    // --memcpy-reference, else 0
+  double transfer_bytes_per_second = 0;  // --transfer-reference, else 0
+  std::string transfer_backend;          // the backend the reference ran on
 };
 
 // The local cluster: kvc-master and kvc-store children, stopped on destruction.
@@ -52,6 +58,14 @@ class LocalStoreCluster {
 // Bytes per second of `config.clients` threads memcpy-ing value_size blocks
 // round-robin out of a working set of keys_per_client values each (0 on failure).
 double MemcpyReference(const StoreBenchConfig& config, uint64_t keys_per_client, double seconds);
+
+// Bytes per second of one thread per client reading that client's stored values
+// (keys {client+1, 0..stored[client]-1}, in turn) with one-entry batches straight
+// through `engine`, as `kvc-bench transfer --batch 1` does. `buffers[t]` is a
+// registered value_size buffer per client. Sets *backend. 0 on failure.
+double TransferReference(const StoreBenchConfig& config, const std::string& master_address,
+                         transfer::TransferEngine& engine, const std::vector<char*>& buffers,
+                         const std::vector<uint64_t>& stored, double seconds, std::string* backend);
 
 // Runs the clients against master_address.
 StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& config,

@@ -187,6 +187,7 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   auto mark = [&phase_start]() noexcept { phase_start.push_back(Clock::now()); };
   std::barrier sync(c.clients + 1, mark);
   std::vector<std::thread> threads;
+  std::vector<uint64_t> stored_by(c.clients, 0);
   for (uint32_t t = 0; t < c.clients; ++t) {
     threads.emplace_back([&, t] {
       std::vector<char> tmpl(c.value_size);
@@ -196,6 +197,7 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
       ClientThread ct{c, *client, base, base + c.value_size, t, keys_per_client, shared};
       sync.arrive_and_wait();
       const uint64_t stored = ct.PutPhase(phase_start[0] + half, tmpl);
+      stored_by[t] = stored;
       sync.arrive_and_wait();
       ct.GetPhase(phase_start[1] + half, tmpl, stored);
       sync.arrive_and_wait();
@@ -225,6 +227,14 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   r.first_error = shared.mismatches > 0
                       ? absl::StrCat(shared.mismatches, " gets returned wrong bytes")
                       : shared.first_error;
+  if (c.transfer_reference) {
+    std::vector<char*> buffers;
+    for (uint32_t t = 0; t < c.clients; ++t) {
+      buffers.push_back(memory.get() + t * per_client + c.value_size);
+    }
+    r.transfer_bytes_per_second = TransferReference(c, master, *engine, buffers, stored_by,
+                                                    c.duration / 2, &r.transfer_backend);
+  }
   const v1::GetStatsResponse stats = MasterStats(master);
   r.demotions = stats.demotions();
   r.master_gets = stats.gets();
