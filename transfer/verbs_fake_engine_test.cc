@@ -4,12 +4,15 @@
 // from the topology matrix, slicing, completions, path failover, deadlines and
 // the rkey checks all run for real; only the NIC's DMA is a memcpy.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <random>
 #include <thread>
 
 #include "kvc/transfer/transfer_engine.h"
+#include "transfer/internal/socket_util.h"
 #include "transfer/internal/verbs_device.h"
 #include "transfer/testing/verbs_fake.h"
 
@@ -200,6 +203,49 @@ TEST_F(VerbsFakeEngineTest, DeadTargetFailsEntriesAndQpsAreReleased) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3000));
   ASSERT_TRUE(initiator_->CloseSegment(handle_).ok());
   EXPECT_EQ(fabric_.live_qps(), 0u);
+}
+
+// A target that accepts TCP but never answers the hello: the handshake times out
+// once (peer_timeout_ms), every unconnected path goes down together, and the
+// entry fails UNAVAILABLE — one timeout, not one per path.
+TEST_F(VerbsFakeEngineTest, UnresponsiveTargetFailsAfterOneHandshakeTimeout) {
+  int port = 0;
+  auto listener = internal::ListenTcp("127.0.0.1:0", &port);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::vector<int> accepted;
+  std::thread acceptor([&] {
+    const int fd = accept(*listener, nullptr, nullptr);
+    if (fd >= 0) accepted.push_back(fd);  // held open, never answered
+  });
+  SegmentDescriptor mute;
+  mute.name = "mute";
+  mute.tcp_endpoints = {"127.0.0.1:" + std::to_string(port)};
+  mute.verbs_nics = {"fake0", "fake1"};
+  mute.regions = {{0x10000, 1 << 20, "cpu:0", "", {{"fake0", 1}, {"fake1", 2}}}};
+  ASSERT_TRUE(directory_->Publish(mute).ok());
+  TransferEngineOptions o = Options("");
+  o.listen_address = "";
+  auto initiator = CreateTransferEngine(o, directory_.get());
+  ASSERT_TRUE(initiator.ok()) << initiator.status();
+  initiator_ = std::move(*initiator);
+  ASSERT_TRUE(initiator_->RegisterMemory(local_.data(), local_.size(), "cpu:0", false).ok());
+  auto handle = initiator_->OpenSegment("mute");
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  auto batch = initiator_->AllocateBatch(1);
+  ASSERT_TRUE(batch.ok());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      initiator_->Submit(*batch, {{TransferOp::kWrite, local_.data(), *handle, 0x10000, 64 << 10}})
+          .ok());
+  Status s = initiator_->Wait(*batch, milliseconds(5000));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_LT(took, milliseconds(900)) << s;  // one 300 ms timeout; 8 paths × 300 ms before
+  ASSERT_TRUE(initiator_->FreeBatch(*batch).ok());
+  initiator_.reset();
+  acceptor.join();
+  for (int fd : accepted) close(fd);
+  close(*listener);
 }
 
 // Re-opening after the target registered a new region picks up its rkeys.

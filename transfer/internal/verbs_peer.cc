@@ -55,8 +55,8 @@ VerbsPeer::VerbsPeer(std::shared_ptr<VerbsContext> context, VerbsPeerOptions opt
 }
 
 VerbsPeer::~VerbsPeer() {
-  if (connector_.joinable()) connector_.join();  // Close() normally did this
-  if (handshake_fd_ >= 0) close(handshake_fd_);
+  Close();  // normally done already (the channel closes its peer); then a no-op
+  if (connector_.joinable()) connector_.join();
 }
 
 size_t VerbsPeer::IndexOf(const VerbsPathId& id) const {
@@ -289,7 +289,8 @@ void VerbsPeer::ConnectorMain() {
       connect_queue_.pop_front();
       id = paths_[index].id;
     }
-    StatusOr<std::shared_ptr<VerbsQp>> qp = ConnectPath(id);
+    bool peer_failed = false;
+    StatusOr<std::shared_ptr<VerbsQp>> qp = ConnectPath(id, &peer_failed);
     Reports reports;
     {
       std::lock_guard lock(mu_);
@@ -302,6 +303,8 @@ void VerbsPeer::ConnectorMain() {
         path.state = State::kUp;
         path.outstanding = 0;
         PumpLocked(path, &reports);
+      } else if (peer_failed) {
+        FailUnconnectedLocked(qp.status(), &reports);
       } else {
         FailPathLocked(path, qp.status(), &reports);
       }
@@ -310,14 +313,33 @@ void VerbsPeer::ConnectorMain() {
   }
 }
 
-StatusOr<std::shared_ptr<VerbsQp>> VerbsPeer::ConnectPath(const VerbsPathId& id) {
+void VerbsPeer::FailUnconnectedLocked(const Status& why, Reports* reports) {
+  last_error_ = std::string(why.message());
+  Logger("transfer")
+      ->warn("verbs peer {}: handshake failed, paths without a QP down for {} ms: {}", name_,
+             options_.path_down.count(), why.message());
+  const Status report = why.code() == absl::StatusCode::kUnauthenticated
+                            ? why
+                            : absl::UnavailableError(why.message());
+  connect_queue_.clear();
+  for (Path& path : paths_) {
+    if (path.state == State::kUp) continue;
+    path.state = State::kDown;
+    path.down_until = Clock::now() + options_.path_down;
+    for (Slice* s : path.backlog) DoneLocked(s, report, reports);
+    path.backlog.clear();
+  }
+}
+
+StatusOr<std::shared_ptr<VerbsQp>> VerbsPeer::ConnectPath(const VerbsPathId& id,
+                                                          bool* peer_failed) {
   KVC_ASSIGN_OR_RETURN(std::shared_ptr<VerbsQp> qp, context_->CreateQueuePair(id.local_nic));
   VerbsConnectRequest request;
   request.initiator_nic = context_->nics()[id.local_nic];
   request.target_nic = remote_nics_[id.remote_nic];
   request.address = qp->qp->local();
   KVC_ASSIGN_OR_RETURN(std::string bytes, EncodeVerbsRequest(request));
-  KVC_ASSIGN_OR_RETURN(std::string reply, Exchange(bytes));
+  KVC_ASSIGN_OR_RETURN(std::string reply, Exchange(bytes, peer_failed));
   KVC_ASSIGN_OR_RETURN(VerbsAddress remote, DecodeVerbsReply(reply));
   KVC_RETURN_IF_ERROR(qp->qp->Connect(remote));
   return qp;
@@ -325,13 +347,14 @@ StatusOr<std::shared_ptr<VerbsQp>> VerbsPeer::ConnectPath(const VerbsPathId& id)
 
 // One VERBS_CONNECT round trip on the (lazily opened, authenticated) handshake
 // connection. Every wait is bounded by the socket timeout.
-StatusOr<std::string> VerbsPeer::Exchange(const std::string& request) {
+StatusOr<std::string> VerbsPeer::Exchange(const std::string& request, bool* peer_failed) {
   int fd = -1;
   {
     std::lock_guard lock(mu_);
     fd = handshake_fd_;
   }
   if (fd < 0) {
+    *peer_failed = true;  // until the connection is up
     KVC_ASSIGN_OR_RETURN(fd, ConnectTcp(endpoint_, options_.timeout));
     Status auth = AuthenticateClient(fd, endpoint_, options_.cluster_token);
     std::lock_guard lock(mu_);
@@ -341,8 +364,10 @@ StatusOr<std::string> VerbsPeer::Exchange(const std::string& request) {
     }
     handshake_fd_ = fd;
     handshake_sequence_ = 0;
+    *peer_failed = false;
   }
   auto broken = [&](const Status& why) {
+    *peer_failed = true;
     std::lock_guard lock(mu_);
     if (handshake_fd_ == fd) {
       close(fd);

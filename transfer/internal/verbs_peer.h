@@ -10,7 +10,10 @@
 // the remote region's location (only NICs the region has an rkey for); the first
 // path that is not down takes the slice. A path whose handshake fails, whose QP
 // refuses a post or reports an error completion, or whose work misses its deadline
-// is marked down for `path_down`. Its queued slices and its failed work (which
+// is marked down for `path_down` (when the target itself cannot be reached or
+// refuses the token, every path without a QP goes down and its slices are
+// reported at once, so an unreachable peer costs one handshake timeout, not one
+// per path). Its queued slices and its failed work (which
 // did not complete: an RC QP stops at the first error) move to the next path that
 // is not down, at most once per path, without using up the engine's attempts;
 // when no path is left they are reported UNAVAILABLE (the engine may retry them
@@ -97,8 +100,13 @@ class VerbsPeer final : public VerbsWorkOwner, public std::enable_shared_from_th
   const RegionDescriptor* RegionOf(const Slice& slice) const;
   static void Report(Reports& reports);
   void ConnectorMain();
-  StatusOr<std::shared_ptr<VerbsQp>> ConnectPath(const VerbsPathId& id);
-  StatusOr<std::string> Exchange(const std::string& request);
+  // `peer_failed` is set when the target itself could not be reached or
+  // authenticated (as opposed to refusing this one path).
+  StatusOr<std::shared_ptr<VerbsQp>> ConnectPath(const VerbsPathId& id, bool* peer_failed);
+  StatusOr<std::string> Exchange(const std::string& request, bool* peer_failed);
+  // The handshake connection failed: every path without a QP goes down and its
+  // queued slices are reported (not moved: the other paths need the same target).
+  void FailUnconnectedLocked(const Status& why, Reports* reports);
 
   const std::shared_ptr<VerbsContext> context_;
   const VerbsPeerOptions options_;
