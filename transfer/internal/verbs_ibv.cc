@@ -3,6 +3,7 @@
 // never run against a real NIC (docs/transfer.md, "Verbs backend").
 #include <poll.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -59,8 +60,34 @@ struct PortInfo {
   int gid_index = 0;
   ibv_port_attr attr{};
   ibv_gid gid{};
-  uint8_t max_rd_atomic = 1;
+  uint8_t max_rd_atomic = 1;       // initiator depth (max_qp_init_rd_atom)
+  uint8_t max_dest_rd_atomic = 1;  // responder resources (max_qp_rd_atom)
 };
+
+bool IsZero(const ibv_gid& gid) {
+  for (uint8_t b : gid.raw) {
+    if (b != 0) return false;
+  }
+  return true;
+}
+
+// The GID index to use on an Ethernet (RoCE) port: the first RoCE v2 entry with an
+// IPv4-mapped address, else the first RoCE v2 entry, else 0. InfiniBand: 0.
+int ChooseGidIndex(ibv_context* context, uint8_t port, const ibv_port_attr& attr) {
+  if (attr.link_layer != IBV_LINK_LAYER_ETHERNET) return 0;
+  int any_v2 = -1;
+  for (int i = 0; i < attr.gid_tbl_len; ++i) {
+    ibv_gid_entry entry{};
+    if (ibv_query_gid_ex(context, port, i, &entry, 0) != 0) continue;
+    if (entry.gid_type != IBV_GID_TYPE_ROCE_V2 || IsZero(entry.gid)) continue;
+    const uint8_t* raw = entry.gid.raw;
+    const bool ipv4 = std::all_of(raw, raw + 10, [](uint8_t b) { return b == 0; }) &&
+                      raw[10] == 0xff && raw[11] == 0xff;
+    if (ipv4) return i;
+    if (any_v2 < 0) any_v2 = i;
+  }
+  return std::max(any_v2, 0);
+}
 
 class IbvQueuePair final : public VerbsQueuePair {
  public:
@@ -91,7 +118,7 @@ class IbvQueuePair final : public VerbsQueuePair {
     attr.path_mtu = static_cast<ibv_mtu>(std::min(local_.mtu, remote.mtu));
     attr.dest_qp_num = remote.qpn;
     attr.rq_psn = remote.psn;
-    attr.max_dest_rd_atomic = port_.max_rd_atomic;
+    attr.max_dest_rd_atomic = port_.max_dest_rd_atomic;
     attr.min_rnr_timer = 12;
     attr.ah_attr.dlid = remote.lid;
     attr.ah_attr.port_num = port_.port;
@@ -221,7 +248,10 @@ class IbvDevice final : public VerbsDevice {
   int Poll(VerbsCompletion* out, int max, std::chrono::milliseconds timeout) override {
     int n = Drain(out, max);
     if (n != 0) return std::max(n, 0);
-    if (ibv_req_notify_cq(cq_, 0) != 0) return 0;
+    if (ibv_req_notify_cq(cq_, 0) != 0) {  // cannot sleep on the channel: just wait
+      poll(nullptr, 0, static_cast<int>(timeout.count()));
+      return std::max(Drain(out, max), 0);
+    }
     n = Drain(out, max);  // a completion may have slipped in before the notify was armed
     if (n != 0) return std::max(n, 0);
     pollfd pfd{channel_->fd, POLLIN, 0};
@@ -238,10 +268,11 @@ class IbvDevice final : public VerbsDevice {
 
   Status QueryPort() {
     port_.port = static_cast<uint8_t>(EnvInt("KVC_VERBS_PORT", 1));
-    port_.gid_index = EnvInt("KVC_VERBS_GID_INDEX", 0);
     if (ibv_query_port(context_, port_.port, &port_.attr) != 0) {
       return Errno(absl::StrCat("ibv_query_port ", name_, " port ", port_.port), errno);
     }
+    port_.gid_index =
+        EnvInt("KVC_VERBS_GID_INDEX", ChooseGidIndex(context_, port_.port, port_.attr));
     if (port_.attr.state != IBV_PORT_ACTIVE) {
       return absl::UnavailableError(absl::StrCat("RDMA device ", name_, " port ", port_.port,
                                                  " is not active (state ", port_.attr.state, ")"));
@@ -251,7 +282,8 @@ class IbvDevice final : public VerbsDevice {
     }
     ibv_device_attr attr{};
     if (ibv_query_device(context_, &attr) == 0) {
-      port_.max_rd_atomic = static_cast<uint8_t>(std::clamp(attr.max_qp_rd_atom, 1, 16));
+      port_.max_rd_atomic = static_cast<uint8_t>(std::clamp(attr.max_qp_init_rd_atom, 1, 16));
+      port_.max_dest_rd_atomic = static_cast<uint8_t>(std::clamp(attr.max_qp_rd_atom, 1, 16));
     }
     return absl::OkStatus();
   }
