@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,6 +90,8 @@ class EtcdCluster {
     masters_.at(address)->WaitFor(std::chrono::milliseconds(5000));
   }
   bool IsMaster(const std::string& address) const { return masters_.count(address) == 1; }
+  // Freezes (SIGSTOP) or thaws (SIGCONT) the etcd process: requests to it hang.
+  void FreezeEtcd(bool frozen) { etcd_proc_.Signal(frozen ? SIGSTOP : SIGCONT); }
 
   // Polls etcd for the leader key until it is set and differs from `not_this`.
   std::string WaitLeader(const std::string& not_this, std::chrono::milliseconds timeout) {

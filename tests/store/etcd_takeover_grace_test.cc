@@ -126,5 +126,47 @@ TEST(EtcdTakeoverGraceTest, NewLeaderRegrantsNoRangeInsideTheGraceWindow) {
   EXPECT_LT(waited, milliseconds(kGraceMs + 2000));
 }
 
+// A leader that cannot reach etcd stops acting as one before its lease can have
+// expired (so before a standby can win): etcd frozen, the leader's keep-alive
+// hangs, and within TTL − margin of the last keep-alive it answers NOT_LEADER,
+// then exits when the keep-alive fails.
+TEST(EtcdTakeoverGraceTest, LeaderStopsServingBeforeItsLeaseCanExpire) {
+  if (!testing::HaveEtcd()) GTEST_SKIP() << "/usr/bin/etcd not installed";
+  testing::EtcdCluster cluster;
+  ASSERT_TRUE(cluster.WaitUp());
+  ASSERT_NE(cluster.StartMaster(0), "");
+  const std::string leader = cluster.WaitLeader("", milliseconds(10000));
+  ASSERT_TRUE(cluster.IsMaster(leader));
+  auto stub = v1::StoreMaster::NewStub(MakeChannel(leader));
+  // Serving as leader first.
+  Status s = absl::UnknownError("not tried");
+  const auto serve_deadline = SteadyClock::now() + std::chrono::seconds(5);
+  while (!s.ok() && SteadyClock::now() < serve_deadline) {
+    v1::GetStatsResponse stats;
+    s = FromGrpcStatus(stub->GetStats(Ctx().get(), v1::GetStatsRequest(), &stats));
+    if (!s.ok()) std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(s.ok()) << s;
+
+  cluster.FreezeEtcd(true);
+  const auto frozen = SteadyClock::now();
+  std::optional<SteadyClock::duration> refused_after;
+  while (!refused_after && SteadyClock::now() < frozen + std::chrono::seconds(5)) {
+    v1::GetStatsResponse stats;
+    s = FromGrpcStatus(stub->GetStats(Ctx().get(), v1::GetStatsRequest(), &stats));
+    if (ReasonOf(s) == "NOT_LEADER") refused_after = SteadyClock::now() - frozen;
+    std::this_thread::sleep_for(milliseconds(25));
+  }
+  cluster.FreezeEtcd(false);
+  ASSERT_TRUE(refused_after.has_value()) << "last answer: " << s;
+  EXPECT_NE(s.message().find("cannot confirm"), std::string_view::npos) << s;
+  // It gave up TTL − margin (1.8 s) after its last keep-alive was sent, which was
+  // before the freeze, and etcd cannot expire the lease before TTL after that.
+  // Without this guard it would serve until that keep-alive timed out (2 s after
+  // being sent, up to TTL/3 after the freeze) and then exit, and the first
+  // NOT_LEADER seen would be a standby's, not "cannot confirm".
+  EXPECT_LT(*refused_after, milliseconds(2000));
+}
+
 }  // namespace
 }  // namespace kvc::store
