@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "kvc/common/metrics.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "transfer/internal/socket_util.h"
 #include "transfer/internal/verbs_device.h"
@@ -126,12 +127,16 @@ TEST_F(VerbsFakeEngineTest, PreferredNicCarriesTheSlices) {
 // on the secondary NIC and the data is still exact.
 TEST_F(VerbsFakeEngineTest, BrokenNicFailsOverToTheSecondary) {
   Start(R"({"cpu:0":{"preferred":["fake1"],"secondary":["fake0"]}})");
+  Counter& failures =
+      MetricsRegistry::Default().GetCounter("kvc_transfer_verbs_path_failures_total", "");
+  const double failures_before = failures.Value();
   Fill(local_.data(), 1 << 20, 8);
   ASSERT_TRUE(Run(TransferOp::kWrite, 0, 0, 4096).ok());  // paths to fake1 are up
   fabric_.SetBroken("fake1", true);
   ASSERT_TRUE(Run(TransferOp::kWrite, 0, 0, 1 << 20).ok());
   EXPECT_EQ(std::memcmp(target_memory_.data(), local_.data(), 1 << 20), 0);
   EXPECT_GE(fabric_.completed("fake0"), 200u);
+  EXPECT_GT(failures.Value(), failures_before);
 }
 
 // Every NIC broken: the entry fails with UNAVAILABLE naming the verbs path,

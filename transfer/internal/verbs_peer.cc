@@ -7,12 +7,25 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
 #include "transfer/internal/socket_util.h"
 #include "transfer/internal/tcp_connection.h"
 #include "transfer/internal/verbs_wire.h"
 #include "transfer/internal/wire.h"
 
 namespace kvc::transfer::internal {
+
+namespace {
+
+Counter& PathFailures() {
+  static Counter& counter = MetricsRegistry::Default().GetCounter(
+      "kvc_transfer_verbs_path_failures_total",
+      "Verbs paths (RC queue pairs) marked down after an error, a missed deadline or a failed "
+      "handshake");
+  return counter;
+}
+
+}  // namespace
 
 StatusOr<std::shared_ptr<VerbsPeer>> VerbsPeer::Create(std::shared_ptr<VerbsContext> context,
                                                        VerbsPeerOptions options,
@@ -239,6 +252,7 @@ void VerbsPeer::FailPathLocked(Path& path, const Status& why, Reports* reports) 
   path.state = State::kDown;
   path.down_until = Clock::now() + options_.path_down;
   last_error_ = absl::StrCat(PathName(path), ": ", why.message());
+  if (!closing_) PathFailures().Increment();
   if (!closing_) {
     Logger("transfer")
         ->warn("verbs path {} down for {} ms: {}", PathName(path), options_.path_down.count(),
