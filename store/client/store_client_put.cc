@@ -1,9 +1,11 @@
 // StoreClient: the write path (two-phase puts through the transfer engine) and,
 // in etcd mode, one retry of puts caught by a master take-over.
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/grpc_status.h"
+#include "store/client/put_retry.h"
 #include "store/client/store_client_impl.h"
 #include "store/proto_convert.h"
 
@@ -62,6 +64,9 @@ Status StoreClientImpl::StartPut(const PutItem& item, v1::PutStartResponse* star
     // A new leader starts empty: NO_SPACE until the nodes have re-registered.
     const bool waiting = !s.ok() && (TakeOver(s) || ReasonOf(s) == "NO_SPACE");
     if (!waiting || !until || SteadyClock::now() >= *until) return s;
+    // A grace that outlasts our window: give up now (a cache put can be skipped)
+    // rather than stall the caller for the whole window and fail anyway.
+    if (auto left = GraceLeft(s); left && SteadyClock::now() + *left > *until) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     (void)RefreshMaster();
   }
@@ -153,11 +158,20 @@ std::vector<Status> StoreClientImpl::BatchPutOnce(std::span<const PutItem> items
   }
   const std::vector<Status> moved = RunBatch(transfers);
   std::vector<bool> wrote(items.size(), true);
+  std::vector<bool> in_doubt(items.size(), false);
   for (size_t t = 0; t < transfers.size(); ++t) {
-    if (!moved[t].ok() && wrote[owner[t]]) {
+    if (moved[t].ok()) continue;
+    // A write still pending at the deadline may yet land: revoking would let the
+    // master hand its range to another put under it. Leave such a put neither
+    // committed nor revoked; the master reclaims it after store.put_timeout_ms.
+    if (moved[t].code() == absl::StatusCode::kDeadlineExceeded) in_doubt[owner[t]] = true;
+    if (wrote[owner[t]]) {
       wrote[owner[t]] = false;
       out[owner[t]] = moved[t];
     }
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (in_doubt[i]) started[i].clear_replicas();  // EndPuts skips it
   }
   EndPuts(items, started, wrote, &out);
   return out;
