@@ -30,7 +30,7 @@ class CpuEngine final : public Engine {
         inv_freq_(internal::RopeInverseFrequencies(c_)),
         cache_(KvCacheGeometry{c_.num_layers, o.block_tokens, c_.KvElementsPerTokenPerLayer() * 4,
                                c_.num_kv_heads, c_.head_dim},
-               o.num_blocks) {}
+               o.num_blocks, o.kv_arena) {}
 
   const ModelConfig& config() const override { return c_; }
   KvCache& cache() override { return cache_; }

@@ -1,18 +1,50 @@
 #include "kvc/engine/kv_cache.h"
 
 #include <cassert>
+#include <cstdlib>
 #include <cstring>
 
-namespace kvc::engine {
+#include "absl/strings/str_cat.h"
 
-KvCache::KvCache(const KvCacheGeometry& geometry, int64_t num_blocks)
+namespace kvc::engine {
+namespace {
+
+// The default: calloc (zero pages are mapped lazily, so an unused arena costs nothing).
+KvArenaAllocator HeapAllocator() {
+  return {[](uint64_t bytes) -> StatusOr<void*> {
+            void* p = std::calloc(1, bytes);
+            if (p == nullptr) {
+              return absl::ResourceExhaustedError(
+                  absl::StrCat("cannot allocate a KV arena of ", bytes, " bytes"));
+            }
+            return p;
+          },
+          [](void* p) { std::free(p); }};
+}
+
+}  // namespace
+
+KvCache::KvCache(const KvCacheGeometry& geometry, int64_t num_blocks, KvArenaAllocator allocator)
     : geometry_(geometry),
       num_blocks_(num_blocks),
-      arena_(geometry.block_bytes() * static_cast<size_t>(num_blocks)),
+      allocator_(allocator.allocate ? std::move(allocator) : HeapAllocator()),
       allocated_(static_cast<size_t>(num_blocks), false) {
   assert(geometry.block_bytes() > 0 && num_blocks > 0);
+  const size_t bytes = geometry.block_bytes() * static_cast<size_t>(num_blocks);
+  StatusOr<void*> arena = allocator_.allocate(bytes);
+  if (!arena.ok() || *arena == nullptr) {
+    status_ = arena.ok() ? absl::ResourceExhaustedError("the KV arena allocator returned null")
+                         : arena.status();
+    return;  // no free blocks: Allocate() refuses
+  }
+  arena_ = static_cast<uint8_t*>(*arena);
+  arena_bytes_ = bytes;
   free_list_.reserve(static_cast<size_t>(num_blocks));
   for (int64_t i = num_blocks - 1; i >= 0; --i) free_list_.push_back(static_cast<BlockId>(i));
+}
+
+KvCache::~KvCache() {
+  if (arena_ != nullptr && allocator_.free) allocator_.free(arena_);
 }
 
 int64_t KvCache::free_blocks() const {
@@ -42,13 +74,11 @@ void KvCache::Free(BlockId id) {
 }
 
 std::span<uint8_t> KvCache::Block(BlockId id) {
-  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id),
-          geometry_.block_bytes()};
+  return {arena_ + geometry_.block_bytes() * static_cast<size_t>(id), geometry_.block_bytes()};
 }
 
 std::span<const uint8_t> KvCache::Block(BlockId id) const {
-  return {arena_.data() + geometry_.block_bytes() * static_cast<size_t>(id),
-          geometry_.block_bytes()};
+  return {arena_ + geometry_.block_bytes() * static_cast<size_t>(id), geometry_.block_bytes()};
 }
 
 std::span<uint8_t> KvCache::Layer(BlockId id, int64_t layer) {

@@ -1,10 +1,11 @@
-// The paged KV cache: allocation, the documented byte layout, per-layer import, and
-// refusal of bad imports without side effects.
+// The paged KV cache: allocation, the arena allocator, the documented byte layout,
+// per-layer import, and refusal of bad imports without side effects.
 #include "kvc/engine/kv_cache.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
 
 namespace kvc::engine {
 namespace {
@@ -64,6 +65,58 @@ TEST(KvCacheTest, LayerImportAndBadImports) {
   ASSERT_TRUE(cache.ExportBlock(id, &after).ok());
   EXPECT_EQ(after, bytes);
   EXPECT_FALSE(cache.ExportBlock(1, &after).ok());
+}
+
+// The arena comes from the given allocator (zero-filled, whole), blocks live inside
+// it, and the cache gives it back exactly once when destroyed.
+TEST(KvCacheTest, ArenaFromAllocator) {
+  std::vector<uint8_t> backing(2 * 3 * 128 + 64, 0);
+  uint64_t asked = 0;
+  std::vector<void*> freed;
+  KvArenaAllocator alloc{[&](uint64_t bytes) -> StatusOr<void*> {
+                           asked = bytes;
+                           return backing.data() + 64;
+                         },
+                         [&](void* p) { freed.push_back(p); }};
+  {
+    KvCache cache(Geometry(), 2, alloc);
+    ASSERT_TRUE(cache.status().ok());
+    EXPECT_EQ(asked, 2u * 3 * 128);
+    EXPECT_EQ(cache.Arena().data(), backing.data() + 64);
+    EXPECT_EQ(cache.Arena().size(), asked);
+    auto b = cache.Allocate();
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(cache.Block(*b).data(), backing.data() + 64 + cache.BlockOffset(*b));
+    std::memset(cache.Block(*b).data(), 0xab, cache.Block(*b).size());
+    EXPECT_TRUE(freed.empty());
+  }
+  ASSERT_EQ(freed.size(), 1u);
+  EXPECT_EQ(freed[0], backing.data() + 64);
+  EXPECT_EQ(backing[64 + 1], 0xab);  // the block was written in the allocator's memory
+}
+
+// An allocator that fails leaves a cache that says why and hands out no block.
+TEST(KvCacheTest, FailedArenaAllocation) {
+  bool freed = false;
+  KvArenaAllocator alloc{[](uint64_t) -> StatusOr<void*> {
+                           return absl::ResourceExhaustedError("no shared memory left");
+                         },
+                         [&](void*) { freed = true; }};
+  {
+    KvCache cache(Geometry(), 4, alloc);
+    EXPECT_EQ(cache.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(cache.free_blocks(), 0);
+    EXPECT_FALSE(cache.Allocate().ok());
+    EXPECT_TRUE(cache.Arena().empty());
+  }
+  EXPECT_FALSE(freed);
+}
+
+// The default heap arena is zero-filled.
+TEST(KvCacheTest, HeapArenaIsZeroFilled) {
+  KvCache cache(Geometry(), 3);
+  ASSERT_TRUE(cache.status().ok());
+  for (uint8_t byte : cache.Arena()) ASSERT_EQ(byte, 0);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ class SimEngine final : public Engine {
         c_(std::move(config)),
         cache_(KvCacheGeometry{c_.num_layers, o.block_tokens, o.kv_bytes_per_token / c_.num_layers,
                                0, 0},
-               o.num_blocks) {}
+               o.num_blocks, o.kv_arena) {}
 
   const ModelConfig& config() const override { return c_; }
   KvCache& cache() override { return cache_; }

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -66,8 +67,10 @@ class WorkerNodeImpl : public WorkerNode {
             std::function<void()> shutdown) override;
 
  private:
-  Status InitEngine();
   Status InitTransfer();
+  Status InitEngine();
+  Status RegisterArena();
+  engine::KvArenaAllocator SharedArena();
   Status InitPool();
   StatusOr<std::unique_ptr<RunningServer>> StartServer(std::vector<grpc::Service*> services);
   void Stop(RunningServer& server, NodeAgent* agent, const std::function<void()>& shutdown);
@@ -92,8 +95,10 @@ Status WorkerNodeImpl::Init() {
   if (!options_.membership.cluster_token.empty()) {
     options_.transfer.cluster_token = options_.membership.cluster_token;
   }
-  KVC_RETURN_IF_ERROR(InitEngine());
+  // The transfer engine first: the KV arena is its shared memory.
   KVC_RETURN_IF_ERROR(InitTransfer());
+  KVC_RETURN_IF_ERROR(InitEngine());
+  KVC_RETURN_IF_ERROR(RegisterArena());
   return InitPool();
 }
 
@@ -103,7 +108,9 @@ Status WorkerNodeImpl::InitEngine() {
   // worker leaves nothing behind.
   KVC_ASSIGN_OR_RETURN(std::unique_ptr<ModelDir> model, ModelDir::Open(options_.model_dir));
   model_dir_ = model->path();
-  auto engine = engine::NewEngine(model->path(), options_.engine);
+  engine::EngineOptions engine_options = options_.engine;
+  engine_options.kv_arena = SharedArena();
+  auto engine = engine::NewEngine(model->path(), engine_options);
   if (!engine.ok()) {
     return absl::Status(engine.status().code(),
                         absl::StrCat("engine (", options_.engine.backend, " backend, model ",
@@ -125,6 +132,42 @@ Status WorkerNodeImpl::InitTransfer() {
   directory_ = transfer::MakePeerSegmentDirectory(options_.transfer.cluster_token);
   KVC_ASSIGN_OR_RETURN(transfer_,
                        transfer::CreateTransferEngine(options_.transfer, directory_.get()));
+  return Status();
+}
+
+// The KV arena in the transfer engine's shared memory: same-host peers (a prefill node
+// writing this decode node's blocks, a store client reading prefill blocks) map it and
+// copy with memcpy instead of cross-memory attach, and this node's target sees (and
+// can refuse, on unregister) their accesses. Falls back to the heap when the kernel
+// refuses the mapping.
+engine::KvArenaAllocator WorkerNodeImpl::SharedArena() {
+  struct State {
+    transfer::TransferEngine* transfer;
+    bool shared = false;
+  };
+  auto state = std::make_shared<State>(State{transfer_.get()});
+  return {[state, role = role_name_](uint64_t bytes) -> StatusOr<void*> {
+            auto shm = state->transfer->AllocateSharedMemory(bytes);
+            if (shm.ok()) {
+              state->shared = true;
+              return *shm;
+            }
+            Logger(role)->warn("KV arena of {} bytes on the heap, not in shared memory: {}", bytes,
+                               shm.status().ToString());
+            void* heap = std::calloc(1, bytes);
+            if (heap == nullptr)
+              return absl::ResourceExhaustedError("cannot allocate the KV arena");
+            return heap;
+          },
+          [state, role = role_name_](void* p) {
+            if (!state->shared) return std::free(p);
+            if (Status s = state->transfer->FreeSharedMemory(p); !s.ok()) {
+              Logger(role)->warn("freeing the KV arena: {}", s.ToString());
+            }
+          }};
+}
+
+Status WorkerNodeImpl::RegisterArena() {
   // The whole KV arena is remote accessible: prefill nodes write decode blocks in place.
   std::span<uint8_t> arena = engine_->cache().Arena();
   KVC_RETURN_IF_ERROR(transfer_->RegisterMemory(arena.data(), arena.size(), "cpu:0", true));
@@ -214,9 +257,9 @@ WorkerNodeImpl::~WorkerNodeImpl() {
   segment_.reset();
   if (transfer_ && arena_registered_)
     (void)transfer_->UnregisterMemory(engine_->cache().Arena().data());
+  engine_.reset();  // frees the arena through the transfer engine
   transfer_.reset();
   directory_.reset();
-  engine_.reset();
 }
 
 }  // namespace

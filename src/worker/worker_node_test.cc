@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "kvc/engine/tiny_model.h"
 
@@ -31,7 +33,21 @@ TEST(WorkerNodeTest, BuiltInModelInTempDirRemovedAfterLoading) {
   EXPECT_EQ((*node)->engine().cache().num_blocks(), 8);
 }
 
-// The KV arena is published remote accessible in the node's transfer segment.
+// True when `address` starts a mapping of a transfer engine's shared memory (a memfd
+// from TransferEngine::AllocateSharedMemory), per /proc/self/maps.
+bool InSharedMemory(const void* address) {
+  std::ifstream maps("/proc/self/maps");
+  const uint64_t want = reinterpret_cast<uint64_t>(address);
+  for (std::string line; std::getline(maps, line);) {
+    if (std::stoull(line.substr(0, line.find('-')), nullptr, 16) == want) {
+      return line.find("memfd:kvc-transfer") != std::string::npos;
+    }
+  }
+  return false;
+}
+
+// The KV arena is published remote accessible in the node's transfer segment, and
+// lives in the transfer engine's shared memory (same-host peers map it).
 TEST(WorkerNodeTest, ArenaIsPublishedRemoteAccessible) {
   auto node = WorkerNode::Create(StandaloneOptions(), v1::NODE_ROLE_PREFILL);
   ASSERT_TRUE(node.ok()) << node.status();
@@ -44,6 +60,7 @@ TEST(WorkerNodeTest, ArenaIsPublishedRemoteAccessible) {
     }
   }
   EXPECT_TRUE(found);
+  EXPECT_TRUE(InSharedMemory(arena.data())) << "the arena is not a transfer-engine memfd mapping";
   const v1::NodeLoad load = EngineLoad((*node)->engine());
   EXPECT_EQ(load.total_kv_blocks(), 8u);
   EXPECT_EQ(load.free_kv_blocks(), 8u);

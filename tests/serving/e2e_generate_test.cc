@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "kvc/rpc/auth.h"
@@ -74,8 +77,54 @@ testing::HttpResponse ChatUntilCached(int port, const std::string& body,
   return r;
 }
 
-// Streamed greedy text equals single-process kvc-model; the second request with
-// the same prompt reuses pooled blocks (cached_tokens > 0) and says the same.
+// Mappings of transfer-engine shared memory (memfds from AllocateSharedMemory) in
+// process `pid`, per /proc/<pid>/maps: inode → mapped bytes.
+std::map<uint64_t, uint64_t> SharedMappings(pid_t pid) {
+  std::map<uint64_t, uint64_t> out;
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("memfd:kvc-transfer") == std::string::npos) continue;
+    std::istringstream in(line);
+    std::string range, perms, offset, device;
+    uint64_t inode = 0;
+    in >> range >> perms >> offset >> device >> inode;
+    const size_t dash = range.find('-');
+    out[inode] += std::stoull(range.substr(dash + 1), nullptr, 16) -
+                  std::stoull(range.substr(0, dash), nullptr, 16);
+  }
+  return out;
+}
+
+// The decode node's KV arena (kvc-tiny on the CPU: 32768 bytes per block) is a
+// shared-memory allocation that the prefill process has mapped: the prompt's KV went
+// over the shared-mapping path (memcpy), not cross-memory attach.
+void ExpectPrefillMappedTheDecodeArena(const LocalCluster& cluster) {
+  uint64_t arena_bytes = 0;
+  std::string nodes;
+  for (int i = 0; i < 60 && arena_bytes == 0; ++i) {  // the load comes with a heartbeat
+    nodes.clear();
+    for (const auto& n : cluster.Nodes()) {
+      nodes += n.ShortDebugString() + "\n";
+      if (n.node_id() == "decode-0") arena_bytes = n.load().total_kv_blocks() * 32768;
+    }
+    if (arena_bytes == 0) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_GT(arena_bytes, 0u) << nodes;
+  const auto decode = SharedMappings(cluster.Pid("decode-0"));
+  const auto prefill = SharedMappings(cluster.Pid("prefill-0"));
+  bool mapped = false;
+  for (const auto& [inode, bytes] : decode) {
+    const bool is_arena = bytes >= arena_bytes && bytes < arena_bytes + (2u << 20);
+    if (is_arena && prefill.count(inode) > 0) mapped = true;
+  }
+  EXPECT_TRUE(mapped) << "no shared mapping of the decode arena (" << arena_bytes
+                      << " bytes) in the prefill process; decode memfds: " << decode.size()
+                      << ", prefill memfds: " << prefill.size();
+}
+
+// Streamed greedy text equals single-process kvc-model (the KV went from the prefill
+// to the decode process through the shared mapping of the decode arena); the second
+// request with the same prompt reuses pooled blocks (cached_tokens > 0), same text.
 TEST(E2eGenerateTest, StreamEqualsKvcModelAndSecondRequestIsCached) {
   LocalCluster cluster({});
   ASSERT_TRUE(cluster.ok()) << cluster.up_output();
@@ -87,6 +136,7 @@ TEST(E2eGenerateTest, StreamEqualsKvcModelAndSecondRequestIsCached) {
   ASSERT_FALSE(first.events.empty());
   EXPECT_EQ(first.events.back(), "[DONE]");
   EXPECT_EQ(testing::StreamedText(first.events), expected);
+  ExpectPrefillMappedTheDecodeArena(cluster);
 
   auto second =
       ChatUntilCached(cluster.http_port(), testing::ChatBody(kPrompt, 16, false), expected);

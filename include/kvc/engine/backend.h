@@ -20,6 +20,9 @@ struct EngineOptions {
   std::string sim_preset = "llama3-70b-a800x8";
   double sim_time_scale = 1.0;
   int64_t sim_kv_bytes_per_token = 1280;
+  // Where the KV cache's arena comes from (default: the heap); not a config key: a
+  // worker sets it to its transfer engine's shared memory.
+  KvArenaAllocator kv_arena = {};
 };
 
 // Loads the model in `model_dir` and builds the backend. Errors name the backend

@@ -14,9 +14,10 @@
 namespace kvc::engine {
 
 struct CudaEngineOptions {
-  int64_t num_blocks = 512;   // KV blocks reserved in device memory (and mirrored on the host)
-  int64_t block_tokens = 16;  // tokens per KV block
-  int device = 0;             // CUDA device ordinal
+  int64_t num_blocks = 512;        // KV blocks reserved in device memory (and mirrored on the host)
+  int64_t block_tokens = 16;       // tokens per KV block
+  int device = 0;                  // CUDA device ordinal
+  KvArenaAllocator kv_arena = {};  // where the host staging mirror comes from (default: the heap)
 };
 
 // True when this build contains the CUDA backend.

@@ -8,12 +8,17 @@
 // so exporting a block is one memcpy, and a remote writer fills layer l of every
 // block of a request by writing [LayerOffset(l), LayerOffset(l) + layer_bytes) of each.
 //
+// The arena (all blocks, one contiguous region) comes from a KvArenaAllocator: the
+// heap by default; a worker passes its transfer engine's shared-memory allocation so
+// same-host peers can map the arena and write blocks with memcpy.
+//
 // Thread-safety: Allocate/Free/free_blocks are thread-safe; block contents are not
 // synchronised (a block belongs to one request at a time).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -38,12 +43,27 @@ struct KvCacheGeometry {
   size_t block_bytes() const { return layer_bytes() * static_cast<size_t>(num_layers); }
 };
 
+// Where a KvCache's arena comes from. `allocate(bytes)` returns zero-filled memory of
+// at least `bytes` bytes, or an error; `free(ptr)` gives back what it returned. Both
+// unset = the heap. The allocator (and what its functions capture, e.g. a transfer
+// engine) must outlive the cache.
+struct KvArenaAllocator {
+  std::function<StatusOr<void*>(uint64_t bytes)> allocate;
+  std::function<void(void* ptr)> free;
+};
+
 class KvCache {
  public:
-  // Reserves `num_blocks` blocks up front (zero-filled). REQUIRES: geometry sizes > 0.
-  KvCache(const KvCacheGeometry& geometry, int64_t num_blocks);
+  // Reserves `num_blocks` blocks up front (zero-filled) from `allocator`. When the
+  // allocation fails, status() says why and the cache has no free block (the
+  // engine factories check status()). REQUIRES: geometry sizes > 0.
+  KvCache(const KvCacheGeometry& geometry, int64_t num_blocks, KvArenaAllocator allocator = {});
+  ~KvCache();  // returns the arena to the allocator
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
+
+  // OK, or why the arena could not be allocated.
+  const Status& status() const { return status_; }
 
   const KvCacheGeometry& geometry() const { return geometry_; }
   int64_t num_blocks() const { return num_blocks_; }
@@ -56,7 +76,7 @@ class KvCache {
 
   // The whole block pool, block `id` at offset id * block_bytes(): the one region
   // a worker registers with the transfer engine so peers read and write blocks in place.
-  std::span<uint8_t> Arena() { return arena_; }
+  std::span<uint8_t> Arena() { return {arena_, arena_bytes_}; }
   // Offset of block `id` inside Arena().
   size_t BlockOffset(BlockId id) const { return geometry_.block_bytes() * static_cast<size_t>(id); }
 
@@ -86,7 +106,10 @@ class KvCache {
 
   const KvCacheGeometry geometry_;
   const int64_t num_blocks_;
-  std::vector<uint8_t> arena_;
+  KvArenaAllocator allocator_;
+  Status status_;
+  uint8_t* arena_ = nullptr;  // arena_bytes_ bytes from allocator_ (null when it failed)
+  size_t arena_bytes_ = 0;
 
   mutable std::mutex mu_;
   std::vector<BlockId> free_list_;  // guarded by mu_

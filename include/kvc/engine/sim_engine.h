@@ -27,6 +27,7 @@ struct SimEngineOptions {
   int64_t max_position_embeddings = 131072;
   // Waits `seconds` of wall time; injected by tests. Default: sleep_for.
   std::function<void(double seconds)> sleep;
+  KvArenaAllocator kv_arena = {};  // where the KV cache's arena comes from (default: the heap)
 };
 
 // Fails on an unknown preset (listing the known ones) or invalid sizes.

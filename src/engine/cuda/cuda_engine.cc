@@ -42,7 +42,7 @@ class CudaEngine final : public Engine {
         kvd_(c_.num_kv_heads * c_.head_dim),
         cache_(KvCacheGeometry{c_.num_layers, o.block_tokens, 2 * kvd_ * 2, c_.num_kv_heads,
                                c_.head_dim, /*element_bytes=*/2},
-               o.num_blocks) {}
+               o.num_blocks, o.kv_arena) {}
   ~CudaEngine() override {
     if (blas_) cublasDestroy(blas_);
     if (stream_) cudaStreamDestroy(stream_);
