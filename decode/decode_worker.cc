@@ -113,7 +113,8 @@ class DecodeWorkerImpl final : public DecodeWorker {
               internal::BatchLoopOptions{
                   .max_batch = options.max_batch,
                   .sweep_interval = SweepInterval(options),
-                  .stream_write_timeout = Millis(options.stream_write_timeout_ms)}) {
+                  .stream_write_timeout = Millis(options.stream_write_timeout_ms),
+                  .keepalive_interval = Millis(options.queued_keepalive_ms)}) {
     loop_.Start();
   }
   ~DecodeWorkerImpl() override { Shutdown(); }

@@ -144,6 +144,41 @@ TEST_F(DecodeWorkerTest, UnclaimedReservationExpires) {
             "UNKNOWN_REQUEST");
 }
 
+// A request waiting for a batch slot gets empty keepalive messages on its stream
+// (the conductor's idle timeout then only fires on a hung node).
+TEST_F(DecodeWorkerTest, QueuedRequestGetsKeepAlives) {
+  DecodeWorkerOptions wo;
+  wo.max_batch = 1;
+  wo.queued_keepalive_ms = 100;
+  Start(512, wo);
+  const auto busy = LongRequest("busy");
+  const auto waiting = LongRequest("waiting");
+  StreamResult busy_result;
+  std::thread busy_reader([&] { busy_result = ReadStream(busy); });
+  for (int i = 0; i < 200 && worker_->Load().running_requests() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  auto ctx = Context();
+  auto reader = stub_->Decode(ctx.get(), waiting);
+  v1::DecodeResponse msg;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(reader->Read(&msg));
+    EXPECT_EQ(msg.token_ids_size(), 0);
+    EXPECT_TRUE(msg.finish_reason().empty());
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, milliseconds(150));
+  EXPECT_EQ(worker_->Load().queued_requests(), 1u);
+  EXPECT_TRUE(Cancel("waiting").found());
+  EXPECT_TRUE(Cancel("busy").found());
+  busy_reader.join();
+  while (reader->Read(&msg)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(busy_result.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(WaitAllFree());
+}
+
 // Shutdown ends open streams with UNAVAILABLE and refuses new reservations.
 TEST_F(DecodeWorkerTest, ShutdownEndsStreams) {
   Start(512);

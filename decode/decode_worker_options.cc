@@ -15,6 +15,9 @@ void BindDecodeWorkerOptions(OptionSet& set, DecodeWorkerOptions* o) {
           "KV blocks of a reservation freed before Decode (expired, cancelled) return to the "
           "pool only after this many milliseconds: longer than the prefill nodes' "
           "prefill.transfer_timeout_ms, so a late KV write lands in no other request (0 = off)");
+  set.Add("queued_keepalive_ms", &o->queued_keepalive_ms,
+          "a request waiting for a batch slot gets an empty Decode message this often (below "
+          "the conductor's stream_idle_timeout_ms)");
 }
 
 Status ValidateDecodeWorkerOptions(const DecodeWorkerOptions& o) {
@@ -27,7 +30,8 @@ Status ValidateDecodeWorkerOptions(const DecodeWorkerOptions& o) {
   KVC_RETURN_IF_ERROR(range("reservation_ttl_ms", o.reservation_ttl_ms, 1, 3'600'000));
   KVC_RETURN_IF_ERROR(range("tokens_per_message", o.tokens_per_message, 1, 4096));
   KVC_RETURN_IF_ERROR(range("stream_write_timeout_ms", o.stream_write_timeout_ms, 1, 3'600'000));
-  return range("kv_quarantine_ms", o.kv_quarantine_ms, 0, 3'600'000);
+  KVC_RETURN_IF_ERROR(range("kv_quarantine_ms", o.kv_quarantine_ms, 0, 3'600'000));
+  return range("queued_keepalive_ms", o.queued_keepalive_ms, 1, 3'600'000);
 }
 
 }  // namespace kvc::decode

@@ -22,6 +22,9 @@ void BatchLoop::Run() {
     table_.ExpireReservations();
     table_.ReleaseQuarantine();
     AdmitNew();
+    for (const RequestPtr& r : table_.DueForKeepAlive(options_.keepalive_interval)) {
+      r->sink->KeepAlive();
+    }
     RetireCancelled();
     if (!running_.empty()) Step();
   }

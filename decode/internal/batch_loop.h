@@ -4,6 +4,8 @@
 // and stalled ones, grows every running sequence by a block when it needs one (from
 // its committed room), runs Engine::DecodeStep for the whole batch, samples, pushes
 // the tokens to the streams, and retires the finished requests (blocks freed).
+// Requests still waiting for a batch slot get an empty message every
+// keepalive_interval, so a reader's idle timeout does not take them for a hung node.
 //
 // Thread-safe: Start/Stop from any thread; the rest runs on its own thread.
 #pragma once
@@ -23,6 +25,8 @@ struct BatchLoopOptions {
   uint32_t max_batch = 256;
   std::chrono::milliseconds sweep_interval{50};  // idle wake-up to free expired reservations
   std::chrono::milliseconds stream_write_timeout{10000};
+  // A request waiting for a batch slot gets an empty stream message this often.
+  std::chrono::milliseconds keepalive_interval{5000};
 };
 
 class BatchLoop {

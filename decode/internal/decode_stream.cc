@@ -64,6 +64,15 @@ bool DecodeStream::Stalled(std::chrono::milliseconds limit) const {
   return writing_ && std::chrono::steady_clock::now() - write_started_ > limit;
 }
 
+void DecodeStream::KeepAlive() {
+  {
+    std::lock_guard lock(mu_);
+    if (finish_reason_ || error_ || writing_ || !pending_.empty()) return;
+    keepalive_ = true;
+  }
+  Pump();
+}
+
 void DecodeStream::Pump() {
   enum class Action { kNone, kWrite, kFinish } action = Action::kNone;
   grpc::Status status;
@@ -76,7 +85,8 @@ void DecodeStream::Pump() {
       status = *error_;
     } else if (last_sent_) {
       action = Action::kFinish;
-    } else if (finish_reason_ || pending_.size() >= tokens_per_message_) {
+    } else if (finish_reason_ || pending_.size() >= tokens_per_message_ || keepalive_) {
+      keepalive_ = false;
       out_.Clear();
       out_.mutable_token_ids()->Add(pending_.begin(), pending_.end());
       pending_.clear();

@@ -37,6 +37,7 @@ class DecodeStream final : public grpc::ServerWriteReactor<v1::DecodeResponse>, 
   void Fail(const Status& status) override;
   void Abort(const Status& status) override;
   bool Stalled(std::chrono::milliseconds limit) const override;
+  void KeepAlive() override;
 
   // grpc::ServerWriteReactor
   void OnWriteDone(bool ok) override;
@@ -63,6 +64,7 @@ class DecodeStream final : public grpc::ServerWriteReactor<v1::DecodeResponse>, 
   std::vector<int32_t> pending_;              // guarded by mu_
   std::optional<std::string> finish_reason_;  // guarded by mu_
   std::optional<grpc::Status> error_;         // guarded by mu_
+  bool keepalive_ = false;                    // an empty message is due; guarded by mu_
   bool last_sent_ = false;                    // the message with finish_reason was written
   bool writing_ = false;                      // guarded by mu_
   bool finished_ = false;                     // Finish was called; guarded by mu_

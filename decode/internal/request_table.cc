@@ -130,6 +130,7 @@ Status RequestTable::Claim(const v1::DecodeRequest& q, std::shared_ptr<TokenSink
   r.sink = std::move(sink);
   r.deadline_unix_ms = q.header().deadline_unix_ms();
   r.phase = Phase::kQueued;
+  r.keepalive = clock_.Now();
   queue_.push_back(it->second);
   work_cv_.notify_all();
   return absl::OkStatus();
@@ -195,6 +196,20 @@ int RequestTable::ExpireReservations() {
     EraseLocked(*r);
   }
   return static_cast<int>(expired.size());
+}
+
+std::vector<std::shared_ptr<Request>> RequestTable::DueForKeepAlive(
+    std::chrono::milliseconds interval) {
+  std::lock_guard lock(mu_);
+  const auto now = clock_.Now();
+  std::vector<std::shared_ptr<Request>> due;
+  for (const auto& r : queue_) {
+    if (now - r->keepalive >= interval) {
+      r->keepalive = now;
+      due.push_back(r);
+    }
+  }
+  return due;
 }
 
 std::vector<std::shared_ptr<Request>> RequestTable::Admit(size_t max) {

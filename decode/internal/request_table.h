@@ -55,6 +55,9 @@ class TokenSink {
   virtual void Abort(const Status& status) = 0;
   // True when one write has been pending for longer than `limit` (the reader stalls).
   virtual bool Stalled(std::chrono::milliseconds limit) const = 0;
+  // Sends an empty message when the stream is idle (nothing pending or in flight), so
+  // the reader can tell a request waiting for a batch slot from a hung node.
+  virtual void KeepAlive() = 0;
 };
 
 enum class Phase { kReserved, kQueued, kRunning };
@@ -65,6 +68,7 @@ struct Request {
   uint32_t max_new_tokens = 0;
   int64_t committed_blocks = 0;  // most blocks this request may hold
   Clock::TimePoint expires{};    // reserved phase only
+  Clock::TimePoint keepalive{};  // queued phase: the last keepalive (or the claim)
   Phase phase = Phase::kReserved;
   engine::Sequence seq;
   std::unique_ptr<TokenStream> tokens;  // set by Claim
@@ -124,6 +128,9 @@ class RequestTable {
   int ExpireReservations();
   // Returns to the cache the quarantined blocks whose delay passed; returns how many.
   int64_t ReleaseQuarantine();
+  // Queued requests whose last keepalive (or claim) is at least `interval` old; marks
+  // them as kept alive now. The caller calls their sink's KeepAlive().
+  std::vector<std::shared_ptr<Request>> DueForKeepAlive(std::chrono::milliseconds interval);
   // Moves up to `max` queued requests (oldest first) to running and returns them.
   std::vector<std::shared_ptr<Request>> Admit(size_t max);
   // Why a running request must stop (OK while it may run on): cancelled, or its

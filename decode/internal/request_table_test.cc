@@ -22,6 +22,8 @@ class RecordingSink : public TokenSink {
   void Fail(const Status& s) override { failed = s; }
   void Abort(const Status& s) override { failed = s; }
   bool Stalled(milliseconds) const override { return false; }
+  void KeepAlive() override { ++keepalives; }
+  int keepalives = 0;
   std::vector<int32_t> tokens;
   std::string finish_reason;
   Status failed;
@@ -121,6 +123,25 @@ TEST_F(RequestTableTest, FreedReservationBlocksAreQuarantined) {
   EXPECT_TRUE(table_.Cancel("b", absl::CancelledError("x")));
   EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 0);
   EXPECT_EQ(table_.Counts().free_kv_blocks, 6);  // c (3) and d (1) remain
+}
+
+// A queued request is due for a keepalive every interval from its claim; a running
+// one never is.
+TEST_F(RequestTableTest, QueuedRequestsAreDueForKeepAlive) {
+  ASSERT_TRUE(table_.Reserve("a", 8, 4).ok());
+  ASSERT_TRUE(table_.Claim(Claim("a", 8, 4), std::make_shared<RecordingSink>()).ok());
+  clock_.Advance(milliseconds(99));
+  EXPECT_TRUE(table_.DueForKeepAlive(milliseconds(100)).empty());
+  clock_.Advance(milliseconds(1));
+  auto due = table_.DueForKeepAlive(milliseconds(100));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0]->id, "a");
+  EXPECT_TRUE(table_.DueForKeepAlive(milliseconds(100)).empty());  // just kept alive
+  clock_.Advance(milliseconds(100));
+  EXPECT_EQ(table_.DueForKeepAlive(milliseconds(100)).size(), 1u);
+  ASSERT_EQ(table_.Admit(8).size(), 1u);
+  clock_.Advance(milliseconds(1000));
+  EXPECT_TRUE(table_.DueForKeepAlive(milliseconds(100)).empty());  // running
 }
 
 // An expired reservation's blocks are quarantined too; a closing table frees them.

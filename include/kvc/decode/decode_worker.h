@@ -37,6 +37,9 @@ struct DecodeWorkerOptions {
   // into them. Must exceed the prefill nodes' prefill.transfer_timeout_ms (5000 by
   // default); 0 turns the quarantine off (only safe when no write can arrive late).
   uint32_t kv_quarantine_ms = 10000;
+  // A claimed request waiting for a batch slot gets an empty stream message this often,
+  // so the conductor's stream idle timeout (30 s) only fires on a hung node.
+  uint32_t queued_keepalive_ms = 5000;
 };
 // Binds the fields under their own names (max_batch, reservation_ttl_ms, ...: flags
 // --max-batch etc.).
