@@ -46,18 +46,6 @@ class ShmChannel final : public PeerChannel {
 
   std::string backend() const override { return "shm"; }
 
-  bool RunQueued() override {
-    Slice* slice = nullptr;
-    {
-      std::lock_guard lock(mu_);
-      if (closing_ || queue_.empty()) return false;
-      slice = queue_.front();
-      queue_.pop_front();
-    }
-    slice->sink->OnSliceDone(slice, Copy(*slice));
-    return true;
-  }
-
   void Submit(Slice* slice) override {
     {
       std::lock_guard lock(mu_);

@@ -1,6 +1,4 @@
 // The batch half of TransferEngineImpl: submission, slicing, retries, status.
-#include <algorithm>
-#include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -200,32 +198,11 @@ StatusOr<std::vector<TransferStatus>> TransferEngineImpl::GetAllStatus(BatchId i
   return out;
 }
 
-std::vector<std::shared_ptr<internal::PeerChannel>> TransferEngineImpl::PendingChannels(
-    Batch& batch) const {
-  std::vector<std::shared_ptr<internal::PeerChannel>> out;
-  std::lock_guard lock(mu_);
-  std::lock_guard batch_lock(batch.mu);
-  for (const auto& e : batch.entries) {
-    if (e->state != TransferState::kPending) continue;
-    const std::shared_ptr<internal::PeerChannel>& c = e->peer->channel;
-    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
-  }
-  return out;
-}
-
 Status TransferEngineImpl::Wait(BatchId id, std::chrono::milliseconds timeout) {
   std::shared_ptr<Batch> batch = FindBatch(id);
   if (!batch) return absl::NotFoundError(absl::StrCat("no batch ", id));
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto finished = [&] { return batch->pending == 0; };
-  // Help first: copy queued slices on this thread while any are left (CPU
-  // backends only), then sleep until the rest are done.
-  for (const auto& channel : PendingChannels(*batch)) {
-    while (std::chrono::steady_clock::now() < deadline && channel->RunQueued()) {
-    }
-  }
   std::unique_lock lock(batch->mu);
-  if (!batch->done.wait_until(lock, deadline, finished)) {
+  if (!batch->done.wait_for(lock, timeout, [&] { return batch->pending == 0; })) {
     return absl::DeadlineExceededError(absl::StrCat("batch ", id, ": ", batch->pending,
                                                     " entries still pending after ",
                                                     timeout.count(), " ms"));

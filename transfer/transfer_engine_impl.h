@@ -57,8 +57,7 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   struct Peer {
     std::string name;
     SegmentDescriptor descriptor;  // guarded by the engine's mu_
-    // Shared so a waiting thread can help it (Wait) while the peer is replaced.
-    std::shared_ptr<internal::PeerChannel> channel;
+    std::unique_ptr<internal::PeerChannel> channel;
     uint64_t slice_bytes = 0;  // guarded by the engine's mu_; per backend
     std::atomic<int64_t> pending_entries{0};
   };
@@ -96,8 +95,6 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   Status EvictPeerLocked();
   uint64_t SliceBytesFor(const std::string& backend) const;
   static TransferStatus StatusOfLocked(const Entry& entry);
-  // The channels of `batch`'s pending entries, each once.
-  std::vector<std::shared_ptr<internal::PeerChannel>> PendingChannels(Batch& batch) const;
 
   const TransferEngineOptions options_;
   SegmentDirectory* const directory_;

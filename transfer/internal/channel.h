@@ -48,11 +48,6 @@ class PeerChannel {
   // valid until its OnSliceDone.
   virtual void Submit(Slice* slice) = 0;
   virtual std::string backend() const = 0;
-  // Moves one queued slice on the calling thread and reports it, when this
-  // backend copies with the CPU and a slice is queued; returns whether it did.
-  // A thread waiting for a batch calls this instead of sleeping, so a copy
-  // needs no hand-off to another thread. Default: never (network backends).
-  virtual bool RunQueued() { return false; }
 };
 
 class Backend {
