@@ -269,6 +269,9 @@ void Call::OnReserved(const std::shared_ptr<Reserve>& c, const grpc::Status& grp
     }
     return DoPrefill(c->response);
   }
+  // Not reserved: stop counting this request on that node, or its own phantom
+  // would take room from it when it is placed again.
+  impl_->placer.DecodeEnded(id_);
   if (ReasonOf(s) == "NO_KV_SPACE") {
     if (++decode_index_ < placement_.decode.size()) return DoReserve();
     return WaitForKv(WithReason(
