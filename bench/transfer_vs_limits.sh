@@ -19,16 +19,22 @@ command -v python3 >/dev/null || { echo "python3 is needed to read JSON" >&2; ex
 calc() { python3 -c "print($1)"; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
 
-iperf_bps() {
-  local port=$((20000 + RANDOM % 20000))
-  iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
-  local server=$!
-  sleep 0.5
-  local bps
-  bps=$(iperf3 -c 127.0.0.1 -p "$port" -t "$SECONDS_EACH" -J |
-        python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second']/8)")
-  wait "$server" 2>/dev/null || true
-  echo "$bps"
+iperf_bps() {  # up to 3 tries: on a loaded machine the server may not listen in time
+  local try port server bps
+  for try in 1 2 3; do
+    port=$((20000 + RANDOM % 20000))
+    iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
+    server=$!
+    sleep $((try))
+    bps=$(iperf3 -c 127.0.0.1 -p "$port" -t "$SECONDS_EACH" -J 2>/dev/null |
+          python3 -c "import json,sys; print(json.load(sys.stdin)['end']['sum_received']['bits_per_second']/8)" \
+          2>/dev/null) || bps=""
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    if [ -n "$bps" ]; then echo "$bps"; return 0; fi
+  done
+  echo "iperf3 gave no result in 3 tries" >&2
+  return 1
 }
 
 engine_bps() {  # backend op block batch threads [extra flags]
@@ -43,7 +49,7 @@ memcpy_bps() {  # block batch
 }
 
 echo "# transfer_vs_limits: $(date -u +%FT%TZ) on $(hostname), $(nproc) cores, ${SECONDS_EACH}s each"
-IPERF=$(iperf_bps)
+IPERF=$(iperf_bps) || exit 1
 MEMCPY=$(memcpy_bps 1048576 16)
 MEMCPY4=$(memcpy_bps 4194304 8)  # same working set as the 4 MB x8 engine lines (2 x 32 MiB)
 printf "%-44s %10.3f GB/s\n" "iperf3 single-stream loopback" "$(calc "$IPERF / 1e9")"
