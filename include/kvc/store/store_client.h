@@ -12,6 +12,12 @@
 // in-use data), NODE_UNREACHABLE (every replica failed), BAD_SIZE (zero, oversize
 // or a buffer too small), UNAVAILABLE (master unreachable).
 //
+// Buffers after a timeout: a transfer still pending at transfer_timeout_ms is
+// abandoned, not cancelled; the engine keeps using the caller's buffer until it
+// gives up on those slices (transfer.peer_timeout_ms per attempt). After a
+// DEADLINE_EXCEEDED put or get, keep the buffer registered and unchanged that
+// long before reusing or freeing it.
+//
 // Thread-safe: many threads may share one client.
 #pragma once
 
