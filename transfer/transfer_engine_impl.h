@@ -25,7 +25,7 @@
 namespace kvc::transfer::internal {
 class UcxContext;
 class VerbsContext;
-}
+}  // namespace kvc::transfer::internal
 
 namespace kvc::transfer {
 
