@@ -183,6 +183,41 @@ class Sink : public VerbsWorkOwner {
   std::vector<bool> timeouts;
 };
 
+// Two contexts on one fake fabric, a 64-byte region each (the target's remote-
+// accessible), one initiator QP on NIC 0 connected to the target through
+// Accept(connection), and a 64-byte write from local to remote ready to post.
+struct ConnectedPair {
+  std::shared_ptr<VerbsContext> context, target;
+  std::vector<char> local = std::vector<char>(64), remote = std::vector<char>(64);
+  std::shared_ptr<VerbsQp> qp;
+  VerbsWork work;
+};
+
+void Connect(testing::FakeVerbsFabric& fabric, const VerbsContext::Options& options,
+             uint64_t connection, ConnectedPair* p) {
+  auto context = VerbsContext::Create(fabric, options);
+  auto target = VerbsContext::Create(fabric, options);
+  ASSERT_TRUE(context.ok() && target.ok());
+  p->context = *context;
+  p->target = *target;
+  ASSERT_TRUE(
+      p->context->Register(reinterpret_cast<uint64_t>(p->local.data()), 64, "cpu:0", false).ok());
+  ASSERT_TRUE(
+      p->target->Register(reinterpret_cast<uint64_t>(p->remote.data()), 64, "cpu:0", true).ok());
+  auto qp = p->context->CreateQueuePair(0);
+  ASSERT_TRUE(qp.ok());
+  p->qp = *qp;
+  auto reply = p->target->Accept(connection, *EncodeVerbsRequest({"f0", "f0", p->qp->qp->local()}));
+  ASSERT_TRUE(reply.ok());
+  ASSERT_TRUE(p->qp->qp->Connect(*DecodeVerbsReply(*reply)).ok());
+  p->work.write = true;
+  p->work.local = reinterpret_cast<uint64_t>(p->local.data());
+  p->work.length = 64;
+  p->work.lkey = (*p->context->LocalKey(0, p->work.local, 64)).first;
+  p->work.remote = reinterpret_cast<uint64_t>(p->remote.data());
+  p->work.rkey = p->target->RemoteKeys(p->work.remote)["f0"];
+}
+
 TEST(VerbsContextTest, RegistersOnEveryNicAndChecksLocalRanges) {
   testing::FakeVerbsFabric fabric({"f0", "f1"});
   auto context = VerbsContext::Create(fabric, {});
@@ -238,30 +273,12 @@ TEST(VerbsContextTest, SilentWorkFailsAtItsDeadline) {
   testing::FakeVerbsFabric fabric({"f0"});
   VerbsContext::Options options;
   options.timeout = milliseconds(200);
-  auto context = VerbsContext::Create(fabric, options);
-  auto target = VerbsContext::Create(fabric, options);
-  ASSERT_TRUE(context.ok() && target.ok());
-  std::vector<char> local(64), remote(64);
-  ASSERT_TRUE(
-      (*context)->Register(reinterpret_cast<uint64_t>(local.data()), 64, "cpu:0", false).ok());
-  ASSERT_TRUE(
-      (*target)->Register(reinterpret_cast<uint64_t>(remote.data()), 64, "cpu:0", true).ok());
-  auto qp = (*context)->CreateQueuePair(0);
-  ASSERT_TRUE(qp.ok());
-  auto reply = (*target)->Accept(9, *EncodeVerbsRequest({"f0", "f0", (*qp)->qp->local()}));
-  ASSERT_TRUE(reply.ok());
-  ASSERT_TRUE((*qp)->qp->Connect(*DecodeVerbsReply(*reply)).ok());
+  ConnectedPair p;
+  ASSERT_NO_FATAL_FAILURE(Connect(fabric, options, 9, &p));
   fabric.SetSilent("f0", true);
   auto sink = std::make_shared<Sink>();
-  VerbsWork work;
-  work.write = true;
-  work.local = reinterpret_cast<uint64_t>(local.data());
-  work.length = 64;
-  work.lkey = (*(*context)->LocalKey(0, work.local, 64)).first;
-  work.remote = reinterpret_cast<uint64_t>(remote.data());
-  work.rkey = (*target)->RemoteKeys(work.remote)["f0"];
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE((*context)->Post(*qp, work, sink, nullptr, 0).ok());
+  ASSERT_TRUE(p.context->Post(p.qp, p.work, sink, nullptr, 0).ok());
   ASSERT_TRUE(sink->WaitFor(1, milliseconds(2000)));
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, milliseconds(200));
@@ -270,7 +287,7 @@ TEST(VerbsContextTest, SilentWorkFailsAtItsDeadline) {
   EXPECT_TRUE(sink->timeouts[0]);
   EXPECT_NE(sink->results[0].message().find("no completion within 200 ms"), absl::string_view::npos)
       << sink->results[0];
-  (*context)->Drain(sink.get(), std::chrono::steady_clock::now(), absl::CancelledError("x"));
+  p.context->Drain(sink.get(), std::chrono::steady_clock::now(), absl::CancelledError("x"));
 }
 
 // The context never has more work outstanding on a NIC than its completion
@@ -278,32 +295,16 @@ TEST(VerbsContextTest, SilentWorkFailsAtItsDeadline) {
 TEST(VerbsContextTest, OutstandingWorkIsCappedByTheCompletionQueue) {
   testing::FakeVerbsFabric fabric({"f0"});
   fabric.SetCompletionQueueDepth(2);
-  auto context = VerbsContext::Create(fabric, {});
-  auto target = VerbsContext::Create(fabric, {});
-  ASSERT_TRUE(context.ok() && target.ok());
-  std::vector<char> local(64), remote(64);
-  ASSERT_TRUE(
-      (*context)->Register(reinterpret_cast<uint64_t>(local.data()), 64, "cpu:0", false).ok());
-  ASSERT_TRUE(
-      (*target)->Register(reinterpret_cast<uint64_t>(remote.data()), 64, "cpu:0", true).ok());
-  auto qp = (*context)->CreateQueuePair(0);
-  ASSERT_TRUE(qp.ok());
-  auto reply = (*target)->Accept(3, *EncodeVerbsRequest({"f0", "f0", (*qp)->qp->local()}));
-  ASSERT_TRUE(reply.ok());
-  ASSERT_TRUE((*qp)->qp->Connect(*DecodeVerbsReply(*reply)).ok());
+  ConnectedPair p;
+  ASSERT_NO_FATAL_FAILURE(Connect(fabric, {}, 3, &p));
   fabric.SetSilent("f0", true);  // nothing completes: the work stays outstanding
   auto sink = std::make_shared<Sink>();
-  VerbsWork work;
-  work.local = reinterpret_cast<uint64_t>(local.data());
-  work.length = 64;
-  work.lkey = (*(*context)->LocalKey(0, work.local, 64)).first;
-  work.remote = reinterpret_cast<uint64_t>(remote.data());
-  work.rkey = (*target)->RemoteKeys(work.remote)["f0"];
-  EXPECT_TRUE((*context)->Post(*qp, work, sink, nullptr, 0).ok());
-  EXPECT_TRUE((*context)->Post(*qp, work, sink, nullptr, 0).ok());
-  EXPECT_EQ((*context)->Post(*qp, work, sink, nullptr, 0).code(),
+  p.work.write = false;
+  EXPECT_TRUE(p.context->Post(p.qp, p.work, sink, nullptr, 0).ok());
+  EXPECT_TRUE(p.context->Post(p.qp, p.work, sink, nullptr, 0).ok());
+  EXPECT_EQ(p.context->Post(p.qp, p.work, sink, nullptr, 0).code(),
             absl::StatusCode::kResourceExhausted);
-  (*context)->Drain(sink.get(), std::chrono::steady_clock::now(), absl::CancelledError("x"));
+  p.context->Drain(sink.get(), std::chrono::steady_clock::now(), absl::CancelledError("x"));
   EXPECT_EQ(sink->results.size(), 2u);
 }
 
