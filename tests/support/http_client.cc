@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 
+#include "kvc/common/loopback_socket.h"
+
 namespace kvc::testing {
 namespace {
 
@@ -30,19 +32,8 @@ HttpResponse HttpRequest(int port, const std::string& method, const std::string&
                          const std::string& body, const std::vector<std::string>& extra_headers,
                          std::chrono::milliseconds timeout) {
   HttpResponse out;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{static_cast<time_t>(timeout.count() / 1000),
-             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return out;
-  }
+  const int fd = ConnectLoopback(port, timeout);
+  if (fd < 0) return out;
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   for (const auto& h : extra_headers) req += h + "\r\n";
   if (!body.empty() || method == "POST") {
