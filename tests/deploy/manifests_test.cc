@@ -192,7 +192,8 @@ void ExpectConfig(const Expected& w, const YAML::Node& pod, const YAML::Node& c,
 // Scraping: the annotated port is where the role's config serves /metrics.
 void ExpectScrape(const Expected& w, const YAML::Node& pod_meta, const YAML::Node& c) {
   const YAML::Node config = YAML::LoadFile(Source("deploy/config/" + w.role + ".yaml"));
-  const YAML::Node annotations = pod_meta["annotations"];
+  const YAML::Node annotations =
+      pod_meta["annotations"] ? pod_meta["annotations"] : YAML::Node(YAML::NodeType::Map);
   int metrics_port = -1;
   if (config["metrics_port"]) metrics_port = config["metrics_port"].as<int>();
   if (w.role == "conductor") metrics_port = config["http_port"].as<int>();
