@@ -120,6 +120,15 @@ void ExpectProbe(const std::string& what, const YAML::Node& probe, const YAML::N
   }
 }
 
+// How long a role may take from SIGTERM to exit, by its shipped config: drain_timeout_ms
+// (where the role has it) plus shutdown_grace_ms (default 1000).
+int StopBudgetMs(const std::string& role) {
+  const YAML::Node config = YAML::LoadFile(Source("deploy/config/" + role + ".yaml"));
+  const int grace = config["shutdown_grace_ms"] ? config["shutdown_grace_ms"].as<int>() : 1000;
+  const int drain = config["drain_timeout_ms"] ? config["drain_timeout_ms"].as<int>() : 0;
+  return grace + drain;
+}
+
 struct Expected {
   std::string kind, name, role;
   int min_replicas;
@@ -227,10 +236,8 @@ void ExpectWorkload(const Expected& w, const std::vector<YAML::Node>& docs) {
   ExpectProbe(w.name + " livenessProbe", c["livenessProbe"], c);
   EXPECT_TRUE(c["resources"]["requests"]["cpu"] && c["resources"]["requests"]["memory"]);
   EXPECT_TRUE(pod["securityContext"]["runAsNonRoot"].as<bool>(false));
-  // Graceful stop: the kubelet must wait longer than the process's own drain grace.
-  const YAML::Node config = YAML::LoadFile(Source("deploy/config/" + w.role + ".yaml"));
-  const int grace_ms = config["shutdown_grace_ms"] ? config["shutdown_grace_ms"].as<int>() : 1000;
-  EXPECT_GT(pod["terminationGracePeriodSeconds"].as<int>() * 1000, grace_ms + 2000);
+  // Graceful stop: the kubelet must wait longer than the process's own drain and grace.
+  EXPECT_GT(pod["terminationGracePeriodSeconds"].as<int>() * 1000, StopBudgetMs(w.role) + 2000);
   bool cluster_env = false;
   for (const YAML::Node& e : c["envFrom"]) {
     cluster_env |=
@@ -418,6 +425,11 @@ TEST(SystemdUnitTest, UnitsVerifyCleanly) {
     EXPECT_NE(text.find("Restart=always"), std::string::npos) << file;
     EXPECT_NE(text.find("After=network-online.target etcd.service"), std::string::npos) << file;
     EXPECT_NE(text.find("ExecStart=/usr/local/bin/kvc-entrypoint.sh "), std::string::npos) << file;
+    std::smatch stop;
+    ASSERT_TRUE(std::regex_search(text, stop, std::regex("\nTimeoutStopSec=([0-9]+)\n"))) << file;
+    const std::string role = file.substr(4, file.find_first_of("@.") - 4);
+    EXPECT_GT(std::stoi(stop[1]) * 1000, StopBudgetMs(role) + 2000)
+        << file << ": TimeoutStopSec must outlast the role's drain and shutdown grace";
     if (file.starts_with("kvc-prefill") || file.starts_with("kvc-decode") ||
         file.starts_with("kvc-store")) {
       EXPECT_NE(text.find("LimitMEMLOCK=infinity"), std::string::npos) << file;
