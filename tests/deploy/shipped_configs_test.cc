@@ -1,6 +1,7 @@
 // The shipped deploy/config/*.yaml files, started through the container entrypoint as
 // the namespace harness and the images do, form a working cluster: two masters elect a
-// leader in a real etcd (and kvc-healthcheck.sh master-leader names it), a conductor,
+// leader in a real etcd (kvc-healthcheck.sh master-leader names it, and the standby once
+// the leader stops), a conductor,
 // a prefill and a decode worker register, a kvc-store and the workers mount pool
 // segments, a chat completion is served, every role's healthcheck passes, and every
 // process exits 0 on SIGTERM. Only per-host values (loopback addresses, ephemeral ports,
@@ -77,19 +78,31 @@ class ShippedConfigCluster {
     return testing::RunCommand(argv, env, dir_.path());
   }
 
-  // SIGTERM to every process, last started first; each must exit 0.
+  // SIGTERM to the process serving `address`; it must exit 0.
+  void StopAt(const std::string& address) {
+    for (Role& r : roles_) {
+      if (r.address == address && r.proc) Stop(r);
+    }
+  }
+
+  // SIGTERM to every process still running, last started first; each must exit 0.
   void StopAll() {
     for (auto it = roles_.rbegin(); it != roles_.rend(); ++it) {
-      ASSERT_TRUE(it->proc->Signal(SIGTERM)) << it->name;
-      const std::optional<int> status = it->proc->WaitFor(milliseconds(20000));
-      ASSERT_TRUE(status.has_value()) << it->name << " did not exit within 20 s of SIGTERM";
-      EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-          << it->name << ": " << testing::DescribeStatus(*status) << "\n"
-          << testing::ReadFile(Log(it->name));
+      if (it->proc) Stop(*it);
     }
   }
 
  private:
+  void Stop(Role& r) {
+    ASSERT_TRUE(r.proc->Signal(SIGTERM)) << r.name;
+    const std::optional<int> status = r.proc->WaitFor(milliseconds(20000));
+    ASSERT_TRUE(status.has_value()) << r.name << " did not exit within 20 s of SIGTERM";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << r.name << ": " << testing::DescribeStatus(*status) << "\n"
+        << testing::ReadFile(Log(r.name));
+    r.proc.reset();
+  }
+
   store::testing::EtcdCluster& etcd_;
   testing::TempDir dir_;
   std::vector<Role> roles_;
@@ -201,6 +214,16 @@ TEST(ShippedConfigTest, EveryRoleStartsFromItsShippedConfigAndTheClusterServes) 
   CommandResult http_health =
       cluster.Healthcheck({"conductor", "127.0.0.1:" + std::to_string(http_port)});
   EXPECT_EQ(http_health.exit_code, 0) << http_health.output;
+
+  // The leader stops (SIGTERM revokes its lease): the standby becomes the one Ready master.
+  cluster.StopAt(leader);
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] {
+        return cluster.Healthcheck({"master-leader", standby}, etcd_env).exit_code == 0;
+      },
+      milliseconds(10000)))
+      << cluster.Logs();
+  EXPECT_NE(cluster.Healthcheck({"master-leader", leader}, etcd_env).exit_code, 0);
 
   cluster.StopAll();
 }
