@@ -1,11 +1,11 @@
 // The shipped deploy/config/*.yaml files, started through the container entrypoint as
 // the namespace harness and the images do, form a working cluster: two masters elect a
 // leader in a real etcd (kvc-healthcheck.sh master-leader names it, and the standby once
-// the leader stops), a conductor,
-// a prefill and a decode worker register, a kvc-store and the workers mount pool
-// segments, a chat completion is served, every role's healthcheck passes, and every
-// process exits 0 on SIGTERM. Only per-host values (loopback addresses, ephemeral ports,
-// small DRAM) are overridden, through the environment, as docs/deploy.md says.
+// the leader stops), a conductor, a prefill and a decode worker register, a kvc-store and
+// the workers mount pool segments, a chat completion is served, every role's healthcheck
+// passes, and every process exits 0 on SIGTERM. Only per-host values (loopback addresses,
+// ephemeral ports, small DRAM) are overridden, through the environment, as
+// docs/deploy.md says.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
