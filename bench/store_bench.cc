@@ -114,7 +114,14 @@ Status LocalStoreCluster::Start(const StoreBenchConfig& c, uint64_t dram_bytes) 
 namespace {
 
 Status Validate(const StoreBenchConfig& c) {
-  if (!c.local) return absl::InvalidArgumentError("only --local is supported: give --local");
+  if (c.local == !c.master_address.empty()) {
+    return absl::InvalidArgumentError("give exactly one of --local or --master-address ADDR");
+  }
+  if (!c.master_address.empty() && (c.ssd || c.dram_bytes > 0)) {
+    return absl::InvalidArgumentError(
+        "--ssd and --dram-bytes size the --local node; with --master-address the nodes are "
+        "already running");
+  }
   if (c.value_size == 0 || c.clients == 0 || c.duration <= 0) {
     return absl::InvalidArgumentError("--value-size, --clients and --duration must be > 0");
   }
@@ -191,7 +198,9 @@ int Run(const StoreBenchConfig& c) {
   if (dram == 0)
     dram = c.ssd ? std::max<uint64_t>(data / 4, 64 << 20) : data + data / 8 + (16 << 20);
   StatusOr<StoreBenchResult> result = absl::UnknownError("not run");
-  {
+  if (!c.master_address.empty()) {
+    result = RunStoreClients(c, c.master_address, keys_per_client);
+  } else {
     LocalStoreCluster cluster;  // stopped before the reference runs
     if (Status s = cluster.Start(c, dram); !s.ok()) {
       std::fprintf(stderr, "kvc-bench store: %s\n", std::string(s.message()).c_str());
@@ -216,6 +225,12 @@ BenchCommand RegisterStoreCommand(CLI::App& app) {
   auto config = std::make_shared<StoreBenchConfig>();
   CLI::App* sub = app.add_subcommand("store", "KVCache store put/get benchmark (docs/store.md)");
   sub->add_flag("--local", config->local, "start kvc-master and one kvc-store on 127.0.0.1");
+  sub->add_option("--master-address", config->master_address,
+                  "use this running kvc-master and its nodes instead of --local (the keys the "
+                  "run puts must not exist yet: use a fresh master)");
+  sub->add_option("--backend", config->backend,
+                  "transfer backend of the clients: auto, tcp, shm, ucx, verbs")
+      ->capture_default_str();
   sub->add_option("--value-size", config->value_size, "bytes per value");
   sub->add_option("--clients", config->clients, "client threads");
   sub->add_option("--duration", config->duration, "seconds (half put, half get)");

@@ -12,6 +12,9 @@ namespace kvc::bench {
 
 struct StoreBenchConfig {
   bool local = false;
+  // A running kvc-master (and its nodes) to use instead of --local, e.g. on another host.
+  std::string master_address;
+  std::string backend = "auto";  // the clients' transfer engine backend (auto, tcp, shm, ...)
   uint64_t value_size = 1 << 20;
   uint32_t clients = 1;
   double duration = 5.0;  // seconds: half put, half get

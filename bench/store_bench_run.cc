@@ -160,6 +160,7 @@ StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& c, const std:
   auto directory = transfer::MakePeerSegmentDirectory("kvc-dev-token");
   transfer::TransferEngineOptions eo;
   eo.listen_address = "";  // initiator only
+  eo.backend = c.backend;
   KVC_ASSIGN_OR_RETURN(auto engine, transfer::CreateTransferEngine(eo, directory.get()));
   const uint64_t per_client = 2 * c.value_size;
   // Page-aligned, like the registered buffers of a real engine (the nodes' DRAM is

@@ -207,9 +207,14 @@ BenchCommand RegisterTransferCommand(CLI::App& app) {
   sub->add_flag("--heap-region", c.heap_region,
                 "loopback target registers heap memory instead of AllocateSharedMemory "
                 "(same-host peers then use cross-memory attach)");
-  sub->add_flag("--serve", c.serve, "internal: run as the loopback target")->group("");
-  sub->add_option("--region-bytes", c.region_bytes, "internal: --serve region size")->group("");
-  sub->add_option("--port-file", c.port_file, "internal: --serve port file")->group("");
+  sub->add_flag("--serve", c.serve,
+                "run as a target (what --loopback starts): a pattern-filled region of "
+                "--region-bytes, port written to --port-file, served until SIGTERM");
+  sub->add_option("--region-bytes", c.region_bytes, "--serve: region size (bytes)");
+  sub->add_option("--port-file", c.port_file, "--serve: file the bound port is written to");
+  sub->add_option("--listen-address", c.listen_address,
+                  "--serve: TCP address of the target (another host's peers need a routable one)")
+      ->capture_default_str();
   return {sub, [config] { return RunTransfer(*config); }};
 }
 

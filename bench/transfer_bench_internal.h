@@ -20,10 +20,11 @@ struct TransferBenchConfig {
   uint32_t threads = 1;
   double duration = 5.0;
   bool verify = false;
-  bool memcpy_baseline = false;  // measure one thread's memcpy instead (reference)
-  uint64_t region_bytes = 0;     // --serve: bytes to register (0 = computed)
-  std::string port_file;         // --serve: where to write the bound port
-  bool heap_region = false;      // target region from the heap, not AllocateSharedMemory
+  bool memcpy_baseline = false;                // measure one thread's memcpy instead (reference)
+  uint64_t region_bytes = 0;                   // --serve: bytes to register (0 = computed)
+  std::string port_file;                       // --serve: where to write the bound port
+  std::string listen_address = "127.0.0.1:0";  // --serve: the target's TCP address
+  bool heap_region = false;  // target region from the heap, not AllocateSharedMemory
   // Remote bytes the threads cycle through (0 = each thread reuses its own
   // batch*block bytes, which then stay in the CPU caches on the intra-host path).
   uint64_t working_set = 0;

@@ -24,7 +24,7 @@ int ServeTransferTarget(const TransferBenchConfig& config) {
   }
   auto directory = transfer::MakeInProcessSegmentDirectory();
   transfer::TransferEngineOptions options = config.engine;
-  options.listen_address = "127.0.0.1:0";
+  options.listen_address = config.listen_address;
   options.backend = config.backend;  // "ucx" makes the target publish a UCX worker and rkeys
   auto engine = transfer::CreateTransferEngine(options, directory.get());
   // Shared memory: same-host peers map it and copy with memcpy (the shm backend).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -66,12 +67,20 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarg
   if (!o.api_key.empty()) post.headers.push_back("Authorization: Bearer " + o.api_key);
   const auto sent = SteadyClock::now();
   r->send_s = std::chrono::duration<double>(sent - start).count();
+  r->send_unix_s =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto last = sent;
+  std::string stream_error;
   int64_t chunks = 0;
   auto on_event = [&](const std::string& data) {
     if (data == "[DONE]") return;
     json j = json::parse(data, nullptr, false);
     if (j.is_discarded()) return;
+    if (j.contains("error") && j["error"].is_object()) {  // the server ended the stream
+      r->stream_error_code = j["error"].value("code", "unknown");
+      stream_error = j["error"].value("message", "");
+      return;
+    }
     if (j.contains("usage") && j["usage"].is_object()) {
       r->prompt_tokens = j["usage"].value("prompt_tokens", 0);
       r->completion_tokens = j["usage"].value("completion_tokens", 0);
@@ -107,6 +116,12 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarg
   if (result->status == 429) {
     r->outcome = "rejected";
     r->error = result->body.substr(0, 300);
+    return;
+  }
+  if (!r->stream_error_code.empty()) {
+    r->outcome = "error";
+    r->error = absl::StrCat("error event in the stream after ", chunks,
+                            " chunks: ", r->stream_error_code, ": ", stream_error);
     return;
   }
   if (result->status == 200 && chunks == 0 && r->completion_tokens > 0) {
@@ -203,6 +218,9 @@ StatusOr<std::vector<RequestRecord>> Replay(const std::vector<trace::TraceReques
       r.outcome = "error";
       r.error = "client in-flight cap reached (raise --max-in-flight)";
       r.send_s = std::chrono::duration<double>(SteadyClock::now() - start).count();
+      r.send_unix_s =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
       ++done;
       continue;
     }

@@ -38,11 +38,15 @@ struct ReplayOptions {
 struct RequestRecord {
   int64_t index = 0;
   double send_s = 0;         // when it was sent, from the start of the replay
+  double send_unix_s = 0;    // when it was sent, wall clock (seconds since the epoch)
   int64_t input_tokens = 0;  // synthesized prompt length
   int64_t max_tokens = 0;    // requested output length
   std::string outcome;       // "ok", "rejected", "error"
   int http_status = 0;
-  std::string error;   // for "error" and "rejected"
+  std::string error;  // for "error" and "rejected"
+  // The `error.code` of an error event that ended a 200 stream (e.g. "node_failed");
+  // such a request is an "error" even when tokens arrived before it.
+  std::string stream_error_code;
   double ttft_s = -1;  // -1 when no token arrived
   double tbt_s = 0;    // mean of the longest 10% inter-token gaps
   double e2e_s = -1;

@@ -46,9 +46,11 @@ Status WriteOutputs(const std::string& dir, const std::vector<replay::RequestRec
   for (const auto& r : records) {
     nlohmann::json j = {{"index", r.index},
                         {"send_s", r.send_s},
+                        {"send_unix_s", r.send_unix_s},
                         {"outcome", r.outcome},
                         {"http_status", r.http_status},
                         {"error", r.error},
+                        {"stream_error_code", r.stream_error_code},
                         {"input_tokens", r.input_tokens},
                         {"max_tokens", r.max_tokens},
                         {"prompt_tokens", r.prompt_tokens},

@@ -44,7 +44,8 @@ TEST(ReplayPromptTest, EqualIdsShareBlocks) {
 // An in-process OpenAI-style server: streams one chunk per requested token,
 // reports as cached the leading 32-token blocks it has seen before, and
 // rejects prompts over 1000 tokens with 429. A one-token answer streams no visible text
-// (as a special token would).
+// (as a special token would). A three-token answer ends after two tokens with an error event
+// and no [DONE] (as the conductor ends a stream whose decode node died).
 class FakeOpenAi {
  public:
   FakeOpenAi() : server_(Options()) {
@@ -64,6 +65,12 @@ class FakeOpenAi {
             w->StartEventStream();
             for (int i = 0; i < max_tokens; ++i) {
               std::this_thread::sleep_for(std::chrono::milliseconds(2));
+              if (max_tokens == 3 && i == 2) {
+                w->SendEvent(
+                    http::OpenAiErrorBody("decode node died", "server_error", "node_failed"));
+                w->End();
+                return;
+              }
               w->SendEvent(
                   json{{"choices", {{{"index", 0}, {"text", max_tokens == 1 ? "" : "x"}}}}}.dump());
             }
@@ -157,6 +164,31 @@ TEST(ReplayTest, TokenWithoutTextIsNotAnError) {
   EXPECT_EQ((*records)[0].completion_tokens, 1);
   EXPECT_GT((*records)[0].ttft_s, 0);
   EXPECT_DOUBLE_EQ((*records)[0].ttft_s, (*records)[0].e2e_s);
+}
+
+// A 200 stream that ends with an error event is an error, with the event's code, even
+// though tokens arrived before it; the record carries its wall-clock send time.
+TEST(ReplayTest, ErrorEventEndsStreamAsError) {
+  FakeOpenAi fake;
+  ReplayOptions o;
+  o.url = fake.url();
+  o.model = "m";
+  o.progress = false;
+  double wall = 0;
+  const double before =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto records = Replay({Req(0, 0, 64, 3, {1}), Req(1, 0, 64, 4, {2})}, o, &wall);
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0].outcome, "error");
+  EXPECT_EQ((*records)[0].http_status, 200);
+  EXPECT_EQ((*records)[0].stream_error_code, "node_failed");
+  EXPECT_NE((*records)[0].error.find("node_failed"), std::string::npos) << (*records)[0].error;
+  EXPECT_EQ((*records)[1].outcome, "ok") << (*records)[1].error;
+  EXPECT_TRUE((*records)[1].stream_error_code.empty());
+  EXPECT_GE((*records)[0].send_unix_s, before);
+  EXPECT_LT((*records)[0].send_unix_s, before + 60);
+  EXPECT_EQ(Summarize(*records, o, wall).errors, 1);
 }
 
 // A dead server gives errors within the deadline, not a hang; bad options are refused.
