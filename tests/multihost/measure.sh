@@ -22,7 +22,7 @@ command -v iperf3 >/dev/null || mh_die "iperf3 is not installed (scripts/install
 [ -z "$(mh_leftover_namespaces)" ] || mh_die "namespaces $(mh_leftover_namespaces | xargs) exist: $HERE/cluster.sh net-down with KVC_MH_PREFIX=$KVC_MH_PREFIX"
 
 DIR=$(mktemp -d /tmp/kvc-multihost-measure.XXXXXX)
-PIDS=()
+PIDS=() # servers started in the background with `ip netns exec` directly (it execs: $! is the server)
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -32,7 +32,7 @@ cleanup() {
   mh_net_down
   [ -z "$(mh_leftover_namespaces)" ] || echo "measure.sh: namespaces left: $(mh_leftover_namespaces | xargs)" >&2
 }
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+pid_gone() { [ -z "$(mh_pid_start "$1")" ]; } # exited (a zombie counts as gone)
 trap cleanup EXIT
 mh_net_up || exit 1
 SERVER=$(mh_ip h1)
@@ -47,7 +47,7 @@ wait_port() { mh_wait 30 "port file $1" port_of "$1"; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$DIR/load.txt"
 
 # --- iperf3, one stream ---
-mh_in h1 iperf3 -s -B "$SERVER" -p 5201 >"$DIR/iperf3-server.log" 2>&1 &
+ip netns exec "$(mh_ns h1)" iperf3 -s -B "$SERVER" -p 5201 >"$DIR/iperf3-server.log" 2>&1 &
 PIDS+=($!)
 iperf_up() { mh_in h2 bash -c "exec 3<>/dev/tcp/$SERVER/5201" 2>/dev/null; }
 mh_wait 10 "iperf3 server" iperf_up || exit 1
@@ -57,13 +57,14 @@ IPERF=$(jq '.end.sum_received.bits_per_second / 8' "$DIR/iperf3.json")
 echo "iperf3 single stream h2 -> h1: $(gbps "$IPERF") GB/s"
 
 # --- kvc-bench transfer, TCP, h2 -> target in h1 ---
-mh_in h1 "$MH_BIN_DIR/kvc-bench" transfer --serve --backend tcp --listen-address "$SERVER:0" \
+ip netns exec "$(mh_ns h1)" "$MH_BIN_DIR/kvc-bench" transfer --serve --backend tcp --listen-address "$SERVER:0" \
   --region-bytes $((16 << 20)) --port-file "$DIR/target.port" >"$DIR/target.log" 2>&1 &
 PIDS+=($!)
 wait_port "$DIR/target.port" || exit 1
 TARGET="$SERVER:$(cat "$DIR/target.port")"
 declare -A TRANSFER
-for spec in "write 1048576 16" "read 1048576 16" "write 65536 128" "read 65536 128"; do
+# Reads first: they verify the target's pattern, which the write runs overwrite.
+for spec in "read 1048576 16" "read 65536 128" "write 1048576 16" "write 65536 128"; do
   read -r op bs batch <<<"$spec"
   out="$DIR/transfer-$op-$bs.txt"
   mh_in h2 "$MH_BIN_DIR/kvc-bench" transfer --target "$TARGET" --backend tcp --op "$op" \
@@ -76,13 +77,13 @@ done
 declare -A STORE
 store_round() {
   local vs=$1 keys=$2 tag=$3
-  mh_in h1 env KVC_TRANSFER_HOST_ID="${MH_PREFIX}h1" "$MH_BIN_DIR/kvc-master" \
+  ip netns exec "$(mh_ns h1)" env KVC_TRANSFER_HOST_ID="${MH_PREFIX}h1" "$MH_BIN_DIR/kvc-master" \
     --listen-address "$SERVER:50052" --log-level warn --store-heartbeat-interval-ms 200 \
     >"$DIR/master-$tag.log" 2>&1 &
   local master=$!
   PIDS+=($master)
   mh_wait 10 "kvc-master in h1" mh_in h2 bash -c "exec 3<>/dev/tcp/$SERVER/50052" || return 1
-  mh_in h1 env KVC_TRANSFER_HOST_ID="${MH_PREFIX}h1" "$MH_BIN_DIR/kvc-store" \
+  ip netns exec "$(mh_ns h1)" env KVC_TRANSFER_HOST_ID="${MH_PREFIX}h1" "$MH_BIN_DIR/kvc-store" \
     --listen-address "$SERVER:50081" --transfer-listen-address "$SERVER:0" \
     --master-address "$SERVER:50052" --node-id measure-store --log-level warn \
     --store-dram-bytes $((2 * keys * vs + (64 << 20))) --port-file "$DIR/store-$tag.port" \

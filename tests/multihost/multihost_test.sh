@@ -10,7 +10,7 @@
 #   5. teardown (trap): no process or namespace left, even on failure.
 # Exit 0 = passed, 1 = failed, 77 = skipped (ctest SKIP_RETURN_CODE) with the reason printed.
 # Knobs: KVC_MH_FAULTS (default "decode prefill conductor master"), KVC_MH_KEEP=1 (leave the
-# cluster up after a failure, for debugging), KVC_MH_REPLAY_SECONDS (6), KVC_MH_SPEEDUP (5).
+# cluster up after a failure, for debugging), KVC_MH_REPLAY_SECONDS (10), KVC_MH_SPEEDUP (5).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -322,7 +322,7 @@ check_tcp_transfer() {
 # ---------------------------------------------------------------------------------------------
 # 4. Fault round.
 TRACE=${KVC_MH_TRACE:-${KVC_TEST_DATA_DIR:-$MH_ROOT/tests/data}/synthetic_trace.jsonl}
-REPLAY_SECONDS=${KVC_MH_REPLAY_SECONDS:-6}
+REPLAY_SECONDS=${KVC_MH_REPLAY_SECONDS:-10}
 SPEEDUP=${KVC_MH_SPEEDUP:-5}
 REQUEST_TIMEOUT_S=30 # a request that hangs shows up as a 30 s error, far above the bounds
 WAIT_BOUND_S=10      # the longest a failed request may keep its client waiting
@@ -333,7 +333,7 @@ start_replays() {
   local tag=$1 c
   REPLAY_PIDS=()
   for c in conductor-1 conductor-2; do
-    mh_in "$MH_CLIENT_HOST" "$MH_BIN_DIR/kvc-bench" replay --trace "$TRACE" \
+    ip netns exec "$(mh_ns "$MH_CLIENT_HOST")" "$MH_BIN_DIR/kvc-bench" replay --trace "$TRACE" \
       --url "$(mh_conductor_url "$c")" --model kvc-tiny --speedup "$SPEEDUP" \
       --max-seconds "$REPLAY_SECONDS" --length-scale 0.03125 \
       --request-timeout "$REQUEST_TIMEOUT_S" --no-progress \
@@ -402,6 +402,7 @@ analyse_round() {
       failed_in_flight: ($r | map(select(failed and .send_unix_s <= $t and fin >= $t)) | length),
       failed_before_kill: ($r | map(select(failed and fin < $t)) | length),
       failed_after_kill: ($r | map(select(failed and .send_unix_s > $t)) | length),
+      sent_after_bound: ($r | map(select(.send_unix_s > $t + $bound)) | length),
       failed_after_bound: ($r | map(select(failed and .send_unix_s > $t + $bound)) | length),
       unclear_errors: ($r | map(select(failed and (.error | length) == 0)) | length),
       longest_failed_wait_s: ([$r[] | select(failed) | .e2e_s] | max // 0),
@@ -429,7 +430,8 @@ fault_round() {
   }
   start_replays "$kind"
   # Kill it while it has work (deadline: the replay's sending window).
-  mh_wait "$REPLAY_SECONDS" "$victim to have work in flight" busy "$victim" ||
+  # Early in the replay, so that it keeps sending for longer than the recovery bound after.
+  mh_wait 3 "$victim to have work in flight" busy "$victim" ||
     note "   ($kind: $victim showed no work in flight before the deadline; killed anyway)"
   local t_kill
   t_kill=$(mh_now)
@@ -472,6 +474,7 @@ fault_round() {
   fi
   v=$(echo "$a" | jq -r --argjson wb "$WAIT_BOUND_S" '[
       (if .total == 0 then "no requests" else empty end),
+      (if .sent_after_bound < 10 then "only \(.sent_after_bound) requests were sent later than the bound after the kill: the recovery was not checked" else empty end),
       (if .failed_before_kill > 0 then "\(.failed_before_kill) requests failed before the kill" else empty end),
       (if .failed_after_bound > 0 then "\(.failed_after_bound) requests sent more than the bound after the kill failed" else empty end),
       (if .unclear_errors > 0 then "\(.unclear_errors) failures without an error message" else empty end),
