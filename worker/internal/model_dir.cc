@@ -1,4 +1,4 @@
-#include "src/worker/model_dir.h"
+#include "worker/internal/model_dir.h"
 
 #include <stdlib.h>
 

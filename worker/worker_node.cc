@@ -13,7 +13,7 @@
 #include "kvc/engine/model_config.h"
 #include "kvc/engine/tiny_model.h"
 #include "kvc/rpc/service_auth.h"
-#include "src/worker/model_dir.h"
+#include "worker/internal/model_dir.h"
 #include "store/node/segment_server.h"
 
 namespace kvc::worker {
