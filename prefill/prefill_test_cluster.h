@@ -13,12 +13,12 @@
 #include "kvc/engine/model_weights.h"
 #include "kvc/prefill/prefill_worker.h"
 #include "kvc/rpc/server.h"
+#include "kvc/store/segment_server.h"
 #include "kvc/store/store_client.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "kvc/v1/prefill.grpc.pb.h"
 #include "store/master/master_core.h"
 #include "store/master/master_service.h"
-#include "store/node/segment_server.h"
 
 namespace kvc::prefill::testing {
 

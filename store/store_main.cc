@@ -7,9 +7,9 @@
 #include "kvc/common/logging.h"
 #include "kvc/rpc/server.h"
 #include "kvc/rpc/service_auth.h"
+#include "kvc/store/segment_server.h"
 #include "kvc/store/store_options.h"
 #include "kvc/transfer/transfer_engine.h"
-#include "store/node/segment_server.h"
 
 namespace {
 constexpr const char* kDescription =

@@ -13,8 +13,8 @@
 #include "kvc/engine/model_config.h"
 #include "kvc/engine/tiny_model.h"
 #include "kvc/rpc/service_auth.h"
+#include "kvc/store/segment_server.h"
 #include "worker/internal/model_dir.h"
-#include "store/node/segment_server.h"
 
 namespace kvc::worker {
 namespace {

@@ -1,4 +1,4 @@
-#include "store/node/segment_server.h"
+#include "kvc/store/segment_server.h"
 
 #include <sys/mman.h>
 

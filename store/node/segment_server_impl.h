@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "kvc/common/block_hash.h"
+#include "kvc/store/segment_server.h"
 #include "kvc/v1/store_master.grpc.pb.h"
 #include "store/etcd/master_locator.h"
 #include "store/master/range_allocator.h"
-#include "store/node/segment_server.h"
 #include "store/node/ssd_tier.h"
 
 namespace kvc::store {

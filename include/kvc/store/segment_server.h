@@ -5,7 +5,7 @@
 // segments with the master, heartbeats, carries out the master's node tasks
 // (demote to SSD, drop from SSD, replicate from a peer, record/forget contents)
 // and, when the master has forgotten it (master restart), mounts again and
-// reports what it still holds. Embedded in kvc-store (and later in prefill/decode).
+// reports what it still holds. Embedded in kvc-store and in every worker node (kvc_worker).
 //
 // Thread-safe. The StoreNode gRPC service it returns must be registered in the
 // node's server; Run() starts the heartbeat thread.
