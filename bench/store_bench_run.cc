@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/store_bench_internal.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/store/store_client.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "kvc/v1/store_master.grpc.pb.h"

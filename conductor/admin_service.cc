@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "kvc/common/grpc_status.h"
 #include "kvc/common/logging.h"
 #include "kvc/rpc/auth.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor {
 

@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "conductor/pipeline_impl.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor {
 namespace {

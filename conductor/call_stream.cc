@@ -1,8 +1,8 @@
 // The end of a request: the Decode stream's messages, finish and failure.
 #include "absl/strings/str_cat.h"
 #include "conductor/pipeline_impl.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor {
 

@@ -2,8 +2,8 @@
 
 #include <thread>
 
-#include "kvc/common/grpc_status.h"
 #include "kvc/rpc/auth.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor::testing {
 namespace {

@@ -4,8 +4,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/rpc/auth.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor {
 namespace {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "kvc/common/config.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/rpc/server.h"
 #include "kvc/v1/admin.grpc.pb.h"
 

@@ -13,11 +13,11 @@
 #include <thread>
 
 #include "conductor/fake_workers.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/conductor/generate_service.h"
 #include "kvc/conductor/http_frontend.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/v1/conductor.grpc.pb.h"
 #include "tests/support/http_client.h"
 

@@ -10,8 +10,8 @@
 #include "decode/internal/batch_loop.h"
 #include "decode/internal/decode_stream.h"
 #include "decode/internal/request_table.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/v1/decode.grpc.pb.h"
 
 namespace kvc::decode {

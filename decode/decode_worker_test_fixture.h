@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "kvc/common/clock.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/decode/decode_worker.h"
 #include "kvc/engine/backend.h"
 #include "kvc/engine/generator.h"
 #include "kvc/engine/sampler.h"
 #include "kvc/engine/tiny_model.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/rpc/server.h"
 #include "kvc/v1/decode.grpc.pb.h"
 

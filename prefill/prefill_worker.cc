@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 #include "prefill/internal/kv_sender.h"
 #include "prefill/internal/request_check.h"
 #include "prefill/internal/worker_impl.h"

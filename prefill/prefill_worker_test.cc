@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "kvc/common/block_hash.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/engine/generator.h"
 #include "kvc/engine/tiny_model.h"
+#include "kvc/rpc/grpc_status.h"
 #include "prefill/prefill_test_cluster.h"
 #include "transfer/testing/slice_gate.h"
 

@@ -1,6 +1,6 @@
 #include "decode/internal/decode_stream.h"
 
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::decode::internal {
 

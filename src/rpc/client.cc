@@ -1,7 +1,7 @@
 #include "kvc/rpc/client.h"
 
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc {
 

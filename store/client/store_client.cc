@@ -1,8 +1,8 @@
 #include "absl/strings/str_cat.h"
 #include "kvc/common/clock.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/client/store_client_impl.h"
 #include "store/proto_convert.h"
 

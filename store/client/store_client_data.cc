@@ -1,7 +1,7 @@
 // StoreClient: the read path (gets through the transfer engine, staging, fallback).
 #include "absl/strings/str_cat.h"
 #include "kvc/common/clock.h"
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/client/store_client_impl.h"
 #include "store/proto_convert.h"
 

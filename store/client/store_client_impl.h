@@ -9,7 +9,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/store/store_client.h"
 #include "kvc/v1/store_master.grpc.pb.h"
 #include "store/etcd/master_locator.h"

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/client/put_retry.h"
 #include "store/client/store_client_impl.h"
 #include "store/proto_convert.h"

@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "kvc/common/grpc_status.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/proto_convert.h"
 
 namespace kvc::store {

@@ -2,7 +2,7 @@
 // new blocks of a request. Every item goes through the single-item handler, so
 // a batch item is validated and answered exactly as its single call would be.
 #include "absl/strings/str_cat.h"
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/master/master_service.h"
 #include "store/proto_convert.h"
 

@@ -6,11 +6,11 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "kvc/common/grpc_status.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/node/segment_server_impl.h"
 #include "store/proto_convert.h"
 

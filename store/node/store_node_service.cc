@@ -1,6 +1,6 @@
 // SegmentServer: staging SSD-only values into DRAM for readers (kvc.v1.StoreNode).
 #include "absl/strings/str_cat.h"
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/node/segment_server_impl.h"
 #include "store/proto_convert.h"
 

@@ -10,8 +10,8 @@
 #include <chrono>
 #include <thread>
 
-#include "kvc/common/grpc_status.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/v1/store_master.grpc.pb.h"
 #include "tests/store/etcd_cluster.h"
 

@@ -7,10 +7,10 @@
 #include <chrono>
 #include <thread>
 
-#include "kvc/common/grpc_status.h"
 #include "kvc/common/status.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 #include "kvc/v1/store_master.grpc.pb.h"
 #include "tests/support/subprocess.h"
 

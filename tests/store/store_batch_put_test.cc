@@ -2,7 +2,7 @@
 // and kvc-store: per-item outcomes, limits, and a BatchPut with good and bad items.
 #include <gtest/gtest.h>
 
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 #include "store/proto_convert.h"
 #include "tests/store/store_cluster.h"
 

@@ -4,8 +4,8 @@
 // demoted (SSD) blocks through it byte-exact. Real kvc-master and kvc-store.
 #include <gtest/gtest.h>
 
-#include "kvc/common/grpc_status.h"
 #include "kvc/rpc/auth.h"
+#include "kvc/rpc/grpc_status.h"
 #include "tests/store/store_cluster.h"
 
 namespace kvc::store {

@@ -1,4 +1,4 @@
-#include "kvc/common/grpc_status.h"
+#include "kvc/rpc/grpc_status.h"
 
 #include "kvc/v1/common.pb.h"
 
