@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/transfer_bench_internal.h"
 #include "kvc/common/logging.h"
-#include "transfer/verbs_backend.h"
+#include "kvc/transfer/verbs_probe.h"
 
 extern char** environ;
 

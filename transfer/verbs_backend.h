@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kvc/common/status.h"
+#include "kvc/transfer/verbs_probe.h"
 #include "transfer/internal/channel.h"
 #include "transfer/internal/topology.h"
 
@@ -19,10 +20,6 @@ namespace kvc::transfer {
 namespace internal {
 class VerbsContext;
 }
-
-// OK when at least one RDMA device can be opened (through the provider engines
-// use); UNAVAILABLE with the reason otherwise.
-[[nodiscard]] Status ProbeVerbsDevices();
 
 struct VerbsBackendOptions {
   std::string cluster_token;                  // for the QP handshake on the target's TCP endpoint
