@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <thread>
 
-#include "kvc/common/clock.h"
 #include "kvc/engine/cpu_engine.h"
 #include "kvc/engine/sim_engine.h"
 #include "kvc/engine/tiny_model.h"
@@ -27,23 +26,6 @@ std::shared_ptr<const engine::ModelWeights> TinyWeights() {
   }();
   return weights;
 }
-
-namespace {
-MasterPolicyOptions Policy() {
-  MasterPolicyOptions p;
-  p.heartbeat_interval_ms = 100;
-  return p;
-}
-}  // namespace
-
-InProcessMaster::InProcessMaster()
-    : core_(Policy(), Clock::Real(), metrics_), service_(core_, metrics_, 100) {
-  auto server = RunningServer::Start("master", ServerOptions{}, {&service_});
-  EXPECT_TRUE(server.ok()) << server.status();
-  server_ = std::move(*server);
-}
-
-InProcessMaster::~InProcessMaster() { server_->Shutdown(0); }
 
 Node::Node(const std::string& node_id, const std::string& master, transfer::FaultInjector* faults,
            int64_t num_blocks, bool sim)

@@ -1,5 +1,5 @@
-// Test helpers for the prefill worker: an in-process kvc-master (MasterCore +
-// MasterService on loopback gRPC), nodes made of a real CPU engine (kvc-tiny),
+// Test helpers for the prefill worker: an in-process kvc-master
+// (store/testing/in_process_master.h), nodes made of a real CPU engine (kvc-tiny),
 // a real transfer engine with the KV arena registered, and optionally a store
 // segment (SegmentServer) and store client, and a prefill worker served over gRPC.
 #pragma once
@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "kvc/common/metrics.h"
 #include "kvc/engine/engine.h"
 #include "kvc/engine/model_weights.h"
 #include "kvc/prefill/prefill_worker.h"
@@ -17,26 +16,14 @@
 #include "kvc/store/store_client.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "kvc/v1/prefill.grpc.pb.h"
-#include "store/master/master_core.h"
-#include "store/master/master_service.h"
+#include "store/testing/in_process_master.h"
 
 namespace kvc::prefill::testing {
 
 // kvc-tiny's weights, written with WriteTinyModel into a temp dir and loaded once.
 std::shared_ptr<const engine::ModelWeights> TinyWeights();
 
-class InProcessMaster {
- public:
-  InProcessMaster();
-  ~InProcessMaster();
-  std::string address() const { return server_->address(); }
-
- private:
-  MetricsRegistry metrics_;
-  store::MasterCore core_;
-  store::MasterService service_;
-  std::unique_ptr<RunningServer> server_;
-};
+using store::testing::InProcessMaster;
 
 // One node: engine + transfer engine (+ store segment and client with a master).
 class Node {
