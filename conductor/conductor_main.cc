@@ -11,9 +11,7 @@
 #include "kvc/conductor/placer.h"
 #include "kvc/conductor/served_model.h"
 #include "kvc/rpc/server.h"
-#include "kvc/store/store_client.h"
-#include "kvc/transfer/segment_directory.h"
-#include "kvc/transfer/transfer_engine.h"
+#include "kvc/store/prefix_matcher.h"
 
 namespace {
 
@@ -25,29 +23,16 @@ constexpr const char* kDescription =
     "placed on a prefill and a decode node (KVCache-centric policy, early rejection) and "
     "streamed back.";
 
-struct Pool {
-  std::unique_ptr<kvc::transfer::SegmentDirectory> directory;
-  std::unique_ptr<kvc::transfer::TransferEngine> engine;
-  std::unique_ptr<kvc::store::StoreClient> client;
-};
-
-// The store client for MatchPrefix (a transfer engine is required to build one; this
-// one is initiator-only: it never serves memory).
-kvc::StatusOr<Pool> ConnectPool(const kvc::ConductorOptions& o) {
-  Pool p;
-  if (o.master_address.empty()) return p;
-  p.directory = kvc::transfer::MakePeerSegmentDirectory(o.cluster_token);
-  kvc::transfer::TransferEngineOptions to;
-  to.listen_address = "";
-  to.segment_name = "conductor";
-  KVC_ASSIGN_OR_RETURN(p.engine, kvc::transfer::CreateTransferEngine(to, p.directory.get()));
-  kvc::store::StoreClientOptions so;
+// The KV pool's metadata client for MatchPrefix (null without a master).
+kvc::StatusOr<std::unique_ptr<kvc::store::PrefixMatcher>> ConnectPool(
+    const kvc::ConductorOptions& o) {
+  if (o.master_address.empty()) return std::unique_ptr<kvc::store::PrefixMatcher>();
+  kvc::store::MasterClientOptions so;
   so.master_address = o.master_address;
   so.node_id = o.server.node_id.empty() ? "conductor" : o.server.node_id;
   so.rpc_timeout_ms = o.master_timeout_ms;
   so.cluster_token = o.cluster_token;
-  KVC_ASSIGN_OR_RETURN(p.client, kvc::store::StoreClient::Create(so, *p.engine));
-  return p;
+  return kvc::store::CreatePrefixMatcher(so);
 }
 
 kvc::conductor::PlacerOptions PlacerOptionsOf(const kvc::ConductorOptions& o,
@@ -122,7 +107,7 @@ int main(int argc, char** argv) {
   kvc::conductor::ConductorCounters counters(metrics);
   kvc::conductor::Placer placer(PlacerOptionsOf(options, (*model)->config()), registry, slo, clock);
   kvc::conductor::Pipeline pipeline(PipelineOptionsOf(options), **model, placer, counters,
-                                    pool->client.get(), clock);
+                                    pool->get(), clock);
   kvc::conductor::AdminServiceImpl admin(registry, slo, counters, metrics, options.admin_token,
                                          &pipeline);
   kvc::conductor::NodeRegistryServiceImpl registry_service(registry, options.cluster_token);

@@ -7,7 +7,7 @@
 namespace kvc::conductor {
 
 Pipeline::Impl::Impl(PipelineOptions o, const ServedModel& m, Placer& p, ConductorCounters& c,
-                     store::StoreClient* s, const Clock& clk)
+                     store::PrefixMatcher* s, const Clock& clk)
     : options(std::move(o)),
       model(m),
       placer(p),
@@ -58,7 +58,7 @@ void Pipeline::Impl::CancelDone() {
 }
 
 Pipeline::Pipeline(PipelineOptions options, const ServedModel& model, Placer& placer,
-                   ConductorCounters& counters, store::StoreClient* store, const Clock& clock)
+                   ConductorCounters& counters, store::PrefixMatcher* store, const Clock& clock)
     : impl_(std::make_shared<Impl>(std::move(options), model, placer, counters, store, clock)) {
   impl_->self = impl_;
 }

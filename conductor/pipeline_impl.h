@@ -31,7 +31,7 @@ inline int64_t SteadyNanos() {
 
 struct Pipeline::Impl {
   Impl(PipelineOptions o, const ServedModel& m, Placer& p, ConductorCounters& c,
-       store::StoreClient* s, const Clock& clk);
+       store::PrefixMatcher* s, const Clock& clk);
 
   // Runs `task` on the pool; false once shut down.
   bool Post(std::function<void()> task);
@@ -48,7 +48,7 @@ struct Pipeline::Impl {
   const ServedModel& model;
   Placer& placer;
   ConductorCounters& counters;
-  store::StoreClient* const store;
+  store::PrefixMatcher* const store;
   const Clock& clock;
   WorkerClients clients;
 

@@ -1,6 +1,4 @@
 #include "absl/strings/str_cat.h"
-#include "kvc/common/clock.h"
-#include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/rpc/grpc_status.h"
 #include "store/client/store_client_impl.h"
@@ -24,34 +22,16 @@ StatusOr<std::unique_ptr<StoreClient>> StoreClient::Create(const StoreClientOpti
 StoreClientImpl::StoreClientImpl(const StoreClientOptions& options,
                                  transfer::TransferEngine& engine,
                                  std::unique_ptr<MasterLocator> locator)
-    : options_(options), engine_(engine), locator_(std::move(locator)) {}
+    : options_(options), engine_(engine), master_(std::move(locator), [this] {
+        if (!master_.uses_etcd()) return;
+        std::lock_guard lock(mu_);
+        lease_cache_.clear();
+      }) {}
 
-std::shared_ptr<v1::StoreMaster::Stub> StoreClientImpl::Master() {
-  {
-    std::lock_guard lock(mu_);
-    if (master_) return master_;
-  }
-  (void)RefreshMaster();
-  std::lock_guard lock(mu_);
-  return master_;
-}
-
-Status StoreClientImpl::RefreshMaster() {
-  KVC_ASSIGN_OR_RETURN(const std::string address, locator_->Resolve());
-  std::shared_ptr<v1::StoreMaster::Stub> stub = v1::StoreMaster::NewStub(MakeChannel(address));
-  std::lock_guard lock(mu_);
-  master_ = std::move(stub);
-  // Cached leases came from the old master; the new one may place things elsewhere.
-  if (locator_->uses_etcd()) lease_cache_.clear();
-  return Status();
-}
+Status StoreClientImpl::RefreshMaster() { return master_.Refresh(); }
 
 std::unique_ptr<grpc::ClientContext> StoreClientImpl::Ctx() const {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(options_.rpc_timeout_ms));
-  if (!options_.cluster_token.empty()) AddBearerToken(ctx.get(), options_.cluster_token);
-  return ctx;
+  return MasterContext(options_);
 }
 
 v1::RequestHeader* StoreClientImpl::Header(v1::RequestHeader* h) const {
@@ -159,18 +139,7 @@ Status StoreClientImpl::Remove(const BlockKey& key) {
 }
 
 StatusOr<StorePrefixMatch> StoreClientImpl::MatchPrefix(std::span<const BlockKey> keys) {
-  v1::MatchPrefixRequest req;
-  Header(req.mutable_header());
-  for (const BlockKey& k : keys) ToProto(k, req.add_keys());
-  v1::MatchPrefixResponse resp;
-  KVC_RETURN_IF_ERROR(
-      CallMaster([&](v1::StoreMaster::Stub& m) { return m.MatchPrefix(Ctx().get(), req, &resp); }));
-  StorePrefixMatch out;
-  for (const v1::NodeMatch& m : resp.nodes())
-    out.nodes.emplace_back(m.node_id(), m.matched_blocks());
-  out.best_node_id = resp.best_node_id();
-  out.best_matched_blocks = resp.best_matched_blocks();
-  return out;
+  return CallMatchPrefix(master_, options_, keys);
 }
 
 }  // namespace kvc::store

@@ -12,7 +12,7 @@
 #include "kvc/rpc/grpc_status.h"
 #include "kvc/store/store_client.h"
 #include "kvc/v1/store_master.grpc.pb.h"
-#include "store/etcd/master_locator.h"
+#include "store/client/master_channel.h"
 
 namespace kvc::store {
 
@@ -74,26 +74,17 @@ class StoreClientImpl final : public StoreClient {
                 std::vector<bool>* cached);
   void Forget(const BlockKey& key);
 
-  // The current master's stub (null while none is known).
-  std::shared_ptr<v1::StoreMaster::Stub> Master();
-  // Runs call(stub) against the master; in etcd mode an UNAVAILABLE answer makes
-  // it look the leader up again and retry once.
+  // Runs call(stub) against the master (MasterChannel::Call).
   template <typename Call>
   Status CallMaster(Call call) {
-    auto stub = Master();
-    Status s = stub ? FromGrpcStatus(call(*stub))
-                    : WithReason(absl::UnavailableError("no kvc-master known"), "NO_LEADER");
-    if (s.code() == absl::StatusCode::kUnavailable && locator_->uses_etcd() &&
-        RefreshMaster().ok()) {
-      s = FromGrpcStatus(call(*Master()));
-    }
-    return s;
+    return master_.Call(call);
   }
 
   const StoreClientOptions options_;
   transfer::TransferEngine& engine_;
-  std::unique_ptr<MasterLocator> locator_;
-  std::shared_ptr<v1::StoreMaster::Stub> master_;  // guarded by mu_
+  // Cached leases came from the old master; the new one may place things elsewhere,
+  // so in etcd mode every refresh clears lease_cache_.
+  MasterChannel master_;
   std::mutex mu_;
   std::map<std::string, transfer::SegmentHandle> handles_;                   // guarded by mu_
   std::map<std::string, std::unique_ptr<v1::StoreNode::Stub>> nodes_;        // guarded by mu_

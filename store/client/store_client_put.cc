@@ -32,7 +32,7 @@ Status StoreClientImpl::Put(const BlockKey& key, const void* data, uint64_t size
 
 std::vector<Status> StoreClientImpl::BatchPut(std::span<const PutItem> items) {
   std::vector<Status> out = BatchPutOnce(items, std::nullopt);
-  if (!locator_->uses_etcd() || options_.takeover_retry_ms == 0) return out;
+  if (!master_.uses_etcd() || options_.takeover_retry_ms == 0) return out;
   std::vector<PutItem> again;
   std::vector<size_t> where;
   for (size_t i = 0; i < items.size(); ++i) {

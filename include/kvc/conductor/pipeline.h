@@ -1,5 +1,5 @@
 // The conductor's generation pipeline (docs/serving.md, "Conductor"): for each request
-//   1. chat template + tokenize, chained block keys, one StoreClient::MatchPrefix;
+//   1. chat template + tokenize, chained block keys, one PrefixMatcher::MatchPrefix;
 //   2. placement (Placer → Algorithm-1 Scheduler) or early rejection;
 //   3. decode Reserve (the next decode node on NO_KV_SPACE);
 //   4. prefill Prefill → first token;
@@ -26,7 +26,7 @@
 #include "kvc/conductor/openai_api.h"
 #include "kvc/conductor/placer.h"
 #include "kvc/conductor/served_model.h"
-#include "kvc/store/store_client.h"
+#include "kvc/store/prefix_matcher.h"
 
 namespace kvc::conductor {
 
@@ -83,7 +83,7 @@ class Pipeline : public PrefixLookup {
   // All references borrowed, must outlive the pipeline; `store` may be null (no
   // prefix matching). Model id and block keys come from `model`.
   Pipeline(PipelineOptions options, const ServedModel& model, Placer& placer,
-           ConductorCounters& counters, store::StoreClient* store, const Clock& clock);
+           ConductorCounters& counters, store::PrefixMatcher* store, const Clock& clock);
   ~Pipeline() override;  // Shutdown()
 
   // Starts `request`; its events go to `sink` from other threads.

@@ -42,7 +42,7 @@ struct PlacerOptions {
 struct PlacementInput {
   uint32_t prompt_tokens = 0;
   uint32_t max_new_tokens = 0;
-  // Per store node: leading blocks of the prompt it holds (StoreClient::MatchPrefix).
+  // Per store node: leading blocks of the prompt it holds (PrefixMatcher::MatchPrefix).
   std::vector<std::pair<std::string, uint32_t>> matches;
   std::set<std::string> excluded;  // nodes that failed this request
 };

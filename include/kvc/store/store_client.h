@@ -29,27 +29,21 @@
 
 #include "kvc/common/block_hash.h"
 #include "kvc/common/status.h"
+#include "kvc/store/prefix_matcher.h"
 #include "kvc/transfer/transfer_engine.h"
 
 namespace kvc::store {
 
-struct StoreClientOptions {
-  std::string master_address = "127.0.0.1:50052";  // kvc-master gRPC address (no etcd)
-  // etcd HA: find the elected master under "<etcd_prefix>/leader" instead of
-  // master_address, and look again when the master stops answering.
-  std::string etcd_endpoints;  // "http://127.0.0.1:2379[,...]"; "" = master_address
-  std::string etcd_prefix = "/kvc/master";
-  std::string node_id;             // this process's node id: local-first placement, same-host reads
-  uint32_t replicas = 1;           // copies per put (0 = master default)
-  uint32_t rpc_timeout_ms = 3000;  // deadline of each master/node RPC
+// The master fields (address, etcd, node id, rpc timeout, token) are in
+// MasterClientOptions (kvc/store/prefix_matcher.h).
+struct StoreClientOptions : MasterClientOptions {
+  uint32_t replicas = 1;                // copies per put (0 = master default)
   uint32_t transfer_timeout_ms = 5000;  // deadline of each batch of transfers
   // Reuse a Get's replica list without asking the master again while its read
   // lease has more than lease_margin_ms left (the lease guarantees the bytes stay
   // put). Saves the master round trip for hot keys; a failed read drops the entry
   // and asks the master. false = one master round trip per Get/BatchGet.
   bool lease_cache = true;
-  // Sent as "authorization: Bearer" on every master and store-node call ("" = none).
-  std::string cluster_token;
   uint32_t lease_margin_ms = 1000;
   // etcd mode: a put that failed because the master changed under it (the new
   // leader never saw its PutStart, or the old one stopped answering) is retried
@@ -70,14 +64,7 @@ struct GetItem {
   uint64_t capacity = 0;
 };
 
-// A node's prefix match: how many leading keys of a request it holds.
-struct StorePrefixMatch {
-  std::vector<std::pair<std::string, uint32_t>> nodes;  // best first
-  std::string best_node_id;
-  uint32_t best_matched_blocks = 0;
-};
-
-class StoreClient {
+class StoreClient : public PrefixMatcher {
  public:
   // `engine` is borrowed and must outlive the client. Does not contact the master.
   static StatusOr<std::unique_ptr<StoreClient>> Create(const StoreClientOptions& options,
@@ -98,7 +85,6 @@ class StoreClient {
   virtual StatusOr<bool> Exists(const BlockKey& key) = 0;
   virtual StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) = 0;
   [[nodiscard]] virtual Status Remove(const BlockKey& key) = 0;
-  virtual StatusOr<StorePrefixMatch> MatchPrefix(std::span<const BlockKey> keys) = 0;
 };
 
 }  // namespace kvc::store
