@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, builds, runs every test with ctest.
+# The test command: checks the include layers, installs dependencies, builds, runs
+# every test with ctest (the layer check runs there again, with its self-test).
 # Step 2 rebuilds the unit tests with AddressSanitizer + UBSan and runs them
 # (skip with KVC_SKIP_SANITIZE=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+echo "== include layers (scripts/check_layers.py) =="
+python3 scripts/check_layers.py
 scripts/build.sh
 echo "== ctest (build/) =="
 # A failing test is run once more (--repeat until-pass:2) so one rare flake does not
