@@ -2,10 +2,10 @@
 
 #include <fstream>
 
+#include "kvc/http/client.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/v1/admin.grpc.pb.h"
-#include "local/http_probe.h"
 
 namespace kvc::local {
 namespace {
@@ -49,7 +49,12 @@ ClusterHealth ProbeCluster(const ClusterState& state, const std::string& admin_t
     if (!serving && h.first_problem.empty()) h.first_problem = p.name;
   }
   CountUpWorkers(state, admin_token, timeout, &h);
-  if (state.http_port > 0) h.http_status = HttpGetStatus(state.http_port, "/health", timeout);
+  if (state.http_port > 0) {
+    http::RequestOptions o;
+    o.connect_timeout = o.idle_timeout = o.total_timeout = timeout;
+    auto r = http::Fetch(http::Loopback(state.http_port), "GET", "/health", "", o);
+    h.http_status = r.ok() ? r->status : 0;  // 0: nothing answered in time
+  }
   return h;
 }
 

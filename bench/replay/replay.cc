@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "bench/replay/sse_client.h"
 #include "bench/sim/simulator.h"
+#include "kvc/http/client.h"
 
 namespace kvc::replay {
 namespace {
@@ -48,11 +48,11 @@ Status Validate(const ReplayOptions& o) {
   if (o.max_requests < 0 || o.max_seconds < 0) {
     return absl::InvalidArgumentError("max_requests and max_seconds must be >= 0");
   }
-  return ParseUrl(o.url).status();
+  return http::ParseUrl(o.url).status();
 }
 
 // Sends one request and fills `r` from its stream.
-void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarget& target,
+void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const http::Url& target,
             SteadyClock::time_point start, RequestRecord* r) {
   json body = {{"model", o.model},   {"max_tokens", r->max_tokens},
                {"ignore_eos", true}, {"temperature", 0},
@@ -62,7 +62,9 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarg
   } else {
     body["prompt"] = SynthesizePromptTokens(t, o.length_scale, o.vocab_size);
   }
-  PostOptions post;
+  http::RequestOptions post;
+  post.headers.push_back("Accept: text/event-stream, application/json");
+  post.idle_timeout = std::chrono::seconds(120);  // longest silence between bytes
   post.total_timeout = std::chrono::seconds(o.request_timeout_s);
   if (!o.api_key.empty()) post.headers.push_back("Authorization: Bearer " + o.api_key);
   const auto sent = SteadyClock::now();
@@ -73,13 +75,13 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarg
   std::string stream_error;
   int64_t chunks = 0;
   auto on_event = [&](const std::string& data) {
-    if (data == "[DONE]") return;
+    if (data == "[DONE]") return true;
     json j = json::parse(data, nullptr, false);
-    if (j.is_discarded()) return;
+    if (j.is_discarded()) return true;
     if (j.contains("error") && j["error"].is_object()) {  // the server ended the stream
       r->stream_error_code = j["error"].value("code", "unknown");
       stream_error = j["error"].value("message", "");
-      return;
+      return true;
     }
     if (j.contains("usage") && j["usage"].is_object()) {
       r->prompt_tokens = j["usage"].value("prompt_tokens", 0);
@@ -89,13 +91,13 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarg
         r->cached_tokens = j["usage"]["prompt_tokens_details"].value("cached_tokens", 0);
       }
     }
-    if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return;
+    if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return true;
     const json& c = j["choices"][0];
     const bool has_text =
         (c.contains("text") && c["text"].is_string() && !c["text"].get<std::string>().empty()) ||
         (c.contains("delta") && c["delta"].is_object() && c["delta"].contains("content") &&
          c["delta"]["content"].is_string() && !c["delta"]["content"].get<std::string>().empty());
-    if (!has_text) return;
+    if (!has_text) return true;
     const auto now = SteadyClock::now();
     if (chunks == 0) {
       r->ttft_s = std::chrono::duration<double>(now - sent).count();
@@ -104,8 +106,9 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const HttpTarg
     }
     last = now;
     ++chunks;
+    return true;
   };
-  auto result = PostJson(target, "/v1/completions", body.dump(), post, on_event);
+  auto result = http::Fetch(target, "POST", "/v1/completions", body.dump(), post, on_event);
   r->e2e_s = std::chrono::duration<double>(SteadyClock::now() - sent).count();
   if (!result.ok()) {
     r->outcome = "error";
@@ -190,7 +193,7 @@ std::string SynthesizePromptText(const trace::TraceRequest& t, double scale) {
 StatusOr<std::vector<RequestRecord>> Replay(const std::vector<trace::TraceRequest>& requests,
                                             const ReplayOptions& o, double* wall_seconds) {
   KVC_RETURN_IF_ERROR(Validate(o));
-  KVC_ASSIGN_OR_RETURN(HttpTarget target, ParseUrl(o.url));
+  KVC_ASSIGN_OR_RETURN(http::Url target, http::ParseUrl(o.url));
   std::vector<const trace::TraceRequest*> due;
   const double t0 = requests.empty() ? 0 : requests.front().timestamp_ms;
   for (const auto& r : requests) {

@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "store/etcd/http_client.h"
+#include "kvc/http/client.h"
 
 namespace kvc::store {
 namespace {
@@ -35,6 +35,26 @@ StatusOr<json> Parse(const std::string& body) {
   return j;
 }
 
+// One POST of JSON `body` to `endpoint` + `path` ("http://host:port", no path);
+// the body of a 2xx answer, INTERNAL "HTTP <code>: <body>" for other statuses.
+// `timeout` bounds the whole request.
+StatusOr<std::string> PostJson(const std::string& endpoint, const std::string& path,
+                               const std::string& body, std::chrono::milliseconds timeout) {
+  StatusOr<http::Url> url = http::ParseUrl(endpoint);
+  const std::string authority = endpoint.substr(std::min(endpoint.size(), size_t{7}));
+  if (!url.ok() || !url->path_prefix.empty() || authority.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd endpoint '", endpoint, "' is not http://host:port"));
+  }
+  http::RequestOptions o;
+  o.connect_timeout = o.idle_timeout = o.total_timeout = timeout;
+  KVC_ASSIGN_OR_RETURN(http::Response r, http::Fetch(*url, "POST", path, body, o));
+  if (r.status < 200 || r.status > 299) {
+    return absl::InternalError(absl::StrCat("HTTP ", r.status, ": ", r.body));
+  }
+  return std::move(r.body);
+}
+
 }  // namespace
 
 EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
@@ -52,7 +72,7 @@ StatusOr<std::vector<std::string>> EtcdClient::ParseEndpoints(const std::string&
 StatusOr<std::string> EtcdClient::Post(const std::string& path, const std::string& body) {
   Status last = absl::UnavailableError("etcd: no endpoint");
   for (const std::string& endpoint : endpoints_) {
-    auto r = HttpPost(endpoint, path, body, timeout_);
+    auto r = PostJson(endpoint, path, body, timeout_);
     if (r.ok()) return r;
     last = r.status();
   }

@@ -1,5 +1,5 @@
-// Test support: a minimal blocking HTTP/1.1 client for loopback tests, with a
-// deadline on connect and every read. Sends "Connection: close" and reads to EOF.
+// Test support: one blocking HTTP/1.1 request to 127.0.0.1 (kvc::http::Fetch),
+// with `timeout` on connect and on every read; failures become status 0.
 #pragma once
 
 #include <chrono>
