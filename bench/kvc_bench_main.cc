@@ -11,6 +11,7 @@
 #include "bench/transfer_bench.h"
 #include "kvc/common/config.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/process_main.h"
 
 int main(int argc, char** argv) {
   std::string log_level = "warn";
@@ -32,8 +33,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (kvc::Status s = set.Resolve(); !s.ok()) {
-    std::fprintf(stderr, "kvc-bench: configuration error: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return kvc::ConfigurationError("kvc-bench", s);
   }
   if (kvc::Status s = kvc::SetLogLevel(log_level); !s.ok()) {
     std::fprintf(stderr, "kvc-bench: %s\n", std::string(s.message()).c_str());

@@ -10,6 +10,7 @@
 #include "kvc/conductor/pipeline.h"
 #include "kvc/conductor/placer.h"
 #include "kvc/conductor/served_model.h"
+#include "kvc/rpc/process_main.h"
 #include "kvc/rpc/server.h"
 #include "kvc/store/prefix_matcher.h"
 
@@ -68,24 +69,17 @@ kvc::conductor::PipelineOptions PipelineOptionsOf(const kvc::ConductorOptions& o
 }  // namespace
 
 int main(int argc, char** argv) {
-  kvc::BlockTerminationSignals();
   kvc::ConductorOptions options;
-  kvc::OptionSet set;
-  kvc::BindConductorOptions(set, &options);
   int exit_code = 0;
-  if (!kvc::ParseCommandLine(argc, argv, "kvc-conductor", kDescription, set, &exit_code)) {
+  if (!kvc::StartRole(
+          argc, argv,
+          {"kvc-conductor", kDescription,
+           [&](kvc::OptionSet& set) { kvc::BindConductorOptions(set, &options); },
+           [&] { return kvc::ValidateConductorOptions(options); }, &options.server.log_level},
+          &exit_code)) {
     return exit_code;
   }
-  if (kvc::Status s = kvc::ValidateConductorOptions(options); !s.ok()) {
-    std::fprintf(stderr, "kvc-conductor: configuration error: %s\n",
-                 std::string(s.message()).c_str());
-    return 2;
-  }
   auto log = kvc::Logger("conductor");
-  if (kvc::Status s = kvc::SetLogLevel(options.server.log_level); !s.ok()) {
-    log->error("{}", s.message());
-    return 2;
-  }
   auto model = kvc::conductor::ServedModel::Load(options.model_dir, options.served_model);
   if (!model.ok()) {
     log->error("model: {}", model.status().ToString());

@@ -12,6 +12,7 @@
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/rpc/grpc_status.h"
+#include "kvc/rpc/process_main.h"
 #include "kvc/rpc/server.h"
 #include "kvc/v1/admin.grpc.pb.h"
 
@@ -204,8 +205,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (kvc::Status s = set.Resolve(); !s.ok()) {
-    std::fprintf(stderr, "kvcctl: configuration error: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return kvc::ConfigurationError("kvcctl", s);
   }
   if (kvc::Status s = kvc::ValidateHostPort("target", options.target); !s.ok()) {
     std::fprintf(stderr, "kvcctl: %s\n", std::string(s.message()).c_str());

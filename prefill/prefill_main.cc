@@ -1,11 +1,7 @@
 // kvc-prefill: prefill instance (prefix reuse from the KV pool, chunked incremental prefill,
 // layer-wise KV streaming to decode).
-#include <cstdio>
-
-#include "kvc/common/logging.h"
 #include "kvc/prefill/options.h"
-#include "kvc/rpc/server.h"
-#include "kvc/worker/worker_node.h"
+#include "kvc/worker/worker_main.h"
 
 namespace {
 constexpr const char* kDescription =
@@ -17,38 +13,19 @@ constexpr const char* kDescription =
 }  // namespace
 
 int main(int argc, char** argv) {
-  kvc::BlockTerminationSignals();
   kvc::PrefillOptions options;
-  kvc::OptionSet set;
-  kvc::BindPrefillOptions(set, &options);
-  int exit_code = 0;
-  if (!kvc::ParseCommandLine(argc, argv, "kvc-prefill", kDescription, set, &exit_code)) {
-    return exit_code;
-  }
-  if (kvc::Status s = kvc::ValidatePrefillOptions(options); !s.ok()) {
-    std::fprintf(stderr, "kvc-prefill: configuration error: %s\n",
-                 std::string(s.message()).c_str());
-    return 2;
-  }
-  if (kvc::Status s = kvc::SetLogLevel(options.node.server.log_level); !s.ok()) {
-    std::fprintf(stderr, "kvc-prefill: configuration error: %s\n",
-                 std::string(s.message()).c_str());
-    return 2;
-  }
-  auto node = kvc::worker::WorkerNode::Create(options.node, kvc::v1::NODE_ROLE_PREFILL);
-  if (!node.ok()) {
-    std::fprintf(stderr, "kvc-prefill: %s\n", node.status().ToString().c_str());
-    return 1;
-  }
-  kvc::worker::WorkerNode& n = **node;
-  options.worker.model_id = n.model_id();  // block keys are chained from the served id
-  auto worker =
-      kvc::prefill::PrefillWorker::Create(options.worker, n.engine(), n.transfer(), n.store());
-  if (!worker.ok()) {
-    std::fprintf(stderr, "kvc-prefill: %s\n", worker.status().ToString().c_str());
-    return 1;
-  }
-  kvc::prefill::PrefillWorker& w = **worker;
-  return n.Serve(
-      {w.service()}, [&w] { return w.Load(); }, [&w] { w.Shutdown(); });
+  return kvc::worker::WorkerMain(
+      argc, argv,
+      {"kvc-prefill", kDescription,
+       [&](kvc::OptionSet& set) { kvc::BindPrefillOptions(set, &options); },
+       [&] { return kvc::ValidatePrefillOptions(options); }, &options.node.server.log_level},
+      options.node, kvc::v1::NODE_ROLE_PREFILL,
+      [&](kvc::worker::WorkerNode& n) -> kvc::StatusOr<kvc::worker::WorkerService> {
+        options.worker.model_id = n.model_id();  // block keys are chained from the served id
+        KVC_ASSIGN_OR_RETURN(std::shared_ptr<kvc::prefill::PrefillWorker> w,
+                             kvc::prefill::PrefillWorker::Create(options.worker, n.engine(),
+                                                                 n.transfer(), n.store()));
+        return kvc::worker::WorkerService{w->service(), [w] { return w->Load(); },
+                                          [w] { w->Shutdown(); }, w};
+      });
 }

@@ -13,6 +13,7 @@
 #include "kvc/common/clock.h"
 #include "kvc/common/logging.h"
 #include "kvc/common/metrics.h"
+#include "kvc/rpc/process_main.h"
 #include "kvc/rpc/server.h"
 #include "kvc/rpc/service_auth.h"
 #include "kvc/store/master_options.h"
@@ -86,13 +87,8 @@ void WarnIfOpen(const kvc::MasterOptions& options) {
 int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore& core,
                       kvc::MetricsRegistry& metrics) {
   auto log = kvc::Logger("master");
-  if (kvc::Status s = kvc::SetLogLevel(options.server.log_level); !s.ok()) return 2;
   auto endpoints = kvc::store::EtcdClient::ParseEndpoints(options.etcd_endpoints);
-  if (!endpoints.ok()) {
-    std::fprintf(stderr, "kvc-master: configuration error: %s\n",
-                 std::string(endpoints.status().message()).c_str());
-    return 2;
-  }
+  if (!endpoints.ok()) return kvc::ConfigurationError("kvc-master", endpoints.status());
   kvc::store::EtcdClient etcd(*endpoints, std::chrono::seconds(2));
   const auto ttl = std::chrono::seconds(options.etcd_lease_ttl_s);
   kvc::store::Leadership leadership(kvc::Clock::Real(), ttl,
@@ -144,17 +140,15 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
 }  // namespace
 
 int main(int argc, char** argv) {
-  kvc::BlockTerminationSignals();
   kvc::MasterOptions options;
-  kvc::OptionSet set;
-  kvc::BindMasterOptions(set, &options);
   int exit_code = 0;
-  if (!kvc::ParseCommandLine(argc, argv, "kvc-master", kDescription, set, &exit_code)) {
+  if (!kvc::StartRole(
+          argc, argv,
+          {"kvc-master", kDescription,
+           [&](kvc::OptionSet& set) { kvc::BindMasterOptions(set, &options); },
+           [&] { return kvc::ValidateMasterOptions(options); }, &options.server.log_level},
+          &exit_code)) {
     return exit_code;
-  }
-  if (kvc::Status s = kvc::ValidateMasterOptions(options); !s.ok()) {
-    std::fprintf(stderr, "kvc-master: configuration error: %s\n", std::string(s.message()).c_str());
-    return 2;
   }
   WarnIfOpen(options);
   kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();

@@ -5,6 +5,7 @@
 
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/process_main.h"
 #include "kvc/rpc/server.h"
 #include "kvc/rpc/service_auth.h"
 #include "kvc/store/segment_server.h"
@@ -31,10 +32,6 @@ bool WritePortFile(const std::string& path, int port) {
 
 int Serve(const kvc::StoreOptions& options) {
   auto log = kvc::Logger("store");
-  if (kvc::Status s = kvc::SetLogLevel(options.server.log_level); !s.ok()) {
-    log->error("{}", s.message());
-    return 2;
-  }
   const kvc::transfer::TransferEngineOptions transfer = kvc::EffectiveTransferOptions(options);
   auto directory = kvc::transfer::MakePeerSegmentDirectory(transfer.cluster_token);
   auto engine = kvc::transfer::CreateTransferEngine(transfer, directory.get());
@@ -92,17 +89,15 @@ int Serve(const kvc::StoreOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  kvc::BlockTerminationSignals();
   kvc::StoreOptions options;
-  kvc::OptionSet set;
-  kvc::BindStoreOptions(set, &options);
   int exit_code = 0;
-  if (!kvc::ParseCommandLine(argc, argv, "kvc-store", kDescription, set, &exit_code)) {
+  if (!kvc::StartRole(
+          argc, argv,
+          {"kvc-store", kDescription,
+           [&](kvc::OptionSet& set) { kvc::BindStoreOptions(set, &options); },
+           [&] { return kvc::ValidateStoreOptions(options); }, &options.server.log_level},
+          &exit_code)) {
     return exit_code;
-  }
-  if (kvc::Status s = kvc::ValidateStoreOptions(options); !s.ok()) {
-    std::fprintf(stderr, "kvc-store: configuration error: %s\n", std::string(s.message()).c_str());
-    return 2;
   }
   return Serve(options);
 }

@@ -1,0 +1,35 @@
+#include "kvc/rpc/process_main.h"
+
+#include <cstdio>
+
+#include "kvc/common/logging.h"
+#include "kvc/rpc/server.h"
+
+namespace kvc {
+
+int ConfigurationError(const std::string& program, const Status& status) {
+  std::fprintf(stderr, "%s: configuration error: %s\n", program.c_str(),
+               std::string(status.message()).c_str());
+  return kExitConfigurationError;
+}
+
+int StartupFailure(const std::string& program, const Status& status) {
+  std::fprintf(stderr, "%s: %s\n", program.c_str(), status.ToString().c_str());
+  return kExitFailure;
+}
+
+bool StartRole(int argc, char** argv, const RoleMain& role, int* exit_code) {
+  BlockTerminationSignals();
+  OptionSet set;
+  role.bind(set);
+  if (!ParseCommandLine(argc, argv, role.program, role.description, set, exit_code)) return false;
+  Status s = role.validate();
+  if (s.ok() && role.log_level != nullptr) s = SetLogLevel(*role.log_level);
+  if (!s.ok()) {
+    *exit_code = ConfigurationError(role.program, s);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace kvc
