@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "kvc/common/logging.h"
 #include "kvc/common/metrics.h"
+#include "kvc/common/secret.h"
 #include "transfer/internal/unix_socket.h"
 
 namespace kvc::transfer {
@@ -23,13 +24,6 @@ namespace {
 using internal::ShmControl;
 
 constexpr int64_t kMaxExportsPerSession = 4096;  // a peer asks once per region it touches
-
-bool TokensEqual(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;  // constant time in the token length
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 void SetReceiveTimeout(int fd, std::chrono::milliseconds timeout) {
   timeval tv{static_cast<time_t>(timeout.count() / 1000),
@@ -136,8 +130,8 @@ bool ShmExportServer::Authenticate(int fd) {
   } else if (internal::PeerUid(fd) != static_cast<int64_t>(getuid())) {
     reply.code = static_cast<uint32_t>(absl::StatusCode::kPermissionDenied);
     Logger("transfer")->warn("refused shared-memory peer on @{}: another user", name_);
-  } else if (!TokensEqual(std::string(buffer + sizeof(hello), hello.token_length),
-                          options_.cluster_token)) {
+  } else if (!ConstantTimeEquals(std::string(buffer + sizeof(hello), hello.token_length),
+                                 options_.cluster_token)) {
     reply.code = static_cast<uint32_t>(absl::StatusCode::kUnauthenticated);
     MetricsRegistry::Default()
         .GetCounter("kvc_transfer_auth_failures_total",

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "kvc/common/logging.h"
 #include "kvc/common/metrics.h"
+#include "kvc/common/secret.h"
 #include "transfer/internal/socket_util.h"
 #include "transfer/internal/wire.h"
 
@@ -20,13 +21,6 @@ namespace {
 
 using internal::RecvAll;
 using internal::SendAll;
-
-bool TokensEqual(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;  // constant time in the token length
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 bool Reply(int fd, uint64_t sequence, const Status& status, const void* data, uint64_t length) {
   internal::ResponseFrame frame;
@@ -130,7 +124,7 @@ bool TcpTarget::Authenticate(int fd, const std::string& peer) {
   internal::HelloReplyFrame reply;
   if (hello.version != internal::kWireVersion) {
     reply.code = static_cast<uint32_t>(absl::StatusCode::kFailedPrecondition);
-  } else if (!TokensEqual(token, options_.cluster_token)) {
+  } else if (!ConstantTimeEquals(token, options_.cluster_token)) {
     reply.code = static_cast<uint32_t>(absl::StatusCode::kUnauthenticated);
     MetricsRegistry::Default()
         .GetCounter("kvc_transfer_auth_failures_total",

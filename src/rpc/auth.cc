@@ -2,17 +2,6 @@
 
 namespace kvc {
 
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const size_t n = std::max(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? a[i] : 0;
-    const unsigned char y = i < b.size() ? b[i] : 0;
-    diff |= x ^ y;
-  }
-  return diff == 0;
-}
-
 bool BearerMatches(const std::string& header_value, const std::string& expected) {
   static constexpr std::string_view kPrefix = "Bearer ";
   if (header_value.size() < kPrefix.size() ||

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "kvc/common/secret.h"  // ConstantTimeEquals
 #include "kvc/common/status.h"
 
 namespace kvc {
@@ -19,7 +20,5 @@ namespace kvc {
 [[nodiscard]] bool BearerMatches(const std::string& header_value, const std::string& expected);
 // Adds the token to an outgoing call (nothing when empty).
 void AddBearerToken(grpc::ClientContext* context, const std::string& token);
-// Compares without an early exit, so timing does not leak the common prefix.
-bool ConstantTimeEquals(const std::string& a, const std::string& b);
 
 }  // namespace kvc
