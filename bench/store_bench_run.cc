@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/store_bench_internal.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/client.h"
 #include "kvc/rpc/grpc_status.h"
 #include "kvc/store/store_client.h"
@@ -80,7 +81,7 @@ struct ClientThread {
       Stamp(put_buf, tmpl, done);
       const auto t0 = Clock::now();
       Status s = client.Put(BlockKey{id + 1, done}, put_buf, c.value_size);
-      if (ReasonOf(s) == "NO_SPACE") {  // demotion to SSD frees DRAM shortly
+      if (ReasonCodeOf(s) == Reason::kNoSpace) {  // demotion to SSD frees DRAM shortly
         ++retries;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;

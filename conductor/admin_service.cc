@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/grpc_status.h"
 
@@ -154,7 +155,7 @@ grpc::Status AdminServiceImpl::LookupPrefix(grpc::ServerContext* ctx,
   if (lookup_ == nullptr) {
     return ToGrpcStatus(
         WithReason(absl::FailedPreconditionError("this conductor has no prefix lookup configured"),
-                   "NO_MASTER"));
+                   Reason::kNoMaster));
   }
   auto r = lookup_->Lookup(*req);
   if (!r.ok()) return ToGrpcStatus(r.status());

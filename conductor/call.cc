@@ -6,6 +6,7 @@
 #include "conductor/pipeline_impl.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor {
@@ -79,7 +80,8 @@ void Call::Begin() {
   impl_->counters.waiting.Add(1);
   auto self = shared_from_this();
   if (!impl_->Post([self] { self->Admit(); })) {
-    Fail(WithReason(absl::UnavailableError("the conductor is shutting down"), "SHUTTING_DOWN"));
+    Fail(WithReason(absl::UnavailableError("the conductor is shutting down"),
+                    Reason::kShuttingDown));
   }
 }
 
@@ -149,7 +151,7 @@ void Call::CancelOnDecode(const std::string& address) {
 Status Call::Prepare() {
   const ServedModel& model = impl_->model;
   auto prompt = model.PromptTokens(request_);
-  if (!prompt.ok()) return WithReason(prompt.status(), "BAD_PROMPT");
+  if (!prompt.ok()) return WithReason(prompt.status(), Reason::kBadPrompt);
   prompt_ = *std::move(prompt);
   const int64_t context = model.context_tokens();
   const int64_t n = static_cast<int64_t>(prompt_.size());
@@ -157,14 +159,14 @@ Status Call::Prepare() {
     return WithReason(absl::InvalidArgumentError(absl::StrCat(
                           "the prompt has ", n, " tokens; the model's context is ", context,
                           " tokens (prompt + completion), so at most ", context - 1, " fit")),
-                      "PROMPT_TOO_LONG");
+                      Reason::kPromptTooLong);
   }
   if (request_.max_tokens) {
     if (n + *request_.max_tokens > context) {
       return WithReason(absl::InvalidArgumentError(absl::StrCat(
                             "max_tokens ", *request_.max_tokens, " + the prompt's ", n,
                             " tokens exceed the model's context of ", context, " tokens")),
-                        "PROMPT_TOO_LONG");
+                        Reason::kPromptTooLong);
     }
     max_new_ = *request_.max_tokens;
   } else {
@@ -219,7 +221,8 @@ void Call::Admit() {
   in.excluded = excluded_;
   auto placement = impl_->placer.Place(in);
   if (!placement.ok()) {
-    if (ReasonOf(placement.status()) == "NO_KV_SPACE") return WaitForKv(placement.status());
+    if (ReasonCodeOf(placement.status()) == Reason::kNoKvSpace)
+      return WaitForKv(placement.status());
     return Fail(placement.status());
   }
   placement_ = *std::move(placement);
@@ -265,18 +268,18 @@ void Call::OnReserved(const std::shared_ptr<Reserve>& c, const grpc::Status& grp
       return Fail(WithReason(
           absl::InternalError(absl::StrCat("decode node ", node.node_id(), " reserved ",
                                            c->response.kv_size(), " blocks, expected ", want)),
-          "KV_LAYOUT_MISMATCH"));
+          Reason::kKvLayoutMismatch));
     }
     return DoPrefill(c->response);
   }
   // Not reserved: stop counting this request on that node, or its own phantom
   // would take room from it when it is placed again.
   impl_->placer.DecodeEnded(id_);
-  if (ReasonOf(s) == "NO_KV_SPACE") {
+  if (ReasonCodeOf(s) == Reason::kNoKvSpace) {
     if (++decode_index_ < placement_.decode.size()) return DoReserve();
     return WaitForKv(WithReason(
         absl::ResourceExhaustedError("no decode node has KV memory for this request now"),
-        "NO_KV_SPACE"));
+        Reason::kNoKvSpace));
   }
   if (NodeFault(s)) return NodeFailed(node, s);
   Fail(s);
@@ -339,7 +342,7 @@ void Call::OnPrefilled(const std::shared_ptr<Prefill>& c, const grpc::Status& gr
   if (s.code() == absl::StatusCode::kDeadlineExceeded) {
     CancelOnPrefill(placement_.prefill.rpc_address());
   }
-  if (ReasonOf(s) == "DECODE_UNREACHABLE") return NodeFailed(DecodeNode(), s);
+  if (ReasonCodeOf(s) == Reason::kDecodeUnreachable) return NodeFailed(DecodeNode(), s);
   if (NodeFault(s)) return NodeFailed(placement_.prefill, s);
   Fail(s);
 }
@@ -358,7 +361,7 @@ void Call::NodeFailed(const kvc::v1::NodeInfo& node, const Status& why) {
   }
   Fail(WithReason(
       absl::UnavailableError(absl::StrCat("node ", node.node_id(), " failed: ", why.message())),
-      "NODE_FAILED"));
+      Reason::kNodeFailed));
 }
 
 void Call::WaitForKv(const Status& why) {

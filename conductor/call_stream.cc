@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "conductor/pipeline_impl.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor {
@@ -41,14 +42,16 @@ void Call::OnDecodeDone(const grpc::Status& grpc_status) {
   Status s = FromGrpcStatus(grpc_status);
   if (s.ok()) {
     s = WithReason(absl::InternalError("the decode stream ended without a finish reason"),
-                   "DECODE_PROTOCOL");
+                   Reason::kDecodeProtocol);
   }
   Logger("conductor")
       ->warn("request {}: decode node {} failed mid-stream: {}", id_, DecodeNode().node_id(),
              s.ToString());
-  Fail(WithReason(absl::UnavailableError(absl::StrCat("decode node ", DecodeNode().node_id(),
-                                                      " failed mid-stream: ", s.message())),
-                  ReasonOf(s).empty() ? "NODE_FAILED" : ReasonOf(s)));
+  const Status failed = absl::UnavailableError(
+      absl::StrCat("decode node ", DecodeNode().node_id(), " failed mid-stream: ", s.message()));
+  // The node's own reason (by name: it may be one this build does not know), else NODE_FAILED.
+  Fail(ReasonOf(s).empty() ? WithReason(failed, Reason::kNodeFailed)
+                           : WithReason(failed, std::string_view(ReasonOf(s))));
 }
 
 void Call::StreamStalled() {
@@ -60,7 +63,7 @@ void Call::StreamStalled() {
   Fail(WithReason(absl::UnavailableError(absl::StrCat(
                       "decode node ", node.node_id(), " sent no token for ",
                       impl_->options.stream_idle_timeout_ms, " ms (stream_idle_timeout_ms)")),
-                  "DECODE_STALLED"));
+                  Reason::kDecodeStalled));
 }
 
 void Call::Complete(const std::string& finish_reason) {
@@ -87,10 +90,11 @@ void Call::Fail(const Status& status) {
     done_ = true;
     started = running_gauge_;
   }
-  const std::string reason = ReasonOf(status);
-  if (reason == "SLO_UNATTAINABLE" || reason == "NO_KV_SPACE" || reason == "KV_CAPACITY") {
+  const Reason reason = ReasonCodeOf(status);
+  if (reason == Reason::kSloUnattainable || reason == Reason::kNoKvSpace ||
+      reason == Reason::kKvCapacity) {
     impl_->counters.rejected.Increment();
-    impl_->counters.Rejections(reason).Increment();
+    impl_->counters.Rejections(std::string(ReasonName(reason))).Increment();
   } else {
     impl_->counters.failed.Increment();
   }

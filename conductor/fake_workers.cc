@@ -2,13 +2,14 @@
 
 #include <thread>
 
+#include "kvc/common/reason.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor::testing {
 namespace {
 
-grpc::Status Refuse(grpc::StatusCode code, const std::string& message, const std::string& reason) {
+grpc::Status Refuse(grpc::StatusCode code, const std::string& message, Reason reason) {
   return ToGrpcStatus(WithReason(Status(static_cast<absl::StatusCode>(code), message), reason));
 }
 
@@ -24,7 +25,8 @@ grpc::Status FakePrefill::Prefill(grpc::ServerContext* ctx, const kvc::v1::Prefi
   if (fail) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake prefill is broken");
   const size_t want = (req->token_ids_size() + b_ - 1) / b_;
   if (static_cast<size_t>(req->decode_kv_size()) != want) {
-    return Refuse(grpc::StatusCode::INVALID_ARGUMENT, "descriptor count", "KV_LAYOUT_MISMATCH");
+    return Refuse(grpc::StatusCode::INVALID_ARGUMENT, "descriptor count",
+                  Reason::kKvLayoutMismatch);
   }
   resp->set_first_token_id(first_token);
   resp->set_cached_tokens(cached_tokens);
@@ -63,7 +65,7 @@ grpc::Status FakeDecode::Reserve(grpc::ServerContext* ctx, const kvc::v1::Reserv
   std::lock_guard lock(mu_);
   ++reserves_;
   if (used_ + all > total_) {
-    return Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, "no KV space", "NO_KV_SPACE");
+    return Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, "no KV space", Reason::kNoKvSpace);
   }
   used_ += all;
   reserved_[req->header().request_id()] = all;

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/grpc_status.h"
 
@@ -157,7 +158,7 @@ StatusOr<openai::GenerationRequest> FromGenerateRequest(const kvc::v1::GenerateR
     return WithReason(
         absl::NotFoundError(absl::StrCat(
             "model '", req.model(), "' does not exist; this cluster serves '", served_model, "'")),
-        "MODEL_NOT_FOUND");
+        Reason::kModelNotFound);
   }
   openai::GenerationRequest r;
   r.model = served_model;

@@ -1,6 +1,7 @@
 #include "kvc/conductor/node_registry.h"
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::conductor {
 
@@ -20,14 +21,14 @@ Status NodeRegistry::Register(const kvc::v1::RegisterNodeRequest& request) {
     return WithReason(absl::FailedPreconditionError(absl::StrCat(
                           "node ", request.node_id(), " serves model '", request.model_id(),
                           "' but this cluster serves '", options_.model_id, "'")),
-                      "MODEL_MISMATCH");
+                      Reason::kModelMismatch);
   }
   if (options_.block_tokens != 0 && request.block_tokens() != 0 &&
       request.block_tokens() != options_.block_tokens) {
     return WithReason(absl::FailedPreconditionError(absl::StrCat(
                           "node ", request.node_id(), " uses ", request.block_tokens(),
                           "-token KV blocks but this cluster uses ", options_.block_tokens)),
-                      "MODEL_MISMATCH");
+                      Reason::kModelMismatch);
   }
   std::lock_guard lock(mu_);
   Entry& e = nodes_[request.node_id()];

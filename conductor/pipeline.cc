@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "conductor/pipeline_impl.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::conductor {
 
@@ -76,7 +77,7 @@ StatusOr<kvc::v1::LookupPrefixResponse> Pipeline::Lookup(const kvc::v1::LookupPr
   if (impl_->store == nullptr) {
     return WithReason(
         absl::FailedPreconditionError("the conductor has no kvc-master (master_address is empty)"),
-        "NO_MASTER");
+        Reason::kNoMaster);
   }
   std::vector<uint32_t> tokens;
   if (req.has_token_ids()) {
@@ -86,7 +87,7 @@ StatusOr<kvc::v1::LookupPrefixResponse> Pipeline::Lookup(const kvc::v1::LookupPr
   }
   if (tokens.empty()) {
     return WithReason(absl::InvalidArgumentError("give the prompt as text or token ids"),
-                      "BAD_PROMPT");
+                      Reason::kBadPrompt);
   }
   const auto keys = ChainedBlockKeys(impl_->model.id(), tokens, impl_->options.block_tokens);
   kvc::v1::LookupPrefixResponse resp;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::conductor {
 namespace {
@@ -93,7 +94,7 @@ StatusOr<Placement> Placer::Place(const PlacementInput& in) {
     return WithReason(absl::UnavailableError(
                           absl::StrCat("no ", prefill.empty() ? "prefill" : "decode",
                                        " node is up; start workers or undrain one (kvcctl nodes)")),
-                      "NO_NODES");
+                      Reason::kNoNodes);
   }
   std::map<std::string, uint32_t> matched(in.matches.begin(), in.matches.end());
   double speed_sum = 0;
@@ -140,10 +141,10 @@ StatusOr<Placement> Placer::Place(const PlacementInput& in) {
         absl::ResourceExhaustedError(absl::StrCat(
             "no decode node has KV memory for ", need, " tokens",
             need > largest ? absl::StrCat(" (the largest holds ", largest, ")") : " now")),
-        need > largest ? "KV_CAPACITY" : "NO_KV_SPACE");
+        need > largest ? Reason::kKvCapacity : Reason::kNoKvSpace);
   }
   if (!d.accepted) {
-    return WithReason(absl::ResourceExhaustedError(d.reject_reason), "SLO_UNATTAINABLE");
+    return WithReason(absl::ResourceExhaustedError(d.reject_reason), Reason::kSloUnattainable);
   }
   Placement p;
   p.prefill = prefill[static_cast<size_t>(d.prefill.node)];

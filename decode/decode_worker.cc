@@ -11,6 +11,7 @@
 #include "decode/internal/decode_stream.h"
 #include "decode/internal/request_table.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 #include "kvc/v1/decode.grpc.pb.h"
 
@@ -60,7 +61,7 @@ class DecodeService final : public v1::Decode::WithCallbackMethod_Decode<v1::Dec
     stream->SetOnCancel([table, id] {
       if (auto t = table.lock()) {
         t->Cancel(id, WithReason(absl::CancelledError("the Decode stream's client went away"),
-                                 "CLIENT_CANCELLED"));
+                                 Reason::kClientCancelled));
       }
     });
     if (Status claimed = table_->Claim(*request, stream); !claimed.ok()) {
@@ -75,10 +76,10 @@ class DecodeService final : public v1::Decode::WithCallbackMethod_Decode<v1::Dec
     const std::string& id = request->header().request_id();
     if (id.empty()) {
       return ToGrpcStatus(WithReason(absl::InvalidArgumentError("header.request_id is empty"),
-                                     "MISSING_REQUEST_ID"));
+                                     Reason::kMissingRequestId));
     }
-    const bool found =
-        table_->Cancel(id, WithReason(absl::CancelledError("request cancelled"), "CANCELLED"));
+    const bool found = table_->Cancel(
+        id, WithReason(absl::CancelledError("request cancelled"), Reason::kCancelled));
     response->set_found(found);
     if (found && !table_->WaitGone(id, kCancelWait)) {
       return ToGrpcStatus(absl::DeadlineExceededError(absl::StrCat(
@@ -137,7 +138,7 @@ class DecodeWorkerImpl final : public DecodeWorker {
     table_->Close();
     loop_.Stop();
     const Status down =
-        WithReason(absl::UnavailableError("decode node is shutting down"), "SHUTTING_DOWN");
+        WithReason(absl::UnavailableError("decode node is shutting down"), Reason::kShuttingDown);
     for (const auto& r : table_->DrainWaiting()) r->sink->Fail(down);
   }
 

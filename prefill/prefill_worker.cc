@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 #include "prefill/internal/kv_sender.h"
 #include "prefill/internal/request_check.h"
@@ -50,7 +51,8 @@ namespace {
 using Clock = std::chrono::system_clock;
 
 Status ShuttingDown() {
-  return WithReason(absl::UnavailableError("prefill worker is shutting down"), "SHUTTING_DOWN");
+  return WithReason(absl::UnavailableError("prefill worker is shutting down"),
+                    Reason::kShuttingDown);
 }
 
 // The earlier of the RPC deadline and the request's end-to-end deadline.
@@ -108,9 +110,9 @@ grpc::Status PrefillWorkerImpl::Cancel(grpc::ServerContext* context,
       if (j->request.header().request_id() == id) found = j;
     }
   }
-  response->set_found(
-      found != nullptr &&
-      CancelJob(found, WithReason(absl::CancelledError("cancelled by Cancel"), "CANCELLED")));
+  response->set_found(found != nullptr &&
+                      CancelJob(found, WithReason(absl::CancelledError("cancelled by Cancel"),
+                                                  Reason::kCancelled)));
   return grpc::Status::OK;
 }
 
@@ -124,12 +126,12 @@ Status PrefillWorkerImpl::Enqueue(const std::shared_ptr<Job>& job) {
                          });
   if (duplicate) {
     return WithReason(absl::AlreadyExistsError("request '" + id + "' is already queued"),
-                      "DUPLICATE_REQUEST");
+                      Reason::kDuplicateRequest);
   }
   if (queue_.size() >= options_.max_queue) {
     return WithReason(absl::ResourceExhaustedError("prefill queue is full (" +
                                                    std::to_string(queue_.size()) + " requests)"),
-                      "QUEUE_FULL");
+                      Reason::kQueueFull);
   }
   queue_.push_back(job);
   queued_tokens_ += static_cast<uint64_t>(job->request.token_ids_size());
@@ -144,9 +146,10 @@ Status PrefillWorkerImpl::AwaitJob(grpc::ServerContext* context, const std::shar
     if (context->IsCancelled() || Clock::now() >= deadline) {
       const bool expired = !context->IsCancelled();
       lock.unlock();
-      Status why = expired ? WithReason(absl::DeadlineExceededError("prefill deadline passed"),
-                                        "DEADLINE_EXCEEDED")
-                           : WithReason(absl::CancelledError("client went away"), "CANCELLED");
+      Status why = expired
+                       ? WithReason(absl::DeadlineExceededError("prefill deadline passed"),
+                                    Reason::kDeadlineExceeded)
+                       : WithReason(absl::CancelledError("client went away"), Reason::kCancelled);
       CancelJob(job, why);
       return why;
     }

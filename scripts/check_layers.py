@@ -12,7 +12,9 @@ project header is allowed when
     folder) and the header is a generated proto, tests/support/, or a testing/
     header of a usable component; files under tests/ may include any header.
 Every other project header (a component's private folders, internal/, a layer
-above) is refused. Usage: scripts/check_layers.py [repo root]; exit 1 on a
+above) is refused. Second rule: error reasons are typed. Outside tests, a string
+literal that is the wire name of a kvc::Reason ("NO_KV_SPACE") may appear only in
+include/kvc/common/reason.h; code uses Reason::kNoKvSpace. Usage: scripts/check_layers.py [repo root]; exit 1 on a
 violation, listing each as FILE:LINE: message. scripts/check_layers.py --self-test
 checks the checker on a scratch tree. docs/architecture.md shows the table.
 """
@@ -116,6 +118,48 @@ def check_include(path, header, target, public):
     return f"{header} is private to {them}; include its public header under include/kvc/{them}/"
 
 
+REASON_LIST = "include/kvc/common/reason.h"
+REASON_ENTRY = re.compile(r'X\(k\w+, "([A-Z0-9_]+)", \d+\)')
+
+
+def code_of(line):
+    """`line` without a // comment (one outside string literals)."""
+    in_string, i = False, 0
+    while i < len(line):
+        c = line[i]
+        if in_string and c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            in_string = not in_string
+        elif not in_string and line.startswith("//", i):
+            return line[:i]
+        i += 1
+    return line
+
+
+def reason_literals(root, files):
+    """Free-string reasons in non-test code, as FILE:LINE: message."""
+    path = os.path.join(root, REASON_LIST)
+    if not os.path.exists(path):
+        return []
+    names = set(REASON_ENTRY.findall(open(path).read()))
+    if not names:
+        return []
+    literal = re.compile('"(' + "|".join(sorted(names)) + ')"')
+    errors = []
+    for f in files:
+        if f == REASON_LIST or TEST_FILE.search(f):
+            continue
+        with open(os.path.join(root, f), errors="replace") as text:
+            for lineno, line in enumerate(text, 1):
+                m = literal.search(code_of(line))
+                if m:
+                    errors.append(f"{f}:{lineno}: reason {m.group(0)} as a string; use "
+                                  f"kvc::Reason (kvc/common/reason.h)")
+    return errors
+
+
 def violations(root):
     """Every refused include under `root` (a git checkout), as FILE:LINE: message."""
     files = subprocess.check_output(["git", "-C", root, "ls-files", "--cached", "--others",
@@ -135,7 +179,7 @@ def violations(root):
                 msg = check_include(path, m.group(1), *resolved)
                 if msg:
                     errors.append(f"{path}:{lineno}: {msg}")
-    return errors, len(files)
+    return errors + reason_literals(root, files), len(files)
 
 
 def self_test():
@@ -157,6 +201,10 @@ def self_test():
         "transfer/ok.cc": '#include "transfer/internal/wire.h"\n',
         "tests/store/ok.cc": '#include "store/master/master_core.h"\n',
         "tests/support/x.h": "",
+        "include/kvc/common/reason.h": '  X(kNoKvSpace, "NO_KV_SPACE", 1) \\\n',
+        "store/free_reason.cc": 'Status s = WithReason(e, "NO_KV_SPACE");\n',     # refused
+        "store/comment_ok.cc": '// answers "NO_KV_SPACE"\nint x;\n',
+        "store/free_reason_test.cc": 'EXPECT_EQ(ReasonOf(s), "NO_KV_SPACE");\n',
     }
     with tempfile.TemporaryDirectory() as root:
         for path, text in tree.items():
@@ -166,7 +214,8 @@ def self_test():
         subprocess.check_call(["git", "-C", root, "init", "-q"])
         errors, _ = violations(root)
     refused = sorted(e.split(":")[0] for e in errors)
-    want = ["conductor/private.cc", "decode/internal.cc", "decode/testing_use.cc", "src/common/up.cc"]
+    want = ["conductor/private.cc", "decode/internal.cc", "decode/testing_use.cc",
+            "src/common/up.cc", "store/free_reason.cc"]
     if refused != want:
         print(f"check_layers self-test FAILED: refused {refused}, want {want}")
         for e in errors:

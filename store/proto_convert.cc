@@ -1,6 +1,7 @@
 #include "store/proto_convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::store {
 
@@ -17,7 +18,7 @@ StatusOr<Tier> TierFromProto(v1::StorageTier tier) {
   return WithReason(absl::InvalidArgumentError(absl::StrCat(
                         "tier ", v1::StorageTier_Name(tier),
                         " is not a store tier (STORAGE_TIER_DRAM or STORAGE_TIER_SSD)")),
-                    "BAD_TIER");
+                    Reason::kBadTier);
 }
 
 v1::StorageTier TierToProto(Tier tier) {

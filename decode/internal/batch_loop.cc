@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::decode::internal {
 
@@ -29,7 +30,7 @@ void BatchLoop::Run() {
     if (!running_.empty()) Step();
   }
   const Status down =
-      WithReason(absl::UnavailableError("decode node is shutting down"), "SHUTTING_DOWN");
+      WithReason(absl::UnavailableError("decode node is shutting down"), Reason::kShuttingDown);
   for (const auto& r : std::vector<RequestPtr>(running_)) FailAndRetire(r, down);
   running_.clear();
 }
@@ -46,7 +47,7 @@ void BatchLoop::AdmitNew() {
     }
     running_.push_back(r);
     if (!staged.ok()) {
-      FailAndRetire(r, WithReason(staged, "DECODE_FAILED"));
+      FailAndRetire(r, WithReason(staged, Reason::kDecodeFailed));
     } else if (r->tokens->finished()) {
       Finish(r);  // the first token already ended it (the conductor normally cancels instead)
     } else if (static_cast<int64_t>(r->seq.tokens.size()) >
@@ -62,10 +63,10 @@ void BatchLoop::RetireCancelled() {
     if (Status why = table_.CancelStatus(*r); !why.ok()) {
       FailAndRetire(r, why);
     } else if (r->sink->Stalled(options_.stream_write_timeout)) {
-      FailAndRetire(
-          r,
-          WithReason(absl::DeadlineExceededError("the stream's reader stalled"), "STREAM_STALLED"),
-          /*abort=*/true);
+      FailAndRetire(r,
+                    WithReason(absl::DeadlineExceededError("the stream's reader stalled"),
+                               Reason::kStreamStalled),
+                    /*abort=*/true);
     }
   }
 }
@@ -75,7 +76,7 @@ void BatchLoop::Step() {
   std::vector<RequestPtr> members;
   for (const auto& r : std::vector<RequestPtr>(running_)) {
     if (Status grown = table_.Grow(*r); !grown.ok()) {
-      FailAndRetire(r, WithReason(grown, "DECODE_FAILED"));
+      FailAndRetire(r, WithReason(grown, Reason::kDecodeFailed));
       continue;
     }
     batch.push_back(&r->seq);
@@ -87,7 +88,8 @@ void BatchLoop::Step() {
   if (!logits.ok()) {
     Logger("decode")->error("decode step of {} requests failed: {}", batch.size(),
                             logits.status().ToString());
-    for (const auto& r : members) FailAndRetire(r, WithReason(logits.status(), "DECODE_FAILED"));
+    for (const auto& r : members)
+      FailAndRetire(r, WithReason(logits.status(), Reason::kDecodeFailed));
     return;
   }
   RecordRate(members.size(),

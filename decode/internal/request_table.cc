@@ -4,15 +4,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::decode::internal {
 namespace {
 
-Status Invalid(const std::string& message, std::string_view reason) {
+Status Invalid(const std::string& message, Reason reason) {
   return WithReason(absl::InvalidArgumentError(message), reason);
 }
 Status ShuttingDown() {
-  return WithReason(absl::UnavailableError("decode node is shutting down"), "SHUTTING_DOWN");
+  return WithReason(absl::UnavailableError("decode node is shutting down"), Reason::kShuttingDown);
 }
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -28,13 +29,13 @@ int64_t RequestTable::FreeLocked() const {
 
 StatusOr<Reservation> RequestTable::Reserve(const std::string& id, uint32_t prompt_tokens,
                                             uint32_t max_new_tokens) {
-  if (id.empty()) return Invalid("header.request_id is empty", "MISSING_REQUEST_ID");
-  if (prompt_tokens == 0) return Invalid("prompt_tokens is 0", "EMPTY_PROMPT");
-  if (max_new_tokens == 0) return Invalid("max_new_tokens is 0", "BAD_MAX_TOKENS");
+  if (id.empty()) return Invalid("header.request_id is empty", Reason::kMissingRequestId);
+  if (prompt_tokens == 0) return Invalid("prompt_tokens is 0", Reason::kEmptyPrompt);
+  if (max_new_tokens == 0) return Invalid("max_new_tokens is 0", Reason::kBadMaxTokens);
   if (prompt_tokens > config_.max_position_embeddings) {
     return Invalid(absl::StrCat("prompt has ", prompt_tokens, " tokens, model context is ",
                                 config_.max_position_embeddings),
-                   "PROMPT_TOO_LONG");
+                   Reason::kPromptTooLong);
   }
   const int64_t bt = cache_.geometry().block_tokens;
   const int64_t max_len =
@@ -45,13 +46,13 @@ StatusOr<Reservation> RequestTable::Reserve(const std::string& id, uint32_t prom
   if (closed_) return ShuttingDown();
   if (requests_.contains(id)) {
     return WithReason(absl::AlreadyExistsError("request " + id + " already exists on this node"),
-                      "DUPLICATE_REQUEST");
+                      Reason::kDuplicateRequest);
   }
   if (total_blocks > FreeLocked()) {
     return WithReason(absl::ResourceExhaustedError(absl::StrCat(
                           "request needs ", total_blocks, " KV blocks, ", FreeLocked(), " free (",
                           quarantined_, " quarantined after a freed reservation)")),
-                      "NO_KV_SPACE");
+                      Reason::kNoKvSpace);
   }
   auto r = std::make_shared<Request>();
   r->id = id;
@@ -63,7 +64,7 @@ StatusOr<Reservation> RequestTable::Reserve(const std::string& id, uint32_t prom
     auto block = cache_.Allocate();  // cannot fail: free_blocks >= room + total_blocks
     if (!block.ok()) {
       for (engine::BlockId b : r->seq.blocks) cache_.Free(b);
-      return WithReason(block.status(), "NO_KV_SPACE");
+      return WithReason(block.status(), Reason::kNoKvSpace);
     }
     r->seq.blocks.push_back(*block);
   }
@@ -76,49 +77,49 @@ Status RequestTable::ValidateClaimLocked(const v1::DecodeRequest& q, const Reque
   if (q.prompt_tokens() != r.prompt_tokens) {
     return Invalid(absl::StrCat("prompt_tokens is ", q.prompt_tokens(), ", the reservation has ",
                                 r.prompt_tokens),
-                   "PROMPT_MISMATCH");
+                   Reason::kPromptMismatch);
   }
   if (static_cast<uint32_t>(q.prompt_token_ids_size()) != q.prompt_tokens()) {
     return Invalid(absl::StrCat("prompt_token_ids has ", q.prompt_token_ids_size(),
                                 " ids, prompt_tokens is ", q.prompt_tokens()),
-                   "PROMPT_MISMATCH");
+                   Reason::kPromptMismatch);
   }
   const auto vocab = static_cast<uint64_t>(config_.vocab_size);
   for (int i = 0; i < q.prompt_token_ids_size(); ++i) {
     if (q.prompt_token_ids(i) >= vocab) {
       return Invalid(absl::StrCat("prompt_token_ids[", i, "] = ", q.prompt_token_ids(i),
                                   " is outside the vocabulary [0, ", vocab, ")"),
-                     "TOKEN_OUT_OF_RANGE");
+                     Reason::kTokenOutOfRange);
     }
   }
   if (q.first_token_id() >= vocab) {
     return Invalid(absl::StrCat("first_token_id ", q.first_token_id(),
                                 " is outside the vocabulary [0, ", vocab, ")"),
-                   "TOKEN_OUT_OF_RANGE");
+                   Reason::kTokenOutOfRange);
   }
   if (q.sampling().max_tokens() > r.max_new_tokens) {
     return Invalid(absl::StrCat("sampling.max_tokens ", q.sampling().max_tokens(),
                                 " is over the reserved max_new_tokens ", r.max_new_tokens),
-                   "MAX_TOKENS_OVER_RESERVATION");
+                   Reason::kMaxTokensOverReservation);
   }
   return absl::OkStatus();
 }
 
 Status RequestTable::Claim(const v1::DecodeRequest& q, std::shared_ptr<TokenSink> sink) {
   const std::string& id = q.header().request_id();
-  if (id.empty()) return Invalid("header.request_id is empty", "MISSING_REQUEST_ID");
+  if (id.empty()) return Invalid("header.request_id is empty", Reason::kMissingRequestId);
   std::lock_guard lock(mu_);
   if (closed_) return ShuttingDown();
   auto it = requests_.find(id);
   if (it == requests_.end()) {
     return WithReason(absl::NotFoundError("no reservation for request " + id +
                                           " (never reserved, expired or cancelled)"),
-                      "UNKNOWN_REQUEST");
+                      Reason::kUnknownRequest);
   }
   Request& r = *it->second;
   if (r.phase != Phase::kReserved) {
     return WithReason(absl::AlreadyExistsError("request " + id + " is already decoding"),
-                      "ALREADY_DECODING");
+                      Reason::kAlreadyDecoding);
   }
   KVC_RETURN_IF_ERROR(ValidateClaimLocked(q, r));
   KVC_ASSIGN_OR_RETURN(auto options, ToSamplingOptions(q.sampling(), r.max_new_tokens));
@@ -228,7 +229,7 @@ Status RequestTable::CancelStatus(const Request& r) const {
   std::lock_guard lock(mu_);
   if (r.cancelled.ok() && r.deadline_unix_ms > 0 && clock_.UnixMillis() > r.deadline_unix_ms) {
     return WithReason(absl::DeadlineExceededError("the request's end-to-end deadline passed"),
-                      "DEADLINE_EXCEEDED");
+                      Reason::kDeadlineExceeded);
   }
   return r.cancelled;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kvc/common/reason.h"
+
 namespace kvc::decode::internal {
 
 StatusOr<engine::SamplingOptions> ToSamplingOptions(const v1::SamplingParams& p,
@@ -20,7 +22,7 @@ StatusOr<engine::SamplingOptions> ToSamplingOptions(const v1::SamplingParams& p,
                  : absl::InvalidArgumentError("temperature must be finite");
   if (!s.ok()) {
     return WithReason(absl::InvalidArgumentError("sampling: " + std::string(s.message())),
-                      "BAD_SAMPLING");
+                      Reason::kBadSampling);
   }
   return o;
 }

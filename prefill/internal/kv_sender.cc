@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <map>
 
+#include "kvc/common/reason.h"
+
 namespace kvc::prefill::internal {
 namespace {
 
 Status Unreachable(const Status& cause, const std::string& what) {
   return WithReason(absl::UnavailableError(what + ": " + std::string(cause.message())),
-                    "DECODE_UNREACHABLE");
+                    Reason::kDecodeUnreachable);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "kvc/common/block_hash.h"
+#include "kvc/common/reason.h"
 #include "kvc/engine/sampler.h"
 #include "prefill/internal/kv_sender.h"
 #include "prefill/internal/prefix_loader.h"
@@ -18,12 +19,14 @@ double SecondsSince(Steady::time_point t) {
   return std::chrono::duration<double>(Steady::now() - t).count();
 }
 
-Status Cancelled() { return WithReason(absl::CancelledError("request cancelled"), "CANCELLED"); }
+Status Cancelled() {
+  return WithReason(absl::CancelledError("request cancelled"), Reason::kCancelled);
+}
 
 Status NoSpace(const Status& cause) {
   return WithReason(
       absl::ResourceExhaustedError("prefill KV cache: " + std::string(cause.message())),
-      "NO_KV_SPACE");
+      Reason::kNoKvSpace);
 }
 
 }  // namespace

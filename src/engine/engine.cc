@@ -1,5 +1,7 @@
 #include "kvc/engine/engine.h"
 
+#include "kvc/common/reason.h"
+
 namespace kvc::engine {
 
 Status Engine::EnsureBlocks(Sequence& seq, int64_t num_tokens) {
@@ -38,7 +40,7 @@ Status ValidatePrefill(const ModelConfig& config, int64_t block_tokens, const Se
     return WithReason(absl::InvalidArgumentError("prompt has " + std::to_string(n) +
                                                  " tokens, model context is " +
                                                  std::to_string(config.max_position_embeddings)),
-                      "PROMPT_TOO_LONG");
+                      Reason::kPromptTooLong);
   }
   if (cached_prefix < 0 || cached_prefix > n || cached_prefix % block_tokens != 0) {
     return absl::InvalidArgumentError("cached prefix of " + std::to_string(cached_prefix) +
@@ -70,7 +72,7 @@ Status ValidateDecodeBatch(const ModelConfig& config, std::span<Sequence* const>
       return WithReason(absl::OutOfRangeError("batch entry " + std::to_string(i) +
                                               " reached the model context of " +
                                               std::to_string(config.max_position_embeddings)),
-                        "CONTEXT_FULL");
+                        Reason::kContextFull);
     }
   }
   return absl::OkStatus();

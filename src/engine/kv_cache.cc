@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::engine {
 namespace {
@@ -58,7 +59,7 @@ StatusOr<BlockId> KvCache::Allocate() {
     return WithReason(
         absl::ResourceExhaustedError("KV cache full: all " + std::to_string(num_blocks_) +
                                      " blocks are in use"),
-        "KV_CACHE_FULL");
+        Reason::kKvCacheFull);
   }
   const BlockId id = free_list_.back();
   free_list_.pop_back();

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "kvc/common/reason.h"
+#include "kvc/v1/reason.pb.h"
+
 namespace kvc {
 namespace {
 
@@ -41,6 +44,45 @@ TEST(GrpcStatusTest, NoReasonAndGarbageDetails) {
   Status back = FromGrpcStatus(g);
   EXPECT_EQ(back.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(ReasonOf(back), "");
+}
+
+}  // namespace
+}  // namespace kvc
+
+namespace kvc {
+namespace {
+
+// kvc::Reason and kvc.v1.Reason are one list: every C++ reason is the proto value
+// REASON_<name> with the same number, and every proto value is a C++ reason.
+TEST(GrpcStatusTest, ReasonListsAgree) {
+  const google::protobuf::EnumDescriptor* proto = v1::Reason_descriptor();
+  for (Reason r : AllReasons()) {
+    const auto* v = proto->FindValueByName("REASON_" + std::string(ReasonName(r)));
+    ASSERT_NE(v, nullptr) << ReasonName(r) << " is not in reason.proto";
+    EXPECT_EQ(v->number(), static_cast<int>(r)) << ReasonName(r);
+    EXPECT_EQ(ReasonFromName(ReasonName(r)), r);
+  }
+  for (int i = 0; i < proto->value_count(); ++i) {
+    const auto* v = proto->value(i);
+    if (v->number() == 0) continue;
+    const std::string name = v->name().substr(std::string("REASON_").size());
+    EXPECT_EQ(static_cast<int>(ReasonFromName(name)), v->number())
+        << v->name() << " is not in kvc/common/reason.h";
+  }
+  EXPECT_EQ(static_cast<size_t>(proto->value_count()), AllReasons().size() + 1);
+}
+
+// A typed reason crosses gRPC by name and comes back as the same value; unknown
+// names read as kUnspecified but keep their text.
+TEST(GrpcStatusTest, TypedReasonSurvivesGrpc) {
+  Status s = WithReason(absl::ResourceExhaustedError("full"), Reason::kNoKvSpace);
+  EXPECT_EQ(ReasonOf(s), "NO_KV_SPACE");
+  Status back = FromGrpcStatus(ToGrpcStatus(s));
+  EXPECT_EQ(ReasonCodeOf(back), Reason::kNoKvSpace);
+  Status odd = WithReason(absl::InternalError("x"), std::string_view("FROM_A_NEWER_PEER"));
+  EXPECT_EQ(ReasonCodeOf(odd), Reason::kUnspecified);
+  EXPECT_EQ(ReasonOf(odd), "FROM_A_NEWER_PEER");
+  EXPECT_TRUE(WithReason(Status(), Reason::kNoSpace).ok());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <span>
 
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 #include "kvc/store/prefix_matcher.h"
 #include "kvc/v1/store_master.grpc.pb.h"
@@ -36,7 +37,7 @@ class MasterChannel {
   Status Call(CallFn call) {
     auto stub = Stub();
     Status s = stub ? FromGrpcStatus(call(*stub))
-                    : WithReason(absl::UnavailableError("no kvc-master known"), "NO_LEADER");
+                    : WithReason(absl::UnavailableError("no kvc-master known"), Reason::kNoLeader);
     if (s.code() == absl::StatusCode::kUnavailable && uses_etcd() && Refresh().ok()) {
       s = FromGrpcStatus(call(*Stub()));
     }

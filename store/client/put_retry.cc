@@ -4,10 +4,12 @@
 #include <string>
 #include <string_view>
 
+#include "kvc/common/reason.h"
+
 namespace kvc::store {
 
 std::optional<std::chrono::milliseconds> GraceLeft(const Status& s) {
-  if (ReasonOf(s) != "TAKEOVER_GRACE") return std::nullopt;
+  if (ReasonCodeOf(s) != Reason::kTakeoverGrace) return std::nullopt;
   const std::string_view m(s.message().data(), s.message().size());
   constexpr std::string_view kLead = "for another ";
   const size_t at = m.find(kLead);

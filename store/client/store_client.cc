@@ -1,4 +1,5 @@
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/client.h"
 #include "kvc/rpc/grpc_status.h"
 #include "store/client/store_client_impl.h"
@@ -48,7 +49,7 @@ StatusOr<transfer::SegmentHandle> StoreClientImpl::Handle(const std::string& seg
   if (!h.ok()) {
     return WithReason(
         absl::UnavailableError(absl::StrCat("segment ", segment, ": ", h.status().message())),
-        "NODE_UNREACHABLE");
+        Reason::kNodeUnreachable);
   }
   std::lock_guard lock(mu_);
   handles_[segment] = *h;
@@ -97,10 +98,10 @@ std::vector<Status> StoreClientImpl::RunBatch(const std::vector<Transfer>& trans
   for (size_t r = 0; r < statuses->size(); ++r) {
     const transfer::TransferStatus& st = (*statuses)[r];
     if (st.state == transfer::TransferState::kCompleted) continue;
-    out[index[r]] =
-        st.state == transfer::TransferState::kFailed
-            ? WithReason(st.error, "NODE_UNREACHABLE")
-            : WithReason(absl::DeadlineExceededError("transfer timed out"), "NODE_UNREACHABLE");
+    out[index[r]] = st.state == transfer::TransferState::kFailed
+                        ? WithReason(st.error, Reason::kNodeUnreachable)
+                        : WithReason(absl::DeadlineExceededError("transfer timed out"),
+                                     Reason::kNodeUnreachable);
   }
   if (!engine_.FreeBatch(*batch).ok()) {
     // Entries still pending after the deadline keep their buffers in use; the

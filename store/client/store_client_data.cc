@@ -1,6 +1,7 @@
 // StoreClient: the read path (gets through the transfer engine, staging, fallback).
 #include "absl/strings/str_cat.h"
 #include "kvc/common/clock.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 #include "store/client/store_client_impl.h"
 #include "store/proto_convert.h"
@@ -16,7 +17,7 @@ Status StoreClientImpl::CheckLease(const v1::GetResponse& found) const {
   if (Clock::Real().UnixMillis() <= found.lease_expires_unix_ms()) return Status();
   return WithReason(absl::AbortedError("Get: the read lease expired before the transfer ended; "
                                        "the bytes may be stale, retry"),
-                    "LEASE_EXPIRED");
+                    Reason::kLeaseExpired);
 }
 
 Status StoreClientImpl::ReadReplica(const BlockKey& key, const v1::Replica& replica, void* buffer) {
@@ -51,7 +52,7 @@ StatusOr<uint64_t> StoreClientImpl::ReadWithFallback(const BlockKey& key,
   return WithReason(absl::UnavailableError(absl::StrCat(
                         "Get ", key.ToHex(), ": every replica failed (", found.replicas_size(),
                         "); last error: ", last_error.message())),
-                    "NODE_UNREACHABLE");
+                    Reason::kNodeUnreachable);
 }
 
 void StoreClientImpl::Forget(const BlockKey& key) {
@@ -121,12 +122,12 @@ std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGetImpl(std::span<const Ge
     if (found[i].replicas_size() == 0) {
       out[i] = WithReason(
           absl::NotFoundError(absl::StrCat("Get: key ", items[i].key.ToHex(), " not found")),
-          "NOT_FOUND");
+          Reason::kNotFound);
     } else if (found[i].size() > items[i].capacity || items[i].buffer == nullptr) {
       out[i] = WithReason(absl::InvalidArgumentError(absl::StrCat(
                               "Get: value of ", items[i].key.ToHex(), " has ", found[i].size(),
                               " bytes, the buffer holds ", items[i].capacity)),
-                          "BAD_SIZE");
+                          Reason::kBadSize);
     } else if (found[i].replicas(0).tier() == v1::STORAGE_TIER_SSD) {
       slow.push_back(i);
     } else {

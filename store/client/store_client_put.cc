@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 #include "store/client/put_retry.h"
 #include "store/client/store_client_impl.h"
@@ -18,9 +19,11 @@ using SteadyClock = std::chrono::steady_clock;
 // the new leader never saw our PutStart, no leader is elected, a standby answered,
 // or the master did not answer at all.
 bool TakeOver(const Status& s) {
-  const std::string reason = ReasonOf(s);
-  if (reason == "PUT_NOT_STARTED" || reason == "NOT_LEADER" || reason == "NO_LEADER") return true;
-  return s.code() == absl::StatusCode::kUnavailable && reason != "NODE_UNREACHABLE";
+  const Reason reason = ReasonCodeOf(s);
+  if (reason == Reason::kPutNotStarted || reason == Reason::kNotLeader ||
+      reason == Reason::kNoLeader)
+    return true;
+  return s.code() == absl::StatusCode::kUnavailable && reason != Reason::kNodeUnreachable;
 }
 
 }  // namespace
@@ -62,7 +65,7 @@ Status StoreClientImpl::StartPut(const PutItem& item, v1::PutStartResponse* star
     Status s =
         CallMaster([&](v1::StoreMaster::Stub& m) { return m.PutStart(Ctx().get(), req, started); });
     // A new leader starts empty: NO_SPACE until the nodes have re-registered.
-    const bool waiting = !s.ok() && (TakeOver(s) || ReasonOf(s) == "NO_SPACE");
+    const bool waiting = !s.ok() && (TakeOver(s) || ReasonCodeOf(s) == Reason::kNoSpace);
     if (!waiting || !until || SteadyClock::now() >= *until) return s;
     // A grace that outlasts our window: give up now (a cache put can be skipped)
     // rather than stall the caller for the whole window and fail anyway.
@@ -81,7 +84,7 @@ void StoreClientImpl::StartPuts(std::span<const PutItem> items,
   Header(req.mutable_header());
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].data == nullptr && items[i].size > 0) {
-      (*out)[i] = WithReason(absl::InvalidArgumentError("Put: data is null"), "BAD_SIZE");
+      (*out)[i] = WithReason(absl::InvalidArgumentError("Put: data is null"), Reason::kBadSize);
       continue;
     }
     v1::PutStartRequest* item = req.add_items();

@@ -1,6 +1,7 @@
 #include "store/etcd/master_locator.h"
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::store {
 
@@ -21,7 +22,7 @@ StatusOr<std::string> MasterLocator::Resolve() {
   if (!leader || leader->empty()) {
     return WithReason(absl::UnavailableError(absl::StrCat("no kvc-master is elected under ",
                                                           LeaderKey(prefix_), " in etcd yet")),
-                      "NO_LEADER");
+                      Reason::kNoLeader);
   }
   return *leader;
 }

@@ -1,6 +1,7 @@
 #include "store/master/leadership.h"
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::store {
 
@@ -20,14 +21,14 @@ Status Leadership::Check() const {
   if (!leading_.load()) {
     return WithReason(
         absl::UnavailableError("this kvc-master is a standby; ask etcd for the leader"),
-        "NOT_LEADER");
+        Reason::kNotLeader);
   }
   const int64_t now = clock_.Now().time_since_epoch().count();
   if (now >= valid_until_ns_.load()) {
     return WithReason(absl::UnavailableError(
                           "this kvc-master cannot confirm its etcd leader lease (keep-alives "
                           "failing); it serves nothing until it does or a successor is elected"),
-                      "NOT_LEADER");
+                      Reason::kNotLeader);
   }
   return Status();
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "store/master/master_core_impl.h"
 
 namespace kvc::store {
@@ -15,7 +16,7 @@ std::chrono::milliseconds Ms(uint32_t ms) { return std::chrono::milliseconds(ms)
 Status NotStarted(const BlockKey& key, const char* op) {
   return WithReason(absl::NotFoundError(absl::StrCat(op, ": no put of key ", key.ToHex(),
                                                      " is in progress (PutStart first)")),
-                    "PUT_NOT_STARTED");
+                    Reason::kPutNotStarted);
 }
 
 }  // namespace
@@ -34,14 +35,14 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
     return WithReason(absl::InvalidArgumentError(
                           absl::StrCat("PutStart: value size ", size, " of key ", key.ToHex(),
                                        " is outside 1..", m.policy.max_object_bytes, " bytes")),
-                      "BAD_SIZE");
+                      Reason::kBadSize);
   }
   if (replicas == 0) replicas = m.policy.default_replicas;
   if (replicas > m.policy.max_replicas) {
     return WithReason(
         absl::InvalidArgumentError(absl::StrCat(
             "PutStart: ", replicas, " replicas asked, the limit is ", m.policy.max_replicas)),
-        "BAD_REPLICAS");
+        Reason::kBadReplicas);
   }
   std::lock_guard lock(m.mu);
   KVC_RETURN_IF_ERROR(m.CheckFence("PutStart"));
@@ -50,7 +51,7 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
     return WithReason(
         absl::AlreadyExistsError(absl::StrCat(
             "PutStart: key ", key.ToHex(), done ? " already exists" : " is already being written")),
-        done ? "OBJECT_EXISTS" : "PUT_IN_PROGRESS");
+        done ? Reason::kObjectExists : Reason::kPutInProgress);
   }
   std::vector<Segment*> order = m.PlacementOrder(preferred_node, size);
   if (order.empty()) {
@@ -82,7 +83,7 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
         absl::ResourceExhaustedError(absl::StrCat(
             "PutStart: no DRAM segment has ", size, " free bytes for key ", key.ToHex(), " (",
             m.nodes.size(), " nodes; in-use and leased objects cannot be evicted)")),
-        "NO_SPACE");
+        Reason::kNoSpace);
   }
   m.writing[key] = m.clock.Now();
   return out;
@@ -96,7 +97,7 @@ Status MasterCore::PutEnd(const BlockKey& key) {
   if (obj.complete) {
     return WithReason(absl::FailedPreconditionError(
                           absl::StrCat("PutEnd: key ", key.ToHex(), " is already complete")),
-                      "OBJECT_EXISTS");
+                      Reason::kObjectExists);
   }
   obj.complete = true;
   for (Replica& r : obj.replicas) {
@@ -123,18 +124,18 @@ Status MasterCore::Remove(const BlockKey& key) {
   auto it = impl_->objects.find(key);
   if (it == impl_->objects.end()) {
     return WithReason(absl::NotFoundError(absl::StrCat("Remove: key ", key.ToHex(), " not found")),
-                      "NOT_FOUND");
+                      Reason::kNotFound);
   }
   if (impl_->Leased(it->second)) {
     return WithReason(absl::FailedPreconditionError(absl::StrCat(
                           "Remove: key ", key.ToHex(), " is leased by a reader; retry later")),
-                      "LEASED");
+                      Reason::kLeased);
   }
   if (impl_->Busy(it->second)) {
     return WithReason(
         absl::FailedPreconditionError(absl::StrCat(
             "Remove: key ", key.ToHex(), " is being written, demoted or replicated; retry later")),
-        "NOT_COMPLETE");
+        Reason::kNotComplete);
   }
   impl_->EraseObject(key);
   return Status();
@@ -176,7 +177,7 @@ Status MasterCore::Impl::CheckFence(const char* op) const {
       absl::UnavailableError(absl::StrCat(
           op, ": this master took over recently and allocates no DRAM for another ", left,
           " ms (writes its predecessor allowed may still be landing); retry after that")),
-      "TAKEOVER_GRACE");
+      Reason::kTakeoverGrace);
 }
 
 MasterStats MasterCore::Stats() const {
@@ -203,7 +204,7 @@ StatusOr<double> MasterCore::Fragmentation(const std::string& node_id) const {
   Segment* seg = impl_->FindSegment(node_id, Tier::kDram);
   if (seg == nullptr) {
     return WithReason(absl::NotFoundError(absl::StrCat("node ", node_id, " has no DRAM segment")),
-                      "UNKNOWN_SEGMENT");
+                      Reason::kUnknownSegment);
   }
   return seg->dram->fragmentation();
 }

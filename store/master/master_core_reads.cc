@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "store/master/master_core_impl.h"
 
 namespace kvc::store {
@@ -11,7 +12,7 @@ namespace {
 Status TooManyKeys(const char* op, size_t n, uint32_t limit) {
   return WithReason(absl::InvalidArgumentError(absl::StrCat(op, ": ", n, " keys, the limit is ",
                                                             limit, " (store.max_batch_keys)")),
-                    "BAD_KEYS");
+                    Reason::kBadKeys);
 }
 
 }  // namespace
@@ -42,7 +43,7 @@ StatusOr<GetResult> MasterCore::GetLocked(const BlockKey& key, const GetContext&
     return WithReason(
         absl::NotFoundError(absl::StrCat("Get: key ", key.ToHex(),
                                          writing ? " is still being written" : " not found")),
-        "NOT_FOUND");
+        Reason::kNotFound);
   }
   Object& obj = it->second;
   struct Ranked {

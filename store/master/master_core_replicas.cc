@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "store/master/master_core_impl.h"
 
 namespace kvc::store {
@@ -18,7 +19,7 @@ Status MasterCore::Impl::AddReplicas(const BlockKey& key, Object& obj, uint32_t 
     return WithReason(absl::FailedPreconditionError(
                           absl::StrCat("ChangeReplica: key ", key.ToHex(),
                                        " has no complete DRAM replica to copy from (SSD-only)")),
-                      "NOT_COMPLETE");
+                      Reason::kNotComplete);
   }
   const ReplicaView source_view = View(*source);
   uint32_t added = 0;
@@ -36,7 +37,7 @@ Status MasterCore::Impl::AddReplicas(const BlockKey& key, Object& obj, uint32_t 
     return WithReason(
         absl::ResourceExhaustedError(absl::StrCat("ChangeReplica: no other node has ", obj.size,
                                                   " free DRAM bytes for key ", key.ToHex())),
-        "NO_SPACE");
+        Reason::kNoSpace);
   }
   return Status();
 }
@@ -46,7 +47,7 @@ Status MasterCore::Impl::DropReplicas(const BlockKey& key, Object& obj, uint32_t
     return WithReason(
         absl::FailedPreconditionError(absl::StrCat("ChangeReplica: key ", key.ToHex(),
                                                    " is leased by a reader; retry later")),
-        "LEASED");
+        Reason::kLeased);
   }
   for (size_t i = obj.replicas.size(); i-- > 0 && count > 0;) {
     const Replica& r = obj.replicas[i];
@@ -64,7 +65,7 @@ StatusOr<std::vector<ReplicaView>> MasterCore::ChangeReplica(const BlockKey& key
     return WithReason(absl::InvalidArgumentError(
                           absl::StrCat("ChangeReplica: ", n, " replicas is outside 1..",
                                        m.policy.max_replicas, " (use Remove to delete an object)")),
-                      "BAD_REPLICAS");
+                      Reason::kBadReplicas);
   }
   std::lock_guard lock(m.mu);
   auto it = m.objects.find(key);
@@ -72,7 +73,7 @@ StatusOr<std::vector<ReplicaView>> MasterCore::ChangeReplica(const BlockKey& key
     return WithReason(absl::NotFoundError(absl::StrCat(
                           "ChangeReplica: key ", key.ToHex(),
                           it == m.objects.end() ? " not found" : " is still being written")),
-                      "NOT_FOUND");
+                      Reason::kNotFound);
   }
   Object& obj = it->second;
   const uint32_t dram = static_cast<uint32_t>(

@@ -1,5 +1,6 @@
 // MasterCore: segments, nodes, heartbeats, node tasks and re-registration.
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "store/master/master_core_impl.h"
 
 namespace kvc::store {
@@ -62,19 +63,20 @@ void MasterCore::Impl::QueueTask(Node* node, NodeTask task) {
 
 Status MasterCore::MountSegment(const SegmentSpec& spec) {
   if (spec.node_id.empty()) {
-    return WithReason(absl::InvalidArgumentError("MountSegment: node_id is empty"), "BAD_SEGMENT");
+    return WithReason(absl::InvalidArgumentError("MountSegment: node_id is empty"),
+                      Reason::kBadSegment);
   }
   if (spec.capacity_bytes == 0) {
     return WithReason(
         absl::InvalidArgumentError(absl::StrCat("MountSegment: node ", spec.node_id, " ",
                                                 TierName(spec.tier), " segment has capacity 0")),
-        "BAD_SEGMENT");
+        Reason::kBadSegment);
   }
   if (spec.tier == Tier::kDram && spec.transfer_segment.empty()) {
     return WithReason(
         absl::InvalidArgumentError(absl::StrCat("MountSegment: DRAM segment of ", spec.node_id,
                                                 " needs a transfer_segment name")),
-        "BAD_SEGMENT");
+        Reason::kBadSegment);
   }
   std::lock_guard lock(impl_->mu);
   auto& node = impl_->nodes[spec.node_id];
@@ -91,7 +93,7 @@ Status MasterCore::MountSegment(const SegmentSpec& spec) {
                           "MountSegment: node ", spec.node_id, " already mounted a ",
                           TierName(spec.tier), " segment of ", seg->spec.capacity_bytes,
                           " bytes; unmount it before mounting ", spec.capacity_bytes)),
-                      "SEGMENT_EXISTS");
+                      Reason::kSegmentExists);
   }
   seg = std::make_unique<Segment>();
   seg->node = node.get();
@@ -108,7 +110,7 @@ Status MasterCore::UnmountSegment(const std::string& node_id, Tier tier) {
   if (seg == nullptr) {
     return WithReason(absl::NotFoundError(absl::StrCat("UnmountSegment: node ", node_id, " has no ",
                                                        TierName(tier), " segment")),
-                      "UNKNOWN_SEGMENT");
+                      Reason::kUnknownSegment);
   }
   impl_->DropSegmentReplicas(seg);
   TierStats& stats = tier == Tier::kDram ? impl_->dram_stats : impl_->ssd_stats;
@@ -144,7 +146,7 @@ StatusOr<std::vector<BlockKey>> MasterCore::ReportReplicas(
     return WithReason(absl::FailedPreconditionError(absl::StrCat("ReportReplicas: node ", node_id,
                                                                  " has no mounted ", TierName(tier),
                                                                  " segment; MountSegment first")),
-                      "UNKNOWN_SEGMENT");
+                      Reason::kUnknownSegment);
   }
   std::vector<BlockKey> refused;
   for (const ReportedReplica& rep : replicas) {

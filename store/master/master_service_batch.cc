@@ -2,6 +2,7 @@
 // new blocks of a request. Every item goes through the single-item handler, so
 // a batch item is validated and answered exactly as its single call would be.
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 #include "store/master/master_service.h"
 #include "store/proto_convert.h"
@@ -15,7 +16,7 @@ grpc::Status TooMany(int items) {
   return ToGrpcStatus(
       WithReason(absl::InvalidArgumentError(absl::StrCat("batch of ", items, " items; at most ",
                                                          kMaxBatchItems, " per call")),
-                 "BATCH_TOO_LARGE"));
+                 Reason::kBatchTooLarge));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 
 namespace kvc::store {
 namespace {
@@ -30,7 +31,8 @@ BlockKey Decode(const rocksdb::Slice& s) {
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status();
-  if (s.IsNotFound()) return WithReason(absl::NotFoundError(what + ": not on SSD"), "NOT_FOUND");
+  if (s.IsNotFound())
+    return WithReason(absl::NotFoundError(what + ": not on SSD"), Reason::kNotFound);
   return absl::InternalError(absl::StrCat(what, ": RocksDB: ", s.ToString()));
 }
 

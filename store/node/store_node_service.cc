@@ -1,5 +1,6 @@
 // SegmentServer: staging SSD-only values into DRAM for readers (kvc.v1.StoreNode).
 #include "absl/strings/str_cat.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/grpc_status.h"
 #include "store/node/segment_server_impl.h"
 #include "store/proto_convert.h"
@@ -22,7 +23,7 @@ StatusOr<v1::StageResponse> SegmentServerImpl::Stage(const BlockKey& key) {
   if (!ssd_) {
     return WithReason(absl::FailedPreconditionError(
                           absl::StrCat("Stage: node ", options_.node_id, " has no SSD tier")),
-                      "NOT_FOUND");
+                      Reason::kNotFound);
   }
   KVC_ASSIGN_OR_RETURN(const uint64_t size, ssd_->SizeOf(key));
   uint64_t offset = 0;
@@ -35,7 +36,7 @@ StatusOr<v1::StageResponse> SegmentServerImpl::Stage(const BlockKey& key) {
       return WithReason(absl::ResourceExhaustedError(
                             absl::StrCat("Stage: staging area of ", options_.node_id, " is full (",
                                          options_.staging_bytes, " bytes); retry shortly")),
-                        "NO_SPACE");
+                        Reason::kNoSpace);
     }
     offset = *slot;
     id = next_staging_id_++;
@@ -63,7 +64,7 @@ Status SegmentServerImpl::Unstage(uint64_t staging_id) {
   if (it == staged_.end()) {
     return WithReason(absl::NotFoundError(
                           absl::StrCat("Unstage: staging id ", staging_id, " unknown or expired")),
-                      "NOT_FOUND");
+                      Reason::kNotFound);
   }
   (void)staging_alloc_.Free(it->second.offset, it->second.size);
   staged_.erase(it);
