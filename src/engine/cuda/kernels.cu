@@ -148,35 +148,6 @@ __global__ void SwiGluKernel(const float* gate, const float* up, int64_t n, Bf16
   if (i < n) out[i] = ToBf(gate[i] / (1.0f + __expf(-gate[i])) * up[i]);
 }
 
-__global__ void ArgMaxKernel(const float* logits, int vocab, int32_t* out) {
-  __shared__ float best_v[kThreads];
-  __shared__ int best_i[kThreads];
-  const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
-  float bv = -FLT_MAX;
-  int bi = 0;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-    if (row[i] > bv) {
-      bv = row[i];
-      bi = i;
-    }
-  }
-  best_v[threadIdx.x] = bv;
-  best_i[threadIdx.x] = bi;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
-    if (threadIdx.x < stride) {
-      const float ov = best_v[threadIdx.x + stride];
-      const int oi = best_i[threadIdx.x + stride];
-      if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x])) {
-        best_v[threadIdx.x] = ov;
-        best_i[threadIdx.x] = oi;
-      }
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) out[blockIdx.x] = best_i[0];
-}
-
 }  // namespace
 
 void Embed(const Bf16* table, const int32_t* tokens, int rows, int d, float* out, Stream s) {
@@ -210,9 +181,6 @@ void Attention(const AttentionArgs& a, Stream s) {
 }
 void SwiGlu(const float* gate, const float* up, int64_t n, Bf16* out, Stream s) {
   SwiGluKernel<<<Blocks(n), kThreads, 0, S(s)>>>(gate, up, n, out);
-}
-void ArgMaxRows(const float* logits, int rows, int vocab, int32_t* out, Stream s) {
-  ArgMaxKernel<<<rows, kThreads, 0, S(s)>>>(logits, vocab, out);
 }
 
 }  // namespace kvc::engine::cuda

@@ -49,7 +49,4 @@ void Attention(const AttentionArgs& a, Stream s);
 // out = bf16(silu(gate) * up).
 void SwiGlu(const float* gate, const float* up, int64_t n, Bf16* out, Stream s);
 
-// Index of the largest logit per row (greedy sampling on the device).
-void ArgMaxRows(const float* logits, int rows, int vocab, int32_t* out, Stream s);
-
 }  // namespace kvc::engine::cuda
