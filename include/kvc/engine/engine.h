@@ -63,9 +63,6 @@ class Engine {
   // bytes (or one layer of them) into it. No-ops where cache() is the real storage.
   [[nodiscard]] virtual Status StageBlockToHost(BlockId id) { return absl::OkStatus(); }
   [[nodiscard]] virtual Status StageBlockToDevice(BlockId id) { return absl::OkStatus(); }
-  [[nodiscard]] virtual Status StageLayerToDevice(BlockId id, int64_t layer) {
-    return absl::OkStatus();
-  }
 
   // Makes sure seq has blocks for `num_tokens` positions (allocating as needed).
   [[nodiscard]] Status EnsureBlocks(Sequence& seq, int64_t num_tokens);

@@ -95,13 +95,6 @@ class CudaEngine final : public Engine {
         cudaMemcpy(DeviceBlock(id), cache_.Block(id).data(), BlockBytes(), cudaMemcpyHostToDevice));
     return absl::OkStatus();
   }
-  Status StageLayerToDevice(BlockId id, int64_t layer) override {
-    const size_t lb = cache_.geometry().layer_bytes();
-    KVC_CUDA_RETURN_IF_ERROR(cudaMemcpy(DeviceBlock(id) + cache_.LayerOffset(layer),
-                                        cache_.Layer(id, layer).data(), lb,
-                                        cudaMemcpyHostToDevice));
-    return absl::OkStatus();
-  }
 
  private:
   size_t BlockBytes() const { return cache_.geometry().block_bytes(); }
