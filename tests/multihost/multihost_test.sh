@@ -324,6 +324,8 @@ check_tcp_transfer() {
 TRACE=${KVC_MH_TRACE:-${KVC_TEST_DATA_DIR:-$MH_ROOT/tests/data}/synthetic_trace.jsonl}
 REPLAY_SECONDS=${KVC_MH_REPLAY_SECONDS:-10}
 SPEEDUP=${KVC_MH_SPEEDUP:-5}
+# Prefill capacity above the replayed load (2 prefill nodes at half the modelled A800 time).
+export KVC_MH_SIM_TIME_SCALE=${KVC_MH_SIM_TIME_SCALE:-0.5}
 REQUEST_TIMEOUT_S=30 # a request that hangs shows up as a 30 s error, far above the bounds
 WAIT_BOUND_S=10      # the longest a failed request may keep its client waiting
 RECOVERY_BOUND_S=5   # requests sent this long after the kill must succeed
