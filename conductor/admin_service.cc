@@ -67,10 +67,10 @@ Counter& ConductorCounters::Rejections(const std::string& reason) {
                               {{"reason", reason}});
 }
 
-AdminServiceImpl::AdminServiceImpl(NodeRegistry& registry, SloStore& slo,
+AdminServiceImpl::AdminServiceImpl(membership::MembershipView& members, SloStore& slo,
                                    ConductorCounters& counters, MetricsRegistry& metrics,
                                    std::string admin_token, PrefixLookup* lookup)
-    : registry_(registry),
+    : members_(members),
       slo_(slo),
       counters_(counters),
       metrics_(metrics),
@@ -88,14 +88,14 @@ AdminServiceImpl::AdminServiceImpl(NodeRegistry& registry, SloStore& slo,
 grpc::Status AdminServiceImpl::ListNodes(grpc::ServerContext* ctx, const kvc::v1::ListNodesRequest*,
                                          kvc::v1::ListNodesResponse* resp) {
   KVC_REQUIRE_ADMIN(ctx);
-  for (auto& n : registry_.List()) *resp->add_nodes() = std::move(n);
+  for (auto& n : members_.List()) *resp->add_nodes() = std::move(n);
   return grpc::Status::OK;
 }
 
 grpc::Status AdminServiceImpl::Drain(grpc::ServerContext* ctx, const kvc::v1::DrainNodeRequest* req,
                                      kvc::v1::DrainNodeResponse* resp, bool drain) {
   KVC_REQUIRE_ADMIN(ctx);
-  auto info = registry_.SetDraining(req->node_id(), drain);
+  auto info = members_.SetDraining(req->node_id(), drain);
   if (!info.ok()) return ToGrpcStatus(info.status());
   Logger("admin")->info("{} node {}", drain ? "draining" : "undraining", req->node_id());
   *resp->mutable_node() = *std::move(info);
@@ -127,7 +127,7 @@ grpc::Status AdminServiceImpl::GetClusterStats(grpc::ServerContext* ctx,
   s->set_cached_prompt_tokens_total(static_cast<uint64_t>(cached));
   s->set_completion_tokens_total(static_cast<uint64_t>(counters_.completion_tokens.Value()));
   s->set_cache_hit_rate(prompt > 0 ? cached / prompt : 0.0);
-  for (auto& n : registry_.List()) *s->add_nodes() = std::move(n);
+  for (auto& n : members_.List()) *s->add_nodes() = std::move(n);
   return grpc::Status::OK;
 }
 
@@ -172,38 +172,5 @@ grpc::Status AdminServiceImpl::GetMetrics(grpc::ServerContext* ctx,
 }
 
 #undef KVC_REQUIRE_ADMIN
-
-NodeRegistryServiceImpl::NodeRegistryServiceImpl(NodeRegistry& registry, std::string cluster_token)
-    : registry_(registry), cluster_token_(std::move(cluster_token)) {}
-
-grpc::Status NodeRegistryServiceImpl::Register(grpc::ServerContext* ctx,
-                                               const kvc::v1::RegisterNodeRequest* req,
-                                               kvc::v1::RegisterNodeResponse* resp) {
-  if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) {
-    Logger("registry")->warn("refused registration from {}: {}", ctx->peer(), auth.message());
-    return ToGrpcStatus(auth);
-  }
-  if (Status s = registry_.Register(*req); !s.ok()) return ToGrpcStatus(s);
-  Logger("registry")->info("node {} registered at {}", req->node_id(), req->rpc_address());
-  resp->set_heartbeat_interval_ms(registry_.heartbeat_interval_ms());
-  return grpc::Status::OK;
-}
-
-grpc::Status NodeRegistryServiceImpl::Heartbeat(grpc::ServerContext* ctx,
-                                                const kvc::v1::NodeHeartbeatRequest* req,
-                                                kvc::v1::NodeHeartbeatResponse* resp) {
-  if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) return ToGrpcStatus(auth);
-  auto r = registry_.Heartbeat(*req);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *resp = *std::move(r);
-  return grpc::Status::OK;
-}
-
-grpc::Status NodeRegistryServiceImpl::Deregister(grpc::ServerContext* ctx,
-                                                 const kvc::v1::DeregisterNodeRequest* req,
-                                                 kvc::v1::DeregisterNodeResponse*) {
-  if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) return ToGrpcStatus(auth);
-  return ToGrpcStatus(registry_.Deregister(req->node_id()));
-}
 
 }  // namespace kvc::conductor

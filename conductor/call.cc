@@ -60,6 +60,12 @@ bool NodeFault(const Status& s) {
 
 }  // namespace
 
+bool Unreachable(const Status& s) {
+  // gRPC's own UNAVAILABLE (connection refused or reset) carries no kvc reason; a
+  // worker's refusals (SHUTTING_DOWN, DECODE_UNREACHABLE, ...) always do.
+  return s.code() == absl::StatusCode::kUnavailable && ReasonOf(s).empty();
+}
+
 Call::Call(std::shared_ptr<Pipeline::Impl> impl, openai::GenerationRequest request,
            std::shared_ptr<GenerationSink> sink)
     : impl_(std::move(impl)),
@@ -351,7 +357,11 @@ void Call::NodeFailed(const kvc::v1::NodeInfo& node, const Status& why) {
   Logger("conductor")
       ->warn("request {}: node {} failed before the first token: {}", id_, node.node_id(),
              why.ToString());
-  impl_->placer.Suspect(node.node_id(), std::chrono::seconds(2));
+  if (Unreachable(why)) {
+    impl_->placer.Unreachable(node.node_id(), std::string(why.message()));
+  } else {
+    impl_->placer.Suspect(node.node_id(), std::chrono::seconds(2));
+  }
   if (attempts_ + 1 < impl_->options.max_attempts) {
     ++attempts_;
     excluded_.insert(node.node_id());

@@ -47,6 +47,7 @@ void Call::OnDecodeDone(const grpc::Status& grpc_status) {
   Logger("conductor")
       ->warn("request {}: decode node {} failed mid-stream: {}", id_, DecodeNode().node_id(),
              s.ToString());
+  if (Unreachable(s)) impl_->placer.Unreachable(DecodeNode().node_id(), std::string(s.message()));
   const Status failed = absl::UnavailableError(
       absl::StrCat("decode node ", DecodeNode().node_id(), " failed mid-stream: ", s.message()));
   // The node's own reason (by name: it may be one this build does not know), else NODE_FAILED.
@@ -57,7 +58,9 @@ void Call::OnDecodeDone(const grpc::Status& grpc_status) {
 void Call::StreamStalled() {
   const auto& node = DecodeNode();
   impl_->counters.decode_stalls.Increment();
-  impl_->placer.Suspect(node.node_id(), std::chrono::seconds(2));
+  impl_->placer.Unreachable(
+      node.node_id(),
+      absl::StrCat("Decode stream silent for ", impl_->options.stream_idle_timeout_ms, " ms"));
   CancelOnDecode(node.rpc_address());
   CancelOnPrefill(placement_.prefill.rpc_address());
   Fail(WithReason(absl::UnavailableError(absl::StrCat(

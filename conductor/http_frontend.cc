@@ -167,12 +167,12 @@ int HttpStatusOf(const Status& s) {
   }
 }
 
-void UpdateNodeGauges(const NodeRegistry& registry, MetricsRegistry& metrics) {
+void UpdateNodeGauges(const membership::MembershipView& members, MetricsRegistry& metrics) {
   std::map<std::pair<std::string, std::string>, int> counts;
   for (const char* role : {"prefill", "decode", "store"}) {
-    for (const char* state : {"up", "draining", "down"}) counts[{role, state}] = 0;
+    for (const char* state : {"up", "draining", "down", "mismatch"}) counts[{role, state}] = 0;
   }
-  for (const auto& n : registry.List()) {
+  for (const auto& n : members.List()) {
     const std::string role = RoleName(n.role());
     counts[{role, n.state()}]++;
     const Labels l = {{"node", n.node_id()}, {"role", role}};
@@ -201,14 +201,15 @@ void UpdateNodeGauges(const NodeRegistry& registry, MetricsRegistry& metrics) {
 
 void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
   server.Route("GET", "/health", [c](const http::Request&, WriterPtr w) {
-    json body = {{"status", "ok"},
+    const bool draining = c.pipeline->draining();
+    json body = {{"status", draining ? "draining" : "ok"},
                  {"model", c.model->id()},
-                 {"prefill_nodes_up", c.registry->Available(kvc::v1::NODE_ROLE_PREFILL).size()},
-                 {"decode_nodes_up", c.registry->Available(kvc::v1::NODE_ROLE_DECODE).size()}};
-    w->Respond(200, "application/json", body.dump());
+                 {"prefill_nodes_up", c.members->Available(kvc::v1::NODE_ROLE_PREFILL).size()},
+                 {"decode_nodes_up", c.members->Available(kvc::v1::NODE_ROLE_DECODE).size()}};
+    w->Respond(draining ? 503 : 200, "application/json", body.dump());
   });
   server.Route("GET", "/metrics", [c](const http::Request&, WriterPtr w) {
-    UpdateNodeGauges(*c.registry, *c.metrics);
+    UpdateNodeGauges(*c.members, *c.metrics);
     w->Respond(200, "text/plain; version=0.0.4", c.metrics->RenderPrometheus());
   });
   server.Route("GET", "/v1/models", [c](const http::Request& r, WriterPtr w) {

@@ -31,6 +31,7 @@ struct Args {
   double ttft = 0, tbt = 0;
   std::string text;                 // lookup: prompt text
   std::vector<uint32_t> token_ids;  // lookup: or token ids
+  std::string chat;                 // lookup: or one user chat message
 };
 
 int Fail(const kvc::Status& s) {
@@ -75,14 +76,15 @@ class Ctl {
 };
 
 void PrintNodes(const google::protobuf::RepeatedPtrField<kvc::v1::NodeInfo>& nodes) {
-  std::printf("%-32s %-8s %-22s %-9s %6s %9s %8s\n", "NODE", "ROLE", "ADDRESS", "STATE", "QUEUE",
-              "FREE_KV", "RUNNING");
+  std::printf("%-32s %-8s %-22s %-9s %6s %9s %8s  %s\n", "NODE", "ROLE", "ADDRESS", "STATE",
+              "QUEUE", "FREE_KV", "RUNNING", "WHY");
   for (const auto& n : nodes) {
     std::string role = kvc::v1::NodeRole_Name(n.role());
     role = role.substr(role.rfind('_') + 1);
-    std::printf("%-32s %-8s %-22s %-9s %6u %9lu %8u\n", n.node_id().c_str(), role.c_str(),
+    std::printf("%-32s %-8s %-22s %-9s %6u %9lu %8u  %s\n", n.node_id().c_str(), role.c_str(),
                 n.rpc_address().c_str(), n.state().c_str(), n.load().queued_requests(),
-                static_cast<unsigned long>(n.load().free_kv_blocks()), n.load().running_requests());
+                static_cast<unsigned long>(n.load().free_kv_blocks()), n.load().running_requests(),
+                n.state_reason().c_str());
   }
 }
 
@@ -146,6 +148,8 @@ int RunCommand(const std::string& cmd, const CtlOptions& o, const Args& a) {
     kvc::v1::LookupPrefixRequest req;
     if (!a.token_ids.empty()) {
       for (uint32_t id : a.token_ids) req.mutable_token_ids()->add_ids(id);
+    } else if (!a.chat.empty()) {
+      req.set_chat(a.chat);
     } else {
       req.set_text(a.text);
     }
@@ -195,8 +199,12 @@ int main(int argc, char** argv) {
   slo->add_option("--tbt", args.tbt, "new TBT objective in seconds");
   app.add_subcommand("metrics", "the conductor's Prometheus metrics");
   auto* lookup = app.add_subcommand(
-      "lookup", "which nodes hold how many leading KV blocks of a prompt (text or token ids)");
+      "lookup",
+      "which nodes hold how many leading KV blocks of a prompt (text, chat message or token ids)");
   lookup->add_option("--text", args.text, "prompt text (tokenized as a completion prompt)");
+  lookup->add_option("--chat", args.chat,
+                     "one user chat message (tokenized with the model's chat template, as "
+                     "/v1/chat/completions does)");
   lookup->add_option("--tokens", args.token_ids, "prompt token ids (comma-separated)")
       ->delimiter(',');
   try {
@@ -212,8 +220,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string cmd = app.get_subcommands().front()->get_name();
-  if (cmd == "lookup" && args.text.empty() == args.token_ids.empty()) {
-    std::fprintf(stderr, "kvcctl: lookup: give exactly one of --text or --tokens\n");
+  if (cmd == "lookup" &&
+      int{!args.text.empty()} + int{!args.token_ids.empty()} + int{!args.chat.empty()} != 1) {
+    std::fprintf(stderr, "kvcctl: lookup: give exactly one of --text, --chat or --tokens\n");
     return 2;
   }
   if ((args.ttft == 0) != (args.tbt == 0)) {

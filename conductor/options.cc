@@ -22,13 +22,22 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
   set.Add("admin_token", &o->admin_token, "token required on Admin RPCs (empty = open)");
   set.Add("cluster_token", &o->cluster_token,
           "token required from nodes registering (empty = open)");
-  set.Add("heartbeat_timeout_ms", &o->heartbeat_timeout_ms, "a node silent this long is down");
+  set.Add("membership_poll_ms", &o->membership_poll_ms,
+          "period of the membership read from kvc-master (ms)");
+  set.Add("heartbeat_timeout_ms", &o->heartbeat_timeout_ms,
+          "without a master: a node silent this long is down");
   set.Add("heartbeat_interval_ms", &o->heartbeat_interval_ms,
-          "heartbeat period nodes are told to use");
+          "without a master: heartbeat period nodes are told to use");
+  set.Add("drain_timeout_ms", &o->drain_timeout_ms,
+          "SIGTERM: how long running requests may take to finish before they are cancelled (ms)");
   set.Add("ttft_slo_s", &o->ttft_slo_s, "time-to-first-token objective in seconds");
   set.Add("tbt_slo_s", &o->tbt_slo_s, "time-between-tokens objective in seconds");
   set.Add("master_address", &o->master_address,
-          "kvc-master gRPC address for prefix matching; empty = no KV pool");
+          "kvc-master gRPC address: prefix matching and cluster membership; empty = no KV pool, "
+          "nodes register with this conductor");
+  set.Add("etcd.endpoints", &o->etcd_endpoints,
+          "etcd client URLs where the elected kvc-master is found (empty = master_address)");
+  set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
   set.Add("master_timeout_ms", &o->master_timeout_ms, "deadline of one MatchPrefix call");
   set.Add("block_tokens", &o->block_tokens,
           "tokens per KV block; nodes with another block size are refused");
@@ -105,6 +114,14 @@ Status ValidateConductorOptions(const ConductorOptions& o) {
   }
   if (!(o.decode_step_base_s >= 0) || !(o.decode_step_per_token_s >= 0)) {
     return absl::InvalidArgumentError("decode_step_base_s, decode_step_per_token_s: must be >= 0");
+  }
+  if (o.membership_poll_ms < 10 || o.membership_poll_ms > 60'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("membership_poll_ms: ", o.membership_poll_ms, " is not in 10..60000"));
+  }
+  if (o.drain_timeout_ms > 3'600'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("drain_timeout_ms: ", o.drain_timeout_ms, " is over 3600000"));
   }
   if (o.heartbeat_interval_ms == 0 || o.heartbeat_timeout_ms <= o.heartbeat_interval_ms) {
     return absl::InvalidArgumentError(absl::StrCat("heartbeat_timeout_ms: ", o.heartbeat_timeout_ms,

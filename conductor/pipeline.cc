@@ -66,8 +66,41 @@ Pipeline::Pipeline(PipelineOptions options, const ServedModel& model, Placer& pl
 
 Pipeline::~Pipeline() { Shutdown(); }
 
+namespace {
+
+// The handle of a request refused before it started.
+class RefusedRequest final : public RequestHandle {
+ public:
+  void Cancel() override {}
+};
+
+}  // namespace
+
+void Pipeline::BeginDrain() { impl_->draining = true; }
+
+bool Pipeline::draining() const { return impl_->draining.load(); }
+
+size_t Pipeline::in_flight() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->live.size();
+}
+
+bool Pipeline::WaitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, timeout, [&] { return impl_->live.empty(); });
+}
+
 std::shared_ptr<RequestHandle> Pipeline::Start(openai::GenerationRequest request,
                                                std::shared_ptr<GenerationSink> sink) {
+  if (impl_->draining) {
+    impl_->counters.rejected.Increment();
+    impl_->counters.Rejections(std::string(ReasonName(Reason::kShuttingDown))).Increment();
+    sink->OnError(WithReason(absl::UnavailableError(
+                                 "this conductor is shutting down; send new requests to another"),
+                             Reason::kShuttingDown),
+                  /*started=*/false);
+    return std::make_shared<RefusedRequest>();
+  }
   auto call = impl_->NewCall(std::move(request), std::move(sink));
   call->Begin();
   return call;
@@ -82,6 +115,11 @@ StatusOr<kvc::v1::LookupPrefixResponse> Pipeline::Lookup(const kvc::v1::LookupPr
   std::vector<uint32_t> tokens;
   if (req.has_token_ids()) {
     tokens.assign(req.token_ids().ids().begin(), req.token_ids().ids().end());
+  } else if (req.prompt_case() == kvc::v1::LookupPrefixRequest::kChat && !req.chat().empty()) {
+    openai::GenerationRequest chat;  // the tokens /v1/chat/completions would compute
+    chat.endpoint = openai::GenerationRequest::Endpoint::kChat;
+    chat.messages.push_back({"user", req.chat()});
+    KVC_ASSIGN_OR_RETURN(tokens, impl_->model.PromptTokens(chat));
   } else if (!req.text().empty()) {
     tokens = impl_->model.TextTokens(req.text());
   }

@@ -22,6 +22,9 @@ namespace kvc::conductor {
 
 class Call;
 
+// True when a worker RPC failed because the node could not be reached at all.
+bool Unreachable(const Status& s);
+
 // steady_clock now in nanoseconds (for atomics shared between threads).
 inline int64_t SteadyNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -57,6 +60,7 @@ struct Pipeline::Impl {
   std::unique_ptr<ThreadPool> pool;           // guarded by mu (reset on shutdown)
   std::map<Call*, std::weak_ptr<Call>> live;  // guarded by mu
   int cancels_in_flight = 0;                  // guarded by mu
+  std::atomic<bool> draining{false};          // BeginDrain() was called
   std::weak_ptr<Impl> self;                   // set by Pipeline
 };
 

@@ -87,8 +87,9 @@ class PipelineTest : public ::testing::Test {
 
   void Start(RejectionPolicy rejection = RejectionPolicy::kNone) {
     options_.retry_after_s = 2;
-    registry_ = std::make_unique<NodeRegistry>(
-        NodeRegistryOptions{std::chrono::seconds(60), 500, model_->id(), 16}, Clock::Real());
+    registry_ = std::make_unique<membership::NodeRegistry>(
+        membership::NodeRegistryOptions{std::chrono::seconds(60), 500, model_->id(), 16},
+        Clock::Real());
     slo_ = std::make_unique<SloStore>(30, 0.1);
     counters_ = std::make_unique<ConductorCounters>(metrics_);
     PlacerOptions po;
@@ -156,7 +157,7 @@ class PipelineTest : public ::testing::Test {
   ConductorOptions options_;
   MetricsRegistry metrics_;
   std::unique_ptr<ServedModel> model_;
-  std::unique_ptr<NodeRegistry> registry_;
+  std::unique_ptr<membership::NodeRegistry> registry_;
   std::unique_ptr<SloStore> slo_;
   std::unique_ptr<ConductorCounters> counters_;
   std::unique_ptr<Placer> placer_;
@@ -260,12 +261,24 @@ TEST_F(PipelineTest, RetriesOnAFailingPrefillNode) {
   EXPECT_EQ(counters_->retries.Value(), 1);
   EXPECT_TRUE(Eventually([&] { return d.used_blocks() == 0; }));
 
-  // Both prefill nodes failing: one retry only, then 503 with a reason.
+  // The fake's bare UNAVAILABLE reads as "could not reach it": p-a is down in the
+  // membership until it heartbeats again (it does not), so nothing tries it again.
+  for (const auto& n : registry_->List()) {
+    if (n.node_id() == "p-a") {
+      EXPECT_EQ(n.state(), "down");
+    }
+  }
+  // The other prefill node failing too: one retry only, then 503 with a reason.
   good.fail = true;
   auto failed = Post("/v1/chat/completions", Chat("again"));
   EXPECT_EQ(failed.status, 503) << failed.body;
-  EXPECT_EQ(json::parse(failed.body)["error"]["code"], "node_failed");
-  EXPECT_EQ(bad.requests() + good.requests(), 4);
+  EXPECT_EQ(json::parse(failed.body)["error"]["code"], "no_nodes");
+  EXPECT_NE(json::parse(failed.body)["error"]["message"].get<std::string>().find(
+                "no other prefill node is up (1 failed this request)"),
+            std::string::npos)
+      << failed.body;
+  EXPECT_EQ(bad.requests(), 1);
+  EXPECT_EQ(good.requests(), 2);
 }
 
 // The decode node dies after the first token: the stream ends with an error event

@@ -10,18 +10,33 @@
 namespace kvc::conductor {
 namespace {
 
-std::vector<kvc::v1::NodeInfo> Usable(const NodeRegistry& registry, kvc::v1::NodeRole role,
+std::vector<kvc::v1::NodeInfo> Usable(const std::vector<kvc::v1::NodeInfo>& up,
+                                      kvc::v1::NodeRole role,
                                       const std::set<std::string>& excluded) {
-  auto nodes = registry.Available(role);
-  std::erase_if(nodes, [&](const auto& n) { return excluded.count(n.node_id()) > 0; });
+  std::vector<kvc::v1::NodeInfo> nodes;
+  for (const auto& n : up) {
+    if (n.role() == role && excluded.count(n.node_id()) == 0) nodes.push_back(n);
+  }
   return nodes;
+}
+
+// "no prefill node is up", saying how many this request already tried.
+std::string NoNodeMessage(const std::vector<kvc::v1::NodeInfo>& all, kvc::v1::NodeRole role,
+                          const std::set<std::string>& excluded, const char* name) {
+  size_t tried = 0;
+  for (const auto& n : all) tried += n.role() == role && excluded.count(n.node_id()) > 0;
+  if (tried > 0) {
+    return absl::StrCat("no other ", name, " node is up (", tried,
+                        " failed this request); start workers or undrain one (kvcctl nodes)");
+  }
+  return absl::StrCat("no ", name, " node is up; start workers or undrain one (kvcctl nodes)");
 }
 
 }  // namespace
 
-Placer::Placer(PlacerOptions options, const NodeRegistry& registry, const SloStore& slo,
+Placer::Placer(PlacerOptions options, membership::MembershipView& members, const SloStore& slo,
                const Clock& clock)
-    : options_(options), registry_(registry), slo_(slo), clock_(clock) {}
+    : options_(options), members_(members), slo_(slo), clock_(clock) {}
 
 std::vector<DecodeNodeState> Placer::DecodeStates(
     const std::vector<kvc::v1::NodeInfo>& nodes) const {
@@ -86,14 +101,24 @@ StatusOr<Placement> Placer::Place(const PlacementInput& in) {
     std::erase_if(suspects_, [&](const auto& s) { return s.second <= now; });
     for (const auto& [node, until] : suspects_) avoid.insert(node);
   }
-  auto prefill = Usable(registry_, kvc::v1::NODE_ROLE_PREFILL, avoid);
-  if (prefill.empty()) prefill = Usable(registry_, kvc::v1::NODE_ROLE_PREFILL, in.excluded);
-  auto decode = Usable(registry_, kvc::v1::NODE_ROLE_DECODE, avoid);
-  if (decode.empty()) decode = Usable(registry_, kvc::v1::NODE_ROLE_DECODE, in.excluded);
-  if (prefill.empty() || decode.empty()) {
+  // One snapshot for the whole decision (what kvcctl nodes and /health show).
+  const std::vector<kvc::v1::NodeInfo> all = members_.List();
+  std::vector<kvc::v1::NodeInfo> up;
+  for (const auto& n : all) {
+    if (n.state() == "up") up.push_back(n);
+  }
+  auto prefill = Usable(up, kvc::v1::NODE_ROLE_PREFILL, avoid);
+  if (prefill.empty()) prefill = Usable(up, kvc::v1::NODE_ROLE_PREFILL, in.excluded);
+  auto decode = Usable(up, kvc::v1::NODE_ROLE_DECODE, avoid);
+  if (decode.empty()) decode = Usable(up, kvc::v1::NODE_ROLE_DECODE, in.excluded);
+  if (prefill.empty()) {
     return WithReason(absl::UnavailableError(
-                          absl::StrCat("no ", prefill.empty() ? "prefill" : "decode",
-                                       " node is up; start workers or undrain one (kvcctl nodes)")),
+                          NoNodeMessage(all, kvc::v1::NODE_ROLE_PREFILL, in.excluded, "prefill")),
+                      Reason::kNoNodes);
+  }
+  if (decode.empty()) {
+    return WithReason(absl::UnavailableError(
+                          NoNodeMessage(all, kvc::v1::NODE_ROLE_DECODE, in.excluded, "decode")),
                       Reason::kNoNodes);
   }
   std::map<std::string, uint32_t> matched(in.matches.begin(), in.matches.end());
@@ -196,6 +221,11 @@ void Placer::DecodeProgress(const std::string& request, uint32_t generated) {
 void Placer::Suspect(const std::string& node, Clock::Duration for_how_long) {
   std::lock_guard lock(mu_);
   suspects_[node] = clock_.Now() + for_how_long;
+}
+
+void Placer::Unreachable(const std::string& node, const std::string& reason) {
+  members_.ReportUnreachable(node, reason);
+  Suspect(node, std::chrono::seconds(2));
 }
 
 void Placer::DecodeEnded(const std::string& request) {

@@ -28,7 +28,7 @@ class PlacerTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  NodeRegistry registry_{{std::chrono::seconds(60), 500, "", 0}, clock_};
+  membership::NodeRegistry registry_{{std::chrono::seconds(60), 500, "", 0}, clock_};
   SloStore slo_{30, 0.1};
   Placer placer_{PlacerOptions{}, registry_, slo_, clock_};
 };
@@ -79,6 +79,37 @@ TEST_F(PlacerTest, SuspectNodeIsAvoidedForAWhile) {
   EXPECT_EQ(p->decode[0].node_id(), "d-1") << "the only decode node is still used";
   clock_.Advance(std::chrono::milliseconds(2100));
   EXPECT_EQ(placer_.Place(Input(100))->prefill.node_id(), "p-a");
+}
+
+// An unreachable node is down in the membership itself (what kvcctl nodes and
+// /health show), not only avoided here, and is placed on again after it heartbeats.
+TEST_F(PlacerTest, UnreachableNodeIsDownInTheMembership) {
+  Add("p-a", kvc::v1::NODE_ROLE_PREFILL);
+  Add("d-1", kvc::v1::NODE_ROLE_DECODE, 1000);
+  placer_.Unreachable("p-a", "connection refused");
+  EXPECT_EQ(registry_.List()[1].state(), "down");
+  auto none = placer_.Place(Input(100));
+  EXPECT_EQ(ReasonOf(none.status()), "NO_NODES");
+  EXPECT_NE(none.status().message().find("no prefill node is up"), std::string::npos)
+      << none.status();
+  kvc::v1::NodeHeartbeatRequest hb;
+  hb.set_node_id("p-a");
+  ASSERT_TRUE(registry_.Heartbeat(hb).ok());
+  clock_.Advance(std::chrono::milliseconds(2100));  // past this conductor's own 2 s avoidance
+  EXPECT_TRUE(placer_.Place(Input(100)).ok());
+}
+
+// When the only nodes left failed this very request, the error says so.
+TEST_F(PlacerTest, NoOtherNodeAfterThisRequestFailed) {
+  Add("p-a", kvc::v1::NODE_ROLE_PREFILL);
+  Add("d-1", kvc::v1::NODE_ROLE_DECODE, 1000);
+  auto in = Input(100);
+  in.excluded = {"d-1"};
+  auto p = placer_.Place(in);
+  EXPECT_EQ(ReasonOf(p.status()), "NO_NODES");
+  EXPECT_NE(p.status().message().find("no other decode node is up (1 failed this request)"),
+            std::string::npos)
+      << p.status();
 }
 
 // Decode room by this conductor's own accounting: NO_KV_SPACE while full,

@@ -127,6 +127,7 @@ class DecodeWorkerImpl final : public DecodeWorker {
     v1::NodeLoad load;
     load.set_queued_requests(c.queued);
     load.set_running_requests(c.running);
+    load.set_reserved_requests(c.reserved);
     load.set_free_kv_blocks(static_cast<uint64_t>(c.free_kv_blocks));
     load.set_total_kv_blocks(static_cast<uint64_t>(c.total_kv_blocks));
     load.set_decode_tokens_per_second(loop_.tokens_per_second());

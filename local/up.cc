@@ -14,6 +14,10 @@
 namespace kvc::local {
 namespace {
 
+// SIGTERM drain deadline of every process: `down` sends SIGKILL after --grace-s (5 s),
+// so running streams get 3 s to finish (workers and the conductor drain at once).
+constexpr const char* kDrainMs = "3000";
+
 using Clock = std::chrono::steady_clock;
 
 std::string SelfDir() {
@@ -115,7 +119,7 @@ Status Launcher::StartCore() {
       Start("conductor",
             {Bin("kvc-conductor"), "--http-port", std::to_string(o_.http_port), "--http-port-file",
              RunPath("http.port"), "--served-model", state_.model_id, "--model", o_.model_dir,
-             "--master-address", state_.master_address},
+             "--master-address", state_.master_address, "--drain-timeout-ms", kDrainMs},
             {"KVC_CLUSTER_TOKEN=" + cluster_token_, "KVC_ADMIN_TOKEN=" + admin_token_}));
   KVC_ASSIGN_OR_RETURN(state_.conductor_address,
                        WaitForPort("conductor", RunPath("conductor.port")));
@@ -132,8 +136,8 @@ Status Launcher::StartWorkers() {
       std::vector<std::string> argv = {Bin(absl::StrCat("kvc-", role)),
                                        "--node-id",
                                        name,
-                                       "--conductor-address",
-                                       state_.conductor_address,
+                                       "--drain-timeout-ms",
+                                       kDrainMs,
                                        "--master-address",
                                        state_.master_address,
                                        "--model",

@@ -14,6 +14,8 @@
 #include "kvc/common/logging.h"
 #include "kvc/common/metrics.h"
 #include "kvc/rpc/process_main.h"
+#include "kvc/membership/node_registry.h"
+#include "kvc/membership/registry_service.h"
 #include "kvc/rpc/server.h"
 #include "kvc/rpc/service_auth.h"
 #include "kvc/store/master_options.h"
@@ -30,8 +32,10 @@ constexpr const char* kDescription =
     "kvc-master: KV pool metadata service (segments, replicas, leases, eviction, prefix "
     "matching).\n"
     "Serves kvc.v1.StoreMaster and grpc.health.v1. State is in memory: after a restart, store\n"
-    "nodes re-register and report their contents. With --etcd-endpoints, several masters elect a\n"
-    "leader with an etcd lease; standbys answer NOT_LEADER until they take over.";
+    "nodes re-register and report their contents. Also serves the cluster membership\n"
+    "(kvc.v1.NodeRegistry: prefill/decode nodes register and heartbeat, conductors read it).\n"
+    "With --etcd-endpoints, several masters elect a leader with an etcd lease; standbys answer\n"
+    "NOT_LEADER until they take over.";
 
 // Runs MasterCore::Tick every `period` until stopped.
 class Ticker {
@@ -82,10 +86,18 @@ void WarnIfOpen(const kvc::MasterOptions& options) {
       options.server.listen_address);
 }
 
+// The cluster membership this master serves (soft state, like the store's).
+kvc::membership::NodeRegistryOptions MembershipOptionsOf(const kvc::MasterOptions& o) {
+  kvc::membership::NodeRegistryOptions m;
+  m.heartbeat_timeout = std::chrono::milliseconds(o.membership_heartbeat_timeout_ms);
+  m.heartbeat_interval_ms = o.membership_heartbeat_interval_ms;
+  return m;  // no model check here: each conductor filters the nodes of its own model
+}
+
 // etcd mode: serve at once (health, and StoreMaster answering NOT_LEADER while a
 // standby), campaign for leadership, exit when leadership is lost.
 int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore& core,
-                      kvc::MetricsRegistry& metrics) {
+                      kvc::MetricsRegistry& metrics, kvc::membership::NodeRegistry& members) {
   auto log = kvc::Logger("master");
   auto endpoints = kvc::store::EtcdClient::ParseEndpoints(options.etcd_endpoints);
   if (!endpoints.ok()) return kvc::ConfigurationError("kvc-master", endpoints.status());
@@ -99,7 +111,9 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
     std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  auto server = kvc::RunningServer::Start("master", options.server, {&service});
+  kvc::membership::RegistryService membership(members, options.cluster_token,
+                                              [&leadership] { return leadership.Check(); });
+  auto server = kvc::RunningServer::Start("master", options.server, {&service, &membership});
   if (!server.ok()) {
     log->error("{}", server.status().message());
     return 1;
@@ -121,6 +135,7 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
       leadership,
       [&](bool predecessor) {
         if (predecessor) FenceAfterTakeOver(core, kvc::TakeoverGraceMs(options), "taking over");
+        members.StartSettling();  // nodes re-register with the new leader
       },
       [&lost] {
         lost = true;
@@ -166,6 +181,7 @@ int main(int argc, char** argv) {
     kvc::Logger("master")->info("Prometheus metrics on http://{}:{}/metrics",
                                 options.metrics_address, metrics_http->port());
   }
+  kvc::membership::NodeRegistry members(MembershipOptionsOf(options), kvc::Clock::Real());
   if (options.etcd_endpoints.empty()) {
     kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms);
     FenceAfterTakeOver(core, kvc::TakeoverGraceMs(options), "start-up (takeover_grace_ms)");
@@ -173,7 +189,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
       return 1;
     }
-    return kvc::ServeUntilSignalled("master", options.server, {&service});
+    kvc::membership::RegistryService membership(members, options.cluster_token);
+    members.StartSettling();  // after a restart, nodes are still re-registering
+    return kvc::ServeUntilSignalled("master", options.server, {&service, &membership});
   }
-  return ServeWithElection(options, core, metrics);
+  return ServeWithElection(options, core, metrics, members);
 }

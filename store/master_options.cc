@@ -38,6 +38,10 @@ void BindMasterOptions(OptionSet& set, MasterOptions* o) {
   set.Add("store.promote_window_ms", &p.promote_window_ms,
           "window in which store.promote_after_reads reads must fall (ms)");
   set.Add("tick_ms", &o->tick_ms, "housekeeping period (ms)");
+  set.Add("membership.heartbeat_interval_ms", &o->membership_heartbeat_interval_ms,
+          "heartbeat period prefill/decode nodes are told (ms)");
+  set.Add("membership.heartbeat_timeout_ms", &o->membership_heartbeat_timeout_ms,
+          "a prefill/decode node silent this long is down: out of placement (ms)");
   set.Add("etcd.endpoints", &o->etcd_endpoints,
           "etcd client URLs for leader election (empty = single in-memory master)");
   set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
@@ -129,6 +133,14 @@ Status ValidateMasterOptions(const MasterOptions& o) {
     return absl::InvalidArgumentError(
         "require_token: set, but no cluster_token is configured (--cluster-token or "
         "KVC_CLUSTER_TOKEN)");
+  }
+  if (o.membership_heartbeat_interval_ms == 0 ||
+      o.membership_heartbeat_interval_ms >= o.membership_heartbeat_timeout_ms ||
+      o.membership_heartbeat_timeout_ms > 600'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("membership.heartbeat_interval_ms (", o.membership_heartbeat_interval_ms,
+                     ") must be > 0 and below membership.heartbeat_timeout_ms (",
+                     o.membership_heartbeat_timeout_ms, ", at most 600000)"));
   }
   if (!o.etcd_endpoints.empty() && o.etcd_lease_ttl_s == 0) {
     return absl::InvalidArgumentError("etcd.lease_ttl_s: must be > 0 with etcd.endpoints set");

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/ids.h"
@@ -13,6 +14,7 @@
 #include "kvc/engine/model_config.h"
 #include "kvc/engine/tiny_model.h"
 #include "kvc/rpc/service_auth.h"
+#include "kvc/store/master_resolver.h"
 #include "kvc/store/segment_server.h"
 #include "worker/internal/model_dir.h"
 
@@ -73,6 +75,14 @@ class WorkerNodeImpl : public WorkerNode {
   engine::KvArenaAllocator SharedArena();
   Status InitPool();
   StatusOr<std::unique_ptr<RunningServer>> StartServer(std::vector<grpc::Service*> services);
+  bool HasMaster() const {
+    return !options_.master_address.empty() || !options_.etcd_endpoints.empty();
+  }
+  // Where this node registers: the master (etcd leader) when it has one, else the
+  // legacy conductor_address, else nowhere.
+  StatusOr<RegistryTarget> MembershipTarget() const;
+  // SIGTERM: announce the drain, wait for in-flight work (bounded by drain_timeout_ms).
+  void Drain(RunningServer& server, NodeAgent* agent, const std::function<v1::NodeLoad()>& load);
   void Stop(RunningServer& server, NodeAgent* agent, const std::function<void()>& shutdown);
 
   WorkerNodeOptions options_;  // constant after Init
@@ -176,10 +186,12 @@ Status WorkerNodeImpl::RegisterArena() {
 }
 
 Status WorkerNodeImpl::InitPool() {
-  if (options_.master_address.empty()) return Status();
+  if (!HasMaster()) return Status();
   store::SegmentServerOptions seg;
   seg.node_id = node_id_;  // the id the conductor knows: MatchPrefix counts line up
   seg.master_address = options_.master_address;
+  seg.etcd_endpoints = options_.etcd_endpoints;
+  seg.etcd_prefix = options_.etcd_prefix;
   seg.dram_bytes = options_.store_dram_bytes;
   seg.ssd_path = options_.store_ssd_path;
   seg.ssd_bytes = options_.store_ssd_bytes;
@@ -189,6 +201,8 @@ Status WorkerNodeImpl::InitPool() {
   KVC_RETURN_IF_ERROR(transfer_->Publish());
   store::StoreClientOptions client;
   client.master_address = options_.master_address;
+  client.etcd_endpoints = options_.etcd_endpoints;
+  client.etcd_prefix = options_.etcd_prefix;
   client.node_id = node_id_;
   client.cluster_token = options_.membership.cluster_token;
   KVC_ASSIGN_OR_RETURN(store_client_, store::StoreClient::Create(client, *transfer_));
@@ -233,13 +247,72 @@ int WorkerNodeImpl::Serve(const std::vector<grpc::Service*>& services,
   std::fflush(stdout);
   NodeIdentity identity{model_id_, static_cast<uint32_t>(engine_->cache().geometry().block_tokens),
                         segment_name};
-  auto agent = StartMembership(options_.membership, role_, node_id_, (*server)->address(),
-                               std::move(load), identity);
+  auto target = MembershipTarget();
+  if (!target.ok()) {
+    log->error("membership: {}", target.status().message());
+    if (shutdown) shutdown();
+    return 1;
+  }
+  auto agent = StartMembership(options_.membership, *std::move(target), role_, node_id_,
+                               (*server)->address(), load, identity);
   const int sig = WaitForTerminationSignal();
-  log->info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  log->info("received {}: draining (up to {} ms), then shutting down",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", options_.drain_timeout_ms);
+  Drain(**server, agent.get(), load);
   Stop(**server, agent.get(), shutdown);
   log->info("stopped");
   return 0;
+}
+
+StatusOr<RegistryTarget> WorkerNodeImpl::MembershipTarget() const {
+  RegistryTarget where;
+  if (HasMaster()) {
+    if (!options_.membership.conductor_address.empty()) {
+      Logger(role_name_)
+          ->info("conductor_address {} is not used: membership is shared through kvc-master",
+                 options_.membership.conductor_address);
+    }
+    if (options_.etcd_endpoints.empty()) {
+      where.target = options_.master_address;
+    } else {
+      KVC_ASSIGN_OR_RETURN(
+          where.resolve, store::MakeMasterResolver(options_.master_address, options_.etcd_endpoints,
+                                                   options_.etcd_prefix));
+    }
+    return where;
+  }
+  where.target = options_.membership.conductor_address;  // legacy; "" = standalone
+  return where;
+}
+
+void WorkerNodeImpl::Drain(RunningServer& server, NodeAgent* agent,
+                           const std::function<v1::NodeLoad()>& load) {
+  using Steady = std::chrono::steady_clock;
+  server.health().SetStatus("", grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  if (agent) agent->AnnounceDrain();
+  const auto start = Steady::now();
+  const auto deadline = start + std::chrono::milliseconds(options_.drain_timeout_ms);
+  // Conductors may have placed on this node just before they saw the drain; a node
+  // that never registered got nothing.
+  const bool placed = agent != nullptr && agent->registered();
+  const auto settle = start + (placed ? kDrainSettle : std::chrono::milliseconds(0));
+  uint32_t busy = 0;
+  while (true) {
+    const v1::NodeLoad l = load ? load() : v1::NodeLoad();
+    busy = l.queued_requests() + l.running_requests() + l.reserved_requests();
+    const auto now = Steady::now();
+    if (busy == 0 && now >= settle) break;
+    if (now >= deadline) {
+      Logger(role_name_)
+          ->warn("drain deadline ({} ms) passed with {} requests in flight: ending them",
+                 options_.drain_timeout_ms, busy);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a local counter
+  }
+  Logger(role_name_)
+      ->info("drained in {} ms",
+             std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - start).count());
 }
 
 void WorkerNodeImpl::Stop(RunningServer& server, NodeAgent* agent,

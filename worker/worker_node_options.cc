@@ -52,6 +52,12 @@ void BindWorkerNodeOptions(OptionSet& set, WorkerNodeOptions* o,
   transfer::BindTransferEngineOptions(set, &o->transfer, "transfer.");
   set.Add("master_address", &o->master_address,
           "kvc-master gRPC address of the KV pool (empty = no pool: no segment, no store client)");
+  set.Add("etcd.endpoints", &o->etcd_endpoints,
+          "etcd client URLs where the elected kvc-master is found, for the pool and membership "
+          "(empty = master_address)");
+  set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
+  set.Add("drain_timeout_ms", &o->drain_timeout_ms,
+          "SIGTERM: how long running requests may take to finish before they are ended (ms)");
   set.Add("store.dram_bytes", &o->store_dram_bytes, "DRAM bytes this node adds to the KV pool");
   set.Add("store.ssd_path", &o->store_ssd_path,
           "RocksDB directory of this node's SSD tier (empty = no SSD tier)");
@@ -63,8 +69,14 @@ Status ValidateWorkerNodeOptions(const WorkerNodeOptions& o) {
   KVC_RETURN_IF_ERROR(ValidateMembershipOptions(o.membership));
   KVC_RETURN_IF_ERROR(ValidateEngineOptions(o.engine));
   KVC_RETURN_IF_ERROR(transfer::ValidateTransferEngineOptions(o.transfer));
+  if (o.drain_timeout_ms > 3600000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("drain_timeout_ms: ", o.drain_timeout_ms, " is over 3600000"));
+  }
   if (!o.master_address.empty()) {
     KVC_RETURN_IF_ERROR(ValidateHostPort("master_address", o.master_address));
+  }
+  if (!o.master_address.empty() || !o.etcd_endpoints.empty()) {
     if (o.store_dram_bytes < 4096) {
       return absl::InvalidArgumentError(absl::StrCat("store.dram_bytes: ", o.store_dram_bytes,
                                                      " is below the 4096-byte minimum"));

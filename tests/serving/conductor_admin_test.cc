@@ -24,7 +24,8 @@ using testing::TempDir;
 
 class ConductorAdminTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  // Starts the conductor; `master` "" = nodes register with it directly.
+  void Start(const std::string& master) {
     conductor_ =
         std::make_unique<Subprocess>(std::vector<std::string>{testing::BinDir() + "/kvc-conductor",
                                                               "--listen-address",
@@ -46,7 +47,7 @@ class ConductorAdminTest : public ::testing::Test {
                                                               "--heartbeat-interval-ms",
                                                               "100",
                                                               "--master-address",
-                                                              "127.0.0.1:9",
+                                                              master,
                                                               "--master-timeout-ms",
                                                               "300"},
                                      dir_.path() + "/conductor.log");
@@ -57,6 +58,7 @@ class ConductorAdminTest : public ::testing::Test {
     target_ = "127.0.0.1:" + std::to_string(grpc_port_);
   }
   void TearDown() override {
+    if (!conductor_) return;
     conductor_->Signal(SIGTERM);
     auto status = conductor_->WaitFor(milliseconds(2000));
     EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
@@ -97,6 +99,7 @@ class ConductorAdminTest : public ::testing::Test {
 // Registration needs the cluster token; nodes then show up in kvcctl, can be
 // drained and undrained, and go down when they stop heartbeating.
 TEST_F(ConductorAdminTest, RegistryAndAdminThroughKvcctl) {
+  ASSERT_NO_FATAL_FAILURE(Start(""));
   EXPECT_EQ(RegisterNode("p-1", kvc::v1::NODE_ROLE_PREFILL, "wrong").error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   ASSERT_TRUE(RegisterNode("p-1", kvc::v1::NODE_ROLE_PREFILL, "clu-secret").ok());
@@ -129,6 +132,7 @@ TEST_F(ConductorAdminTest, RegistryAndAdminThroughKvcctl) {
 
 // SLOs can be read and changed; bad values are refused and change nothing.
 TEST_F(ConductorAdminTest, SloGetSet) {
+  ASSERT_NO_FATAL_FAILURE(Start(""));
   std::string out;
   ASSERT_EQ(Kvcctl({"--json", "slo"}, &out), 0) << out;
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(out)["ttft_seconds"], 30.0);
@@ -142,21 +146,28 @@ TEST_F(ConductorAdminTest, SloGetSet) {
   EXPECT_NE(out.find("kvc_conductor_requests_total"), std::string::npos);
 }
 
-// kvcctl lookup needs a prompt; without a reachable kvc-master the conductor says so.
+// kvcctl lookup needs exactly one prompt form; without a reachable kvc-master the
+// conductor says so, for text and chat prompts alike.
 TEST_F(ConductorAdminTest, LookupWithoutMaster) {
+  ASSERT_NO_FATAL_FAILURE(Start("127.0.0.1:9"));
   std::string out;
   EXPECT_EQ(Kvcctl({"lookup"}, &out), 2) << out;
+  EXPECT_EQ(Kvcctl({"lookup", "--text", "a", "--chat", "b"}, &out), 2) << out;
   ASSERT_EQ(Kvcctl({"--json", "lookup", "--text", "hi"}, &out), 0) << out;
   EXPECT_EQ(nlohmann::json::parse(out)["total_blocks"], 0) << "shorter than a block: no lookup";
   const std::string text(40, 'a');  // at least one full 16-token block
   EXPECT_EQ(Kvcctl({"lookup", "--text", text}, &out), 1) << out;
   EXPECT_NE(out.find("UNAVAILABLE"), std::string::npos) << out;
+  EXPECT_EQ(Kvcctl({"lookup", "--chat", text}, &out), 1) << out;
+  EXPECT_NE(out.find("UNAVAILABLE"), std::string::npos) << out;
 }
 
 // HTTP: 401 without a key, 400 for bad bodies, 404 for unknown models, 503 with
 // no nodes, and 503 again when the registered nodes do not answer (the failed
-// decode node is excluded, the retry finds none left).
+// decode node is excluded, the retry finds none left). The node that could not be
+// reached is down at once in /health, /metrics and kvcctl nodes alike.
 TEST_F(ConductorAdminTest, HttpFrontDoorAnswers) {
+  ASSERT_NO_FATAL_FAILURE(Start(""));
   const std::vector<std::string> auth = {"Authorization: Bearer key-2"};
   const std::string good = R"({"model":"kvc-tiny","messages":[{"role":"user","content":"hi"}]})";
   EXPECT_EQ(HttpRequest(http_port_, "POST", "/v1/chat/completions", good).status, 401);
@@ -186,11 +197,24 @@ TEST_F(ConductorAdminTest, HttpFrontDoorAnswers) {
 
   auto health = HttpRequest(http_port_, "GET", "/health");
   EXPECT_EQ(health.status, 200);
-  EXPECT_EQ(nlohmann::json::parse(health.body)["decode_nodes_up"], 1);
+  EXPECT_EQ(nlohmann::json::parse(health.body)["decode_nodes_up"], 0)
+      << "the decode node refused the connection: it is down, not up";
+  EXPECT_EQ(nlohmann::json::parse(health.body)["prefill_nodes_up"], 1);
+  std::string out;
+  ASSERT_EQ(Kvcctl({"--json", "nodes"}, &out), 0) << out;
+  for (const auto& n : nlohmann::json::parse(out)["nodes"]) {
+    if (n["node_id"] == "d-1") {
+      EXPECT_EQ(n["state"], "down");
+      EXPECT_NE(n.value("state_reason", "").find("unreachable"), std::string::npos) << n.dump();
+    }
+  }
   auto models = HttpRequest(http_port_, "GET", "/v1/models", "", auth);
   EXPECT_EQ(nlohmann::json::parse(models.body)["data"][0]["id"], "kvc-tiny");
   auto metrics = HttpRequest(http_port_, "GET", "/metrics");
   EXPECT_NE(metrics.body.find("kvc_conductor_nodes{role=\"prefill\",state=\"up\"} 1"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("kvc_conductor_nodes{role=\"decode\",state=\"down\"} 1"),
             std::string::npos)
       << metrics.body;
 }

@@ -1,6 +1,9 @@
-// Workers join the cluster: kvc-prefill and kvc-decode register with a real
-// kvc-conductor, heartbeat, show up in the Admin API, are marked down when
-// killed, and deregister on SIGTERM. A wrong cluster token keeps a node out.
+// Workers join a conductor directly (the legacy path of a cluster without a
+// master: --master-address "" everywhere, --conductor-address on the workers):
+// kvc-prefill and kvc-decode register with a real kvc-conductor, heartbeat, show
+// up in the Admin API, are marked down when killed, and deregister on SIGTERM. A
+// wrong cluster token keeps a node out. Shared membership through kvc-master:
+// conductor_ha_test.cc.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,7 +31,7 @@ class MembershipTest : public ::testing::Test {
                                  "127.0.0.1:0", "--port-file", dir_.path() + "/grpc", "--http-port",
                                  "0", "--http-port-file", dir_.path() + "/http", "--cluster-token",
                                  "clu", "--heartbeat-timeout-ms", "1000", "--heartbeat-interval-ms",
-                                 "100"},
+                                 "100", "--master-address", ""},
         dir_.path() + "/conductor.log");
     const int port = testing::WaitForPortFile(dir_.path() + "/grpc", milliseconds(10000));
     http_port_ = testing::WaitForPortFile(dir_.path() + "/http", milliseconds(10000));
@@ -42,7 +45,8 @@ class MembershipTest : public ::testing::Test {
     return std::make_unique<Subprocess>(
         std::vector<std::string>{testing::BinDir() + "/" + binary, "--listen-address",
                                  "127.0.0.1:0", "--node-id", id, "--conductor-address",
-                                 conductor_address_, "--cluster-token", token},
+                                 conductor_address_, "--cluster-token", token, "--master-address",
+                                 ""},
         dir_.path() + "/" + id + ".log");
   }
 
@@ -124,7 +128,8 @@ TEST_F(MembershipTest, WorkersReRegisterAfterConductorRestart) {
   conductor_ = std::make_unique<Subprocess>(
       std::vector<std::string>{testing::BinDir() + "/kvc-conductor", "--listen-address",
                                "127.0.0.1:" + port, "--http-port", "0", "--cluster-token", "clu",
-                               "--heartbeat-timeout-ms", "1000", "--heartbeat-interval-ms", "100"},
+                               "--heartbeat-timeout-ms", "1000", "--heartbeat-interval-ms", "100",
+                               "--master-address", ""},
       dir_.path() + "/conductor2.log");
   ASSERT_TRUE(WaitForState("prefill-r", "up"))
       << testing::ReadFile(dir_.path() + "/conductor2.log");

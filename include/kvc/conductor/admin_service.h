@@ -1,6 +1,6 @@
-// gRPC services of kvc-conductor that need no data path: Admin (operators,
-// through kvcctl) and NodeRegistry (workers registering and heartbeating).
-// Thread-safe.
+// The Admin gRPC service of kvc-conductor (operators, through kvcctl), plus the
+// conductor's counters and SLO store. Node registration is the NodeRegistry service
+// of kvc/membership/registry_service.h. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -8,9 +8,8 @@
 #include <string>
 
 #include "kvc/common/metrics.h"
-#include "kvc/conductor/node_registry.h"
+#include "kvc/membership/node_registry.h"
 #include "kvc/v1/admin.grpc.pb.h"
-#include "kvc/v1/node.grpc.pb.h"
 
 namespace kvc::conductor {
 
@@ -65,7 +64,9 @@ class AdminServiceImpl final : public kvc::v1::Admin::Service {
  public:
   // All references are borrowed and must outlive the service.
   // `lookup` may be null: LookupPrefix then answers FAILED_PRECONDITION.
-  AdminServiceImpl(NodeRegistry& registry, SloStore& slo, ConductorCounters& counters,
+  // ListNodes, DrainNode and UndrainNode read and change `members` (the cluster's
+  // membership: with a master, drains are shared by every conductor).
+  AdminServiceImpl(membership::MembershipView& members, SloStore& slo, ConductorCounters& counters,
                    MetricsRegistry& metrics, std::string admin_token,
                    PrefixLookup* lookup = nullptr);
 
@@ -88,28 +89,12 @@ class AdminServiceImpl final : public kvc::v1::Admin::Service {
   grpc::Status Drain(grpc::ServerContext* ctx, const kvc::v1::DrainNodeRequest* req,
                      kvc::v1::DrainNodeResponse* resp, bool drain);
 
-  NodeRegistry& registry_;
+  membership::MembershipView& members_;
   SloStore& slo_;
   ConductorCounters& counters_;
   MetricsRegistry& metrics_;
   const std::string admin_token_;
   PrefixLookup* const lookup_;
-};
-
-class NodeRegistryServiceImpl final : public kvc::v1::NodeRegistry::Service {
- public:
-  NodeRegistryServiceImpl(NodeRegistry& registry, std::string cluster_token);
-
-  grpc::Status Register(grpc::ServerContext*, const kvc::v1::RegisterNodeRequest*,
-                        kvc::v1::RegisterNodeResponse*) override;
-  grpc::Status Heartbeat(grpc::ServerContext*, const kvc::v1::NodeHeartbeatRequest*,
-                         kvc::v1::NodeHeartbeatResponse*) override;
-  grpc::Status Deregister(grpc::ServerContext*, const kvc::v1::DeregisterNodeRequest*,
-                          kvc::v1::DeregisterNodeResponse*) override;
-
- private:
-  NodeRegistry& registry_;
-  const std::string cluster_token_;
 };
 
 }  // namespace kvc::conductor

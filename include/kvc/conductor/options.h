@@ -22,13 +22,22 @@ struct ConductorOptions {
   std::vector<std::string> api_keys;       // accepted HTTP bearer keys; empty = open
   std::string admin_token;                 // required on Admin RPCs when set
   std::string cluster_token;               // required on node registration/heartbeats when set
-  uint32_t heartbeat_timeout_ms = 3000;    // a node silent this long is down
-  uint32_t heartbeat_interval_ms = 500;    // what nodes are told to use
-  double ttft_slo_s = 30.0;                // TTFT objective (paper: 30 s)
-  double tbt_slo_s = 0.1;                  // TBT objective (paper: 100-300 ms)
+  // Membership: with a master (master_address or etcd) it lives there and this
+  // conductor reads it every membership_poll_ms; without one, nodes register here
+  // (in-memory, one conductor) with these heartbeat settings.
+  uint32_t membership_poll_ms = 200;     // period of the membership read from the master
+  uint32_t heartbeat_timeout_ms = 3000;  // no master: a node silent this long is down
+  uint32_t heartbeat_interval_ms = 500;  // no master: what nodes are told to use
+  // SIGTERM: new requests get 503 (health NOT_SERVING) while running ones get this
+  // long to finish; then the rest are cancelled and the process exits 0.
+  uint32_t drain_timeout_ms = 30000;
+  double ttft_slo_s = 30.0;  // TTFT objective (paper: 30 s)
+  double tbt_slo_s = 0.1;    // TBT objective (paper: 100-300 ms)
 
   // ---- generation pipeline ----
-  std::string master_address = "127.0.0.1:50052";  // kvc-master for MatchPrefix; "" = none
+  std::string master_address = "127.0.0.1:50052";  // kvc-master (pool, membership); "" = none
+  std::string etcd_endpoints;                      // etcd HA: the elected master is found there
+  std::string etcd_prefix = "/kvc/master";         // key prefix of the master election
   uint32_t master_timeout_ms = 1000;               // deadline of one MatchPrefix call
   uint32_t block_tokens = 16;                      // KV block size of the cluster
   std::string policy = "global-cache";             // random | load | local-cache | global-cache

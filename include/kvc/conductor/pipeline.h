@@ -14,6 +14,7 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,7 +23,6 @@
 #include "kvc/common/clock.h"
 #include "kvc/common/status.h"
 #include "kvc/conductor/admin_service.h"
-#include "kvc/conductor/node_registry.h"
 #include "kvc/conductor/openai_api.h"
 #include "kvc/conductor/placer.h"
 #include "kvc/conductor/served_model.h"
@@ -90,10 +90,20 @@ class Pipeline : public PrefixLookup {
   std::shared_ptr<RequestHandle> Start(openai::GenerationRequest request,
                                        std::shared_ptr<GenerationSink> sink);
 
-  // LookupPrefix: text (as a completion prompt) or token ids → per-node matched blocks.
-  // FAILED_PRECONDITION (reason NO_MASTER) without a store.
+  // LookupPrefix: text (as a completion prompt), chat (one user message through the
+  // model's chat template, exactly as /v1/chat/completions tokenizes it) or token ids
+  // → per-node matched blocks. FAILED_PRECONDITION (reason NO_MASTER) without a store.
   [[nodiscard]] StatusOr<kvc::v1::LookupPrefixResponse> Lookup(
       const kvc::v1::LookupPrefixRequest& request) override;
+
+  // Graceful drain (SIGTERM): from now on Start() refuses every new request with
+  // UNAVAILABLE (reason SHUTTING_DOWN: HTTP 503 + Retry-After); running ones go on.
+  void BeginDrain();
+  bool draining() const;
+  // Waits until no request is in flight or `timeout` passed; true when none is left.
+  bool WaitIdle(std::chrono::milliseconds timeout);
+  // Requests in flight now.
+  size_t in_flight() const;
 
   // Cancels every request in flight and waits (bounded) until their RPCs ended.
   void Shutdown();

@@ -1,5 +1,5 @@
 // Placer: the live conductor's bridge to the Algorithm-1 Scheduler (policy.h). It
-// turns registry snapshots (heartbeat load) plus the conductor's own view of work it
+// turns membership snapshots (heartbeat load) plus the conductor's own view of work it
 // has sent and not yet seen finish into the scheduler's node states, runs the
 // policy, and maps the policy's integer node ids back to registry nodes.
 //
@@ -22,8 +22,8 @@
 #include "kvc/common/clock.h"
 #include "kvc/common/status.h"
 #include "kvc/conductor/admin_service.h"
-#include "kvc/conductor/node_registry.h"
 #include "kvc/conductor/policy.h"
+#include "kvc/membership/node_registry.h"
 
 namespace kvc::conductor {
 
@@ -58,7 +58,7 @@ struct Placement {
 class Placer {
  public:
   // All references borrowed; they must outlive the placer.
-  Placer(PlacerOptions options, const NodeRegistry& registry, const SloStore& slo,
+  Placer(PlacerOptions options, membership::MembershipView& members, const SloStore& slo,
          const Clock& clock);
 
   // Places a request. UNAVAILABLE (reason NO_NODES) when no prefill or decode node
@@ -75,9 +75,13 @@ class Placer {
   void DecodeProgress(const std::string& request, uint32_t generated);
   void DecodeEnded(const std::string& request);
   // A node just failed a request: it gets no new work for `for_how_long` (unless no
-  // other node of its role is left), so requests stop hitting it before the
-  // heartbeat timeout notices.
+  // other node of its role is left). A preference of this conductor only: the node
+  // stays "up" in the membership (it answered, or may be reachable by others).
   void Suspect(const std::string& node, Clock::Duration for_how_long);
+  // A request could not reach the node at all (connection refused or reset, a
+  // stalled stream): the membership marks it down for everyone until its next
+  // heartbeat (MembershipView::ReportUnreachable), plus Suspect() here.
+  void Unreachable(const std::string& node, const std::string& reason);
 
  private:
   struct DecodeEntry {
@@ -90,7 +94,7 @@ class Placer {
   void FetchFromAnyHolder(const PlacementInput& in, const CostModel& cost, Placement& p) const;
 
   const PlacerOptions options_;
-  const NodeRegistry& registry_;
+  membership::MembershipView& members_;
   const SloStore& slo_;
   const Clock& clock_;
   mutable std::mutex mu_;

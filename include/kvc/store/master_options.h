@@ -60,6 +60,11 @@ struct MasterOptions {
   // without. Without etcd an explicit value applies from start-up (a restarted
   // master cannot tell a first start from a restart).
   int64_t takeover_grace_ms = -1;
+  // Cluster membership (the NodeRegistry service every conductor reads): the
+  // heartbeat period prefill/decode nodes are told, and the silence after which a
+  // node is down (out of placement). Timeout must exceed the interval.
+  uint32_t membership_heartbeat_interval_ms = 500;
+  uint32_t membership_heartbeat_timeout_ms = 3000;
 };
 
 void BindMasterOptions(OptionSet& set, MasterOptions* options);

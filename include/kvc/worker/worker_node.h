@@ -3,8 +3,9 @@
 // registers the engine's KV cache arena with it (remote accessible) and publishes
 // the segment, embeds a store segment server (DRAM, optional SSD) mounted with the
 // master, and a store client; after the gRPC server is up it registers with the
-// conductor (NodeAgent) with the role's load callback, and tears everything down
-// in the right order on stop.
+// cluster's membership (NodeAgent: kvc-master, the etcd-elected one with
+// etcd.endpoints; a conductor only without a master) with the role's load callback,
+// drains on SIGTERM, and tears everything down in the right order on stop.
 //
 //   auto node = WorkerNode::Create(options, v1::NODE_ROLE_DECODE);
 //   auto worker = decode::DecodeWorker::Create(..., (*node)->engine(), (*node)->transfer());
@@ -44,8 +45,15 @@ struct WorkerNodeOptions {
   engine::EngineOptions engine;
   transfer::TransferEngineOptions transfer;
   std::string master_address = "127.0.0.1:50052";  // "" = no KV pool (no segment, no store client)
-  uint64_t store_dram_bytes = 256ull << 20;        // DRAM this node adds to the pool
-  std::string store_ssd_path;                      // "" = no SSD tier
+  // etcd HA: the elected master is found under "<etcd_prefix>/leader" (pool and
+  // membership); "" = master_address.
+  std::string etcd_endpoints;
+  std::string etcd_prefix = "/kvc/master";
+  // SIGTERM: how long running and queued requests may take to finish after the node
+  // announced its drain (ms); then they are ended (SHUTTING_DOWN).
+  uint32_t drain_timeout_ms = 30000;
+  uint64_t store_dram_bytes = 256ull << 20;  // DRAM this node adds to the pool
+  std::string store_ssd_path;                // "" = no SSD tier
   uint64_t store_ssd_bytes = 1ull << 30;
 };
 // Binds server, membership, model, engine ("engine.*"), transfer ("transfer.*") and
@@ -56,6 +64,10 @@ void BindWorkerNodeOptions(OptionSet& set, WorkerNodeOptions* options,
 
 class WorkerNode {
  public:
+  // The least time a draining node keeps serving new arrivals: conductors poll the
+  // membership every membership_poll_ms (200) and may place a request just before.
+  static constexpr std::chrono::milliseconds kDrainSettle{1000};
+
   // Call from the thread that will call Serve(), after BlockTerminationSignals(): it
   // also routes SIGTERM/SIGINT that reach threads started before main() (OpenBLAS)
   // to that thread.
@@ -74,10 +86,14 @@ class WorkerNode {
   virtual const std::string& model_dir() const = 0;
 
   // Serves `services` (borrowed; plus health and the store segment's service) until
-  // SIGTERM / SIGINT, registered with the conductor and heartbeating `load`; then
-  // deregisters, runs `shutdown` (the role's Shutdown: ends streams, stops its
-  // engine thread), unmounts the pool segment and stops the server. Writes the
-  // bound port to server.port_file and prints "kvc-<role> listening on ADDR".
+  // SIGTERM / SIGINT, registered with the cluster and heartbeating `load`; then
+  // drains: health NOT_SERVING, heartbeats say draining (conductors place nothing
+  // new here), waits until `load` shows no queued, running or reserved request
+  // (and at least kDrainSettle, so every conductor has seen the drain) or
+  // drain_timeout_ms; then deregisters, runs `shutdown` (the role's Shutdown: ends
+  // streams, stops its engine thread), unmounts the pool segment and stops the
+  // server. Writes the bound port to server.port_file and prints "kvc-<role>
+  // listening on ADDR".
   // Returns the process exit code (0 on a clean stop, 1 when serving failed).
   virtual int Serve(const std::vector<grpc::Service*>& services, std::function<v1::NodeLoad()> load,
                     std::function<void()> shutdown = nullptr) = 0;

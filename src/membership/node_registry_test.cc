@@ -1,8 +1,8 @@
-#include "kvc/conductor/node_registry.h"
+#include "kvc/membership/node_registry.h"
 
 #include <gtest/gtest.h>
 
-namespace kvc::conductor {
+namespace kvc::membership {
 namespace {
 
 kvc::v1::RegisterNodeRequest Node(const std::string& id, kvc::v1::NodeRole role) {
@@ -102,5 +102,59 @@ TEST_F(NodeRegistryTest, BadRegistrations) {
   EXPECT_TRUE(registry_.List().empty());
 }
 
+// A node a conductor could not reach is down at once, for everyone reading this
+// registry, with the reason; its next heartbeat brings it back.
+TEST_F(NodeRegistryTest, UnreachableUntilNextHeartbeat) {
+  ASSERT_TRUE(registry_.Register(Node("p1", kvc::v1::NODE_ROLE_PREFILL)).ok());
+  auto found = registry_.MarkUnreachable("p1", "connection refused");
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(*found);
+  EXPECT_EQ(registry_.List()[0].state(), "down");
+  EXPECT_NE(registry_.List()[0].state_reason().find("connection refused"), std::string::npos);
+  EXPECT_TRUE(registry_.Available(kvc::v1::NODE_ROLE_PREFILL).empty());
+  kvc::v1::NodeHeartbeatRequest hb;
+  hb.set_node_id("p1");
+  ASSERT_TRUE(registry_.Heartbeat(hb).ok());
+  EXPECT_EQ(registry_.List()[0].state(), "up");
+  EXPECT_TRUE(registry_.List()[0].state_reason().empty());
+  auto ghost = registry_.MarkUnreachable("ghost", "x");
+  ASSERT_TRUE(ghost.ok());
+  EXPECT_FALSE(*ghost);
+  EXPECT_EQ(registry_.List().size(), 1u) << "an unknown node is not added";
+}
+
+// A node that drains itself (SIGTERM) is draining while its heartbeats say so; a
+// registration that says draining (a new master) keeps it out of placement.
+TEST_F(NodeRegistryTest, SelfDrainAndDrainCarriedByRegistration) {
+  ASSERT_TRUE(registry_.Register(Node("d1", kvc::v1::NODE_ROLE_DECODE)).ok());
+  kvc::v1::NodeHeartbeatRequest hb;
+  hb.set_node_id("d1");
+  hb.set_draining(true);
+  ASSERT_TRUE(registry_.Heartbeat(hb).ok());
+  EXPECT_EQ(registry_.List()[0].state(), "draining");
+  EXPECT_TRUE(registry_.Available(kvc::v1::NODE_ROLE_DECODE).empty());
+  auto r = Node("d2", kvc::v1::NODE_ROLE_DECODE);
+  r.set_draining(true);
+  ASSERT_TRUE(registry_.Register(r).ok());
+  EXPECT_EQ(registry_.List()[1].state(), "draining");
+  kvc::v1::NodeHeartbeatRequest hb2;
+  hb2.set_node_id("d2");
+  EXPECT_TRUE(registry_.Heartbeat(hb2)->drain()) << "the operator drain survives the move";
+}
+
+// ListMembers carries the timeout and says `settling` for one timeout after StartSettling.
+TEST_F(NodeRegistryTest, SettlingForOneTimeout) {
+  auto before = registry_.ListMembers();
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(before->settling());
+  EXPECT_EQ(before->heartbeat_timeout_ms(), 3000u);
+  registry_.StartSettling();
+  EXPECT_TRUE(registry_.ListMembers()->settling());
+  clock_.Advance(std::chrono::milliseconds(2999));
+  EXPECT_TRUE(registry_.ListMembers()->settling());
+  clock_.Advance(std::chrono::milliseconds(2));
+  EXPECT_FALSE(registry_.ListMembers()->settling());
+}
+
 }  // namespace
-}  // namespace kvc::conductor
+}  // namespace kvc::membership
