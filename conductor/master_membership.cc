@@ -1,11 +1,11 @@
 #include "kvc/conductor/master_membership.h"
 
 #include "absl/strings/str_cat.h"
-#include "kvc/common/reason.h"
-#include "kvc/rpc/grpc_status.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/reason.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::conductor {
 namespace {

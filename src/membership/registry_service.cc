@@ -1,8 +1,8 @@
 #include "kvc/membership/registry_service.h"
 
-#include "kvc/rpc/grpc_status.h"
 #include "kvc/common/logging.h"
 #include "kvc/rpc/auth.h"
+#include "kvc/rpc/grpc_status.h"
 
 namespace kvc::membership {
 
