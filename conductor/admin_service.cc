@@ -77,12 +77,12 @@ AdminServiceImpl::AdminServiceImpl(NodeRegistry& registry, SloStore& slo,
       admin_token_(std::move(admin_token)),
       lookup_(lookup) {}
 
-#define KVC_REQUIRE_ADMIN(ctx)                                                                \
-  do {                                                                                        \
-    if (Status auth = CheckBearerToken(*(ctx), admin_token_); !auth.ok()) {                   \
-      Logger("admin")->warn("refused admin call from {}: {}", (ctx)->peer(), auth.message()); \
-      return ToGrpcStatus(auth);                                                              \
-    }                                                                                         \
+#define KVC_REQUIRE_ADMIN(ctx)                                                       \
+  do {                                                                               \
+    if (Status auth = CheckBearerToken(*(ctx), admin_token_); !auth.ok()) {          \
+      LogRefusedCall("admin", (ctx)->peer(), __func__, std::string(auth.message())); \
+      return ToGrpcStatus(auth);                                                     \
+    }                                                                                \
   } while (0)
 
 grpc::Status AdminServiceImpl::ListNodes(grpc::ServerContext* ctx, const kvc::v1::ListNodesRequest*,
@@ -180,7 +180,7 @@ grpc::Status NodeRegistryServiceImpl::Register(grpc::ServerContext* ctx,
                                                const kvc::v1::RegisterNodeRequest* req,
                                                kvc::v1::RegisterNodeResponse* resp) {
   if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) {
-    Logger("registry")->warn("refused registration from {}: {}", ctx->peer(), auth.message());
+    LogRefusedCall("registry", ctx->peer(), "Register", std::string(auth.message()));
     return ToGrpcStatus(auth);
   }
   if (Status s = registry_.Register(*req); !s.ok()) return ToGrpcStatus(s);
@@ -192,7 +192,10 @@ grpc::Status NodeRegistryServiceImpl::Register(grpc::ServerContext* ctx,
 grpc::Status NodeRegistryServiceImpl::Heartbeat(grpc::ServerContext* ctx,
                                                 const kvc::v1::NodeHeartbeatRequest* req,
                                                 kvc::v1::NodeHeartbeatResponse* resp) {
-  if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) return ToGrpcStatus(auth);
+  if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) {
+    LogRefusedCall("registry", ctx->peer(), "Heartbeat", std::string(auth.message()));
+    return ToGrpcStatus(auth);
+  }
   auto r = registry_.Heartbeat(*req);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);
@@ -202,7 +205,10 @@ grpc::Status NodeRegistryServiceImpl::Heartbeat(grpc::ServerContext* ctx,
 grpc::Status NodeRegistryServiceImpl::Deregister(grpc::ServerContext* ctx,
                                                  const kvc::v1::DeregisterNodeRequest* req,
                                                  kvc::v1::DeregisterNodeResponse*) {
-  if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) return ToGrpcStatus(auth);
+  if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) {
+    LogRefusedCall("registry", ctx->peer(), "Deregister", std::string(auth.message()));
+    return ToGrpcStatus(auth);
+  }
   return ToGrpcStatus(registry_.Deregister(req->node_id()));
 }
 

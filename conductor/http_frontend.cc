@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "kvc/common/json.h"
 #include "kvc/conductor/openai_api.h"
 #include "kvc/rpc/auth.h"
 
@@ -90,8 +91,7 @@ class HttpSink : public GenerationSink {
     const int status = started ? 500 : HttpStatusOf(s);
     const std::string message(s.message());
     if (started && request_.stream) {
-      w_->SendEvent(json::parse(http::OpenAiErrorBody(message, "server_error", ErrorCode(s)))
-                        .dump(-1, ' ', false, json::error_handler_t::replace));
+      w_->SendEvent(http::OpenAiErrorBody(message, "server_error", ErrorCode(s)));
       w_->End();
       return;
     }
@@ -205,7 +205,7 @@ void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
                  {"model", c.model->id()},
                  {"prefill_nodes_up", c.registry->Available(kvc::v1::NODE_ROLE_PREFILL).size()},
                  {"decode_nodes_up", c.registry->Available(kvc::v1::NODE_ROLE_DECODE).size()}};
-    w->Respond(200, "application/json", body.dump());
+    w->Respond(200, "application/json", kvc::DumpJson(body));
   });
   server.Route("GET", "/metrics", [c](const http::Request&, WriterPtr w) {
     UpdateNodeGauges(*c.registry, *c.metrics);

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kvc/common/json.h"
+
 namespace kvc::openai {
 namespace {
 
@@ -74,6 +76,65 @@ TEST(OpenAiRequestTest, ChatErrors) {
       ParseChatCompletionRequest(
           R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})"),
       "text");
+}
+
+// A content part whose "type" is not a string is a 400 naming the field (it was a
+// 500 carrying the JSON library's exception text).
+TEST(OpenAiRequestTest, ContentPartTypeNotAStringNamesTheField) {
+  for (const char* type : {"1", "null", "true", "[]", "{}", "[\"text\"]"}) {
+    const std::string body =
+        std::string(R"({"model":"m","messages":[{"role":"user","content":[{"type":)") + type +
+        R"(,"text":"x"}]}]})";
+    ExpectInvalid(ParseChatCompletionRequest(body), "messages[0].content[0].type must be a string");
+  }
+  ExpectInvalid(ParseChatCompletionRequest(
+                    R"({"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]})"),
+                "messages[0].content[0].type");
+  ExpectInvalid(
+      ParseChatCompletionRequest(
+          R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":1}]}]})"),
+      "messages[0].content[0].text must be a string");
+  ExpectInvalid(
+      ParseChatCompletionRequest(R"({"model":"m","messages":[{"role":"user","content":["x"]}]})"),
+      "messages[0].content[0] must be an object");
+}
+
+// Every field of full bodies replaced by every JSON type: the parsers answer OK or
+// INVALID_ARGUMENT and never throw (a throw became a 500 with exception text).
+TEST(OpenAiRequestTest, MutatedBodiesNeverThrow) {
+  const json chat = json::parse(R"({"model":"m","messages":[{"role":"user","content":
+      [{"type":"text","text":"hi"}]},{"role":"system","content":"s"}],"max_tokens":3,
+      "max_completion_tokens":3,"temperature":1,"top_p":0.5,"top_k":2,"seed":1,"n":1,
+      "stop":["a"],"ignore_eos":false,"stream":true,"stream_options":{"include_usage":true}})");
+  json completion = chat;
+  completion.erase("messages");
+  completion["prompt"] = json::array({1, 2});
+  const std::vector<json> values = {json(1),        json(nullptr),    json(true),
+                                    json(-1),       json(1e300),      json("s"),
+                                    json(""),       json::array(),    json::array({1, "x"}),
+                                    json::object(), json({{"a", 1}}), json(18446744073709551615u)};
+  int cases = 0;
+  for (const json* base : {&chat, static_cast<const json*>(&completion)}) {
+    const json flat = base->flatten();
+    for (const auto& [pointer, unused] : flat.items()) {
+      // The value itself and each of its parents in turn.
+      for (json::json_pointer p(pointer); !p.empty(); p = p.parent_pointer()) {
+        for (const json& v : values) {
+          json mutated = *base;
+          mutated[p] = v;
+          const std::string body = kvc::DumpJson(mutated);
+          StatusOr<GenerationRequest> r = absl::UnknownError("not run");
+          ASSERT_NO_THROW(r = base == &chat ? ParseChatCompletionRequest(body)
+                                            : ParseCompletionRequest(body))
+              << body;
+          EXPECT_TRUE(r.ok() || r.status().code() == absl::StatusCode::kInvalidArgument)
+              << body << " -> " << r.status();
+          ++cases;
+        }
+      }
+    }
+  }
+  EXPECT_GT(cases, 500);
 }
 
 // Completions take a string, a one-string array, or token ids; default max_tokens is 16.

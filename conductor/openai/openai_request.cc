@@ -112,10 +112,20 @@ StatusOr<std::string> ReadContent(const json& m, size_t index) {
   if (c.is_string()) return c.get<std::string>();
   if (!c.is_array()) return Invalid(where + " must be a string or an array of text parts");
   std::string out;
-  for (const auto& part : c) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-        !part["text"].is_string()) {
-      return Invalid(where + ": only {\"type\":\"text\",\"text\":...} parts are supported");
+  for (size_t i = 0; i < c.size(); ++i) {
+    const json& part = c[i];
+    const std::string at = absl::StrCat(where, "[", i, "]");
+    if (!part.is_object())
+      return Invalid(at + " must be an object {\"type\":\"text\",\"text\":...}");
+    // Checked before reading: json::value() throws when "type" is not a string.
+    if (!part.contains("type") || !part["type"].is_string()) {
+      return Invalid(at + ".type must be a string (only \"text\" parts are supported)");
+    }
+    if (part["type"].get<std::string>() != "text") {
+      return Invalid(at + ".type: only \"text\" parts are supported");
+    }
+    if (!part.contains("text") || !part["text"].is_string()) {
+      return Invalid(at + ".text must be a string");
     }
     out += part["text"].get<std::string>();
   }

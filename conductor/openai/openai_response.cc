@@ -1,6 +1,7 @@
 // Rendering of OpenAI-style responses and stream chunks.
 #include <nlohmann/json.hpp>
 
+#include "kvc/common/json.h"
 #include "kvc/conductor/openai_api.h"
 
 namespace kvc::openai {
@@ -45,7 +46,7 @@ std::string RenderChunk(const GenerationRequest& r, const ResponseIds& ids, cons
   }
   out["choices"] = json::array({choice});
   if (r.include_usage) out["usage"] = nullptr;
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+  return kvc::DumpJson(out);
 }
 
 std::string RenderUsageChunk(const GenerationRequest& r, const ResponseIds& ids,
@@ -53,7 +54,7 @@ std::string RenderUsageChunk(const GenerationRequest& r, const ResponseIds& ids,
   json out = Envelope(r, ids, /*chunk=*/true);
   out["choices"] = json::array();
   out["usage"] = UsageJson(usage);
-  return out.dump();
+  return kvc::DumpJson(out);
 }
 
 std::string RenderResponse(const GenerationRequest& r, const ResponseIds& ids,
@@ -69,7 +70,7 @@ std::string RenderResponse(const GenerationRequest& r, const ResponseIds& ids,
   }
   out["choices"] = json::array({choice});
   out["usage"] = UsageJson(usage);
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+  return kvc::DumpJson(out);
 }
 
 std::string RenderModelList(const std::vector<std::string>& model_ids, int64_t created) {
@@ -77,7 +78,7 @@ std::string RenderModelList(const std::vector<std::string>& model_ids, int64_t c
   for (const auto& id : model_ids) {
     data.push_back({{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "kvc"}});
   }
-  return json{{"object", "list"}, {"data", data}}.dump();
+  return kvc::DumpJson(json{{"object", "list"}, {"data", data}});
 }
 
 }  // namespace kvc::openai

@@ -13,6 +13,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kvc/common/json.h"
+#include "kvc/common/logging.h"
 
 namespace kvc::http {
 
@@ -29,7 +31,7 @@ std::string Request::Header(const std::string& name) const {
 std::string OpenAiErrorBody(const std::string& message, const std::string& type,
                             const std::string& code) {
   nlohmann::json j = {{"error", {{"message", message}, {"type", type}, {"code", code}}}};
-  return j.dump();
+  return DumpJson(j);
 }
 
 class Session;
@@ -37,6 +39,7 @@ class Session;
 struct HttpServer::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)), acceptor(ioc) {}
   void Accept();
+  void RunIoThread();
   void Register(const std::shared_ptr<Session>& s);
   void Unregister(Session* s);
 
@@ -109,6 +112,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read();
   void OnRead(beast::error_code ec);
   void Dispatch();
+  void DispatchOrThrow(std::shared_ptr<ResponseWriter>* writer_out);
+  void AnswerInternalError(const std::shared_ptr<ResponseWriter>& writer) noexcept;
   void WriteResponse(bhttp::response<bhttp::string_body> response);
   void Enqueue(std::string bytes, bool last);
   void WriteNext();
@@ -140,14 +145,19 @@ class WriterImpl final : public ResponseWriter {
 
   ~WriterImpl() override {
     // A handler that dropped the request without answering must not leave the
-    // client waiting forever.
-    if (session_->reply_state().load() == ReplyState::kNone) {
-      Respond(500, "application/json",
-              OpenAiErrorBody("the server dropped the request without a response", "server_error",
-                              "internal_error"),
-              {});
-    } else if (session_->reply_state().load() == ReplyState::kStreaming) {
-      End();
+    // client waiting forever. A destructor must not throw (it may run on any
+    // thread, outside every handler): anything that fails here is logged.
+    try {
+      if (session_->reply_state().load() == ReplyState::kNone) {
+        Respond(500, "application/json",
+                OpenAiErrorBody("the server dropped the request without a response", "server_error",
+                                "internal_error"),
+                {});
+      } else if (session_->reply_state().load() == ReplyState::kStreaming) {
+        End();
+      }
+    } catch (...) {
+      Logger("http")->error("answering a dropped request failed");
     }
   }
 
@@ -239,7 +249,44 @@ void Session::OnRead(beast::error_code ec) {
   Dispatch();
 }
 
+// The last-resort handler: nothing a route handler (or the request's bytes)
+// does may escape onto the I/O thread. The 500 it answers carries no
+// exception text and echoes nothing from the request.
 void Session::Dispatch() {
+  std::shared_ptr<ResponseWriter> writer;
+  try {
+    DispatchOrThrow(&writer);
+  } catch (const std::exception& e) {
+    Logger("http")->error("request handler failed: {}", e.what());
+    AnswerInternalError(writer);
+  } catch (...) {
+    Logger("http")->error("request handler failed with a non-standard exception");
+    AnswerInternalError(writer);
+  }
+}
+
+void Session::AnswerInternalError(const std::shared_ptr<ResponseWriter>& writer) noexcept {
+  try {
+    static const std::string body =
+        OpenAiErrorBody("internal server error", "server_error", "internal_error");
+    if (writer) {
+      writer->Respond(500, "application/json", body, {});
+      return;
+    }
+    // Failed before a writer existed: answer directly and close.
+    reply_state_ = ReplyState::kResponded;
+    bhttp::response<bhttp::string_body> r{bhttp::status::internal_server_error, 11};
+    r.set(bhttp::field::content_type, "application/json");
+    r.body() = body;
+    r.keep_alive(false);
+    r.prepare_payload();
+    WriteResponse(std::move(r));
+  } catch (...) {
+    Close();
+  }
+}
+
+void Session::DispatchOrThrow(std::shared_ptr<ResponseWriter>* writer_out) {
   auto& msg = parser_->get();
   keep_alive_ = msg.keep_alive();
   Request req;
@@ -259,6 +306,7 @@ void Session::Dispatch() {
 
   reply_state_ = ReplyState::kNone;
   auto writer = std::make_shared<WriterImpl>(shared_from_this(), keep_alive_, msg.version());
+  *writer_out = writer;
   auto it = server_->routes.find({req.method, req.path});
   if (it == server_->routes.end()) {
     bool path_known = false;
@@ -275,14 +323,7 @@ void Session::Dispatch() {
     }
     return;
   }
-  try {
-    it->second(req, writer);
-  } catch (const std::exception& e) {
-    writer->Respond(500, "application/json",
-                    OpenAiErrorBody(std::string("internal error: ") + e.what(), "server_error",
-                                    "internal_error"),
-                    {});
-  }
+  it->second(req, writer);
 }
 
 void Session::WriteResponse(bhttp::response<bhttp::string_body> response) {
@@ -360,6 +401,22 @@ void Session::Close() {
   server_->Unregister(this);
 }
 
+// Runs the event loop until it is stopped. An exception out of a completion
+// handler would end the thread (and std::terminate the process): it is logged
+// and the loop goes on serving the other connections.
+void HttpServer::Impl::RunIoThread() {
+  for (;;) {
+    try {
+      ioc.run();
+      return;  // stopped
+    } catch (const std::exception& e) {
+      Logger("http")->error("I/O thread caught: {}", e.what());
+    } catch (...) {
+      Logger("http")->error("I/O thread caught a non-standard exception");
+    }
+  }
+}
+
 void HttpServer::Impl::Register(const std::shared_ptr<Session>& s) {
   std::lock_guard lock(mu);
   sessions[s.get()] = s;
@@ -410,7 +467,7 @@ Status HttpServer::Start() {
   impl_->work.emplace(net::make_work_guard(impl_->ioc));
   impl_->Accept();
   for (int i = 0; i < std::max(1, impl_->options.io_threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->threads.emplace_back([this] { impl_->RunIoThread(); });
   }
   return Status();
 }

@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <thread>
 
+#include "kvc/common/utf8.h"
+
 namespace kvc::http {
 namespace {
 
@@ -82,6 +84,17 @@ class HttpServerTest : public ::testing::Test {
       held_ = w;  // keeps the stream open until the client leaves
     });
     server_->Route("GET", "/drop", [](const Request&, std::shared_ptr<ResponseWriter>) {});
+    // Rejects the request, echoing a header into the JSON error (as handlers do).
+    server_->Route("GET", "/reject", [](const Request& r, std::shared_ptr<ResponseWriter> w) {
+      w->Respond(400, "application/json",
+                 OpenAiErrorBody("bad header '" + r.Header("x-kvc-test") + "'",
+                                 "invalid_request_error", "bad"));
+    });
+    server_->Route("GET", "/throw", [](const Request&, std::shared_ptr<ResponseWriter>) {
+      throw std::runtime_error("secret detail \xFF");
+    });
+    server_->Route("GET", "/throw-int",
+                   [](const Request&, std::shared_ptr<ResponseWriter>) { throw 42; });
     ASSERT_TRUE(server_->Start().ok());
   }
   void TearDown() override {
@@ -181,6 +194,57 @@ TEST_F(HttpServerTest, DroppedWriterAnswers500) {
   Client c(server_->port());
   c.Send("GET /drop HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   EXPECT_NE(c.ReadAll().find("HTTP/1.1 500"), std::string::npos);
+}
+
+// The body of a complete response read with ReadAll (after the blank line).
+std::string BodyOf(const std::string& response) {
+  const size_t at = response.find("\r\n\r\n");
+  return at == std::string::npos ? "" : response.substr(at + 4);
+}
+
+// Raw 0xFF, an overlong NUL (C0 80) and a lone surrogate (ED A0 80) in the path and
+// in a header value that a handler echoes into JSON: each gets a 4xx whose body is
+// valid UTF-8 JSON, and the server keeps serving (the issue-16 crash: the 404 body
+// echoed the path and serialising it threw on an I/O thread).
+TEST_F(HttpServerTest, InvalidUtf8InPathAndHeaderGets4xxAndServerLives) {
+  StartServer();
+  for (const std::string bad : {"\xFF\xFE", "\xC0\x80", "\xED\xA0\x80"}) {
+    Client path(server_->port());
+    path.Send("GET /v1/" + bad + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string rp = path.ReadAll();
+    EXPECT_EQ(rp.rfind("HTTP/1.1 404", 0), 0u) << rp;
+    EXPECT_TRUE(IsValidUtf8(BodyOf(rp))) << rp;
+    EXPECT_NE(BodyOf(rp).find("\"error\""), std::string::npos) << rp;
+
+    Client header(server_->port());
+    header.Send("GET /reject HTTP/1.1\r\nHost: x\r\nX-Kvc-Test: a" + bad +
+                "b\r\nConnection: close\r\n\r\n");
+    const std::string rh = header.ReadAll();
+    EXPECT_EQ(rh.rfind("HTTP/1.1 400", 0), 0u) << rh;
+    EXPECT_TRUE(IsValidUtf8(BodyOf(rh))) << rh;
+    EXPECT_NE(BodyOf(rh).find("bad header 'a\xEF\xBF\xBD"), std::string::npos) << rh;
+
+    Client good(server_->port());
+    good.Send("GET /hello?after HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(good.ReadAll().find("hello after"), std::string::npos) << "server stopped serving";
+  }
+}
+
+// A handler that throws (a standard exception or anything else) gets a 500 that
+// carries no exception text, and the server keeps serving.
+TEST_F(HttpServerTest, ThrowingHandlerAnswers500WithoutExceptionText) {
+  StartServer();
+  for (const char* path : {"/throw", "/throw-int"}) {
+    Client c(server_->port());
+    c.Send(std::string("GET ") + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    const std::string r = c.ReadAll();
+    EXPECT_EQ(r.rfind("HTTP/1.1 500", 0), 0u) << r;
+    EXPECT_EQ(r.find("secret"), std::string::npos) << r;
+    EXPECT_TRUE(IsValidUtf8(BodyOf(r))) << r;
+  }
+  Client good(server_->port());
+  good.Send("GET /hello?x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(good.ReadAll().find("hello x"), std::string::npos);
 }
 
 // Hundreds of concurrently open streams are held by two I/O threads, and Shutdown
