@@ -1,15 +1,17 @@
 // kvc-conductor as a real process: node registry over gRPC with a cluster token,
 // the Admin API through kvcctl with an admin token, and the HTTP front door's
 // validation, auth and availability answers.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "kvc/common/loopback_socket.h"
 #include "kvc/common/utf8.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
@@ -159,8 +161,19 @@ TEST_F(ConductorAdminTest, LookupWithoutMaster) {
 // Sends raw bytes on a fresh loopback connection and reads the answer to EOF
 // (every read has a deadline).
 std::string RawExchange(int port, const std::string& bytes) {
-  const int fd = ConnectLoopback(port, milliseconds(5000));
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
   (void)!write(fd, bytes.data(), bytes.size());
   std::string out;
   char buf[4096];
