@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/store_bench_internal.h"
+#include "kvc/common/json.h"
 
 extern char** environ;
 
@@ -180,7 +181,7 @@ void Print(const StoreBenchConfig& c, const StoreBenchResult& r) {
     j["transfer_reference_backend"] = r.transfer_backend;
     j["get_vs_transfer"] = get_ops * c.value_size / r.transfer_bytes_per_second;
   }
-  std::printf("%s\n", j.dump().c_str());
+  std::printf("%s\n", kvc::DumpJson(j).c_str());
 }
 
 int Run(const StoreBenchConfig& c) {

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/transfer_bench_internal.h"
+#include "kvc/common/json.h"
 #include "kvc/common/logging.h"
 #include "kvc/transfer/verbs_probe.h"
 
@@ -124,7 +125,7 @@ void Print(const TransferBenchConfig& c, const TransferBenchResult& r) {
       {"slice_bytes", r.backend == "shm" ? c.engine.shm_slice_bytes : c.engine.slice_bytes},
       {"tcp_connections", c.engine.tcp_connections_per_peer},
       {"working_set", uint64_t{c.threads} * ThreadSpan(c)}};
-  std::printf("%s\n", j.dump().c_str());
+  std::printf("%s\n", kvc::DumpJson(j).c_str());
   std::fflush(stdout);
 }
 

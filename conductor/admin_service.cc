@@ -77,12 +77,12 @@ AdminServiceImpl::AdminServiceImpl(membership::MembershipView& members, SloStore
       admin_token_(std::move(admin_token)),
       lookup_(lookup) {}
 
-#define KVC_REQUIRE_ADMIN(ctx)                                                                \
-  do {                                                                                        \
-    if (Status auth = CheckBearerToken(*(ctx), admin_token_); !auth.ok()) {                   \
-      Logger("admin")->warn("refused admin call from {}: {}", (ctx)->peer(), auth.message()); \
-      return ToGrpcStatus(auth);                                                              \
-    }                                                                                         \
+#define KVC_REQUIRE_ADMIN(ctx)                                                       \
+  do {                                                                               \
+    if (Status auth = CheckBearerToken(*(ctx), admin_token_); !auth.ok()) {          \
+      LogRefusedCall("admin", (ctx)->peer(), __func__, std::string(auth.message())); \
+      return ToGrpcStatus(auth);                                                     \
+    }                                                                                \
   } while (0)
 
 grpc::Status AdminServiceImpl::ListNodes(grpc::ServerContext* ctx, const kvc::v1::ListNodesRequest*,

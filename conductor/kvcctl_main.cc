@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kvc/common/config.h"
+#include "kvc/common/json.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/rpc/grpc_status.h"
@@ -94,7 +95,7 @@ int RunHealth(const CtlOptions& o) {
   const std::string text = status.ok() ? *status : std::string(status.status().message());
   if (o.json) {
     nlohmann::json j = {{"target", o.target}, {"serving", serving}, {"status", text}};
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", kvc::DumpJson(j).c_str());
   } else {
     std::printf("%-24s %s\n", o.target.c_str(), text.c_str());
   }

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kvc/common/json.h"
 
 namespace kvc::local {
 namespace {
@@ -74,7 +75,7 @@ Status SaveState(const std::string& dir, const ClusterState& s) {
             {"model_id", s.model_id},
             {"engine", s.engine},
             {"processes", procs}};
-  return WritePrivate(dir + "/cluster.json", j.dump(2) + "\n");
+  return WritePrivate(dir + "/cluster.json", kvc::DumpJson(j, 2) + "\n");
 }
 
 StatusOr<ClusterState> LoadState(const std::string& dir) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_format.h"
+#include "kvc/common/json.h"
 #include "local/cluster.h"
 #include "local/cluster_probe.h"
 
@@ -39,7 +40,7 @@ void PrintJson(const ClusterState& s, const ClusterHealth& h) {
                       {"prefill_up", h.prefill_up},
                       {"decode_up", h.decode_up},
                       {"http_health", h.http_status}};
-  std::cout << j.dump(2) << "\n";
+  std::cout << kvc::DumpJson(j, 2) << "\n";
 }
 
 void PrintTable(const std::string& dir, const ClusterState& s, const ClusterHealth& h) {

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "kvc/common/json.h"
 
 namespace kvc::transfer {
 
@@ -56,7 +57,7 @@ std::string EncodeSegmentDescriptor(const SegmentDescriptor& d) {
                       {"topology", d.topology_json}};
   if (!d.shm_socket.empty()) j["shm_socket"] = d.shm_socket;
   if (!d.verbs_nics.empty()) j["verbs_nics"] = d.verbs_nics;
-  return j.dump();
+  return kvc::DumpJson(j);
 }
 
 namespace {

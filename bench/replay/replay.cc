@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/sim/simulator.h"
+#include "kvc/common/json.h"
 #include "kvc/http/client.h"
 
 namespace kvc::replay {
@@ -108,7 +109,7 @@ void RunOne(const trace::TraceRequest& t, const ReplayOptions& o, const http::Ur
     ++chunks;
     return true;
   };
-  auto result = http::Fetch(target, "POST", "/v1/completions", body.dump(), post, on_event);
+  auto result = http::Fetch(target, "POST", "/v1/completions", kvc::DumpJson(body), post, on_event);
   r->e2e_s = std::chrono::duration<double>(SteadyClock::now() - sent).count();
   if (!result.ok()) {
     r->outcome = "error";

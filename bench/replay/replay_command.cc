@@ -9,6 +9,7 @@
 #include "bench/replay/replay.h"
 #include "bench/sim/report.h"
 #include "bench/trace/trace.h"
+#include "kvc/common/json.h"
 
 namespace kvc::bench {
 namespace {
@@ -60,7 +61,7 @@ Status WriteOutputs(const std::string& dir, const std::vector<replay::RequestRec
                         {"tbt_s", r.tbt_s},
                         {"e2e_s", r.e2e_s},
                         {"gaps_s", r.gaps_s}};
-    jsonl += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    jsonl += kvc::DumpJson(j) + "\n";
     const bool ok = r.outcome == "ok";
     csv += absl::StrFormat("%d,%.6f,%d,%d,%d,%d,%d,%s,%.6f,%.6f,%.6f\n", r.index, r.send_s,
                            r.input_tokens, r.max_tokens, r.cached_tokens, r.completion_tokens,
@@ -68,7 +69,7 @@ Status WriteOutputs(const std::string& dir, const std::vector<replay::RequestRec
   }
   KVC_RETURN_IF_ERROR(sim::WriteTextFile(dir + "/requests.jsonl", jsonl));
   KVC_RETURN_IF_ERROR(sim::WriteTextFile(dir + "/requests.csv", csv));
-  KVC_RETURN_IF_ERROR(sim::WriteTextFile(dir + "/summary.json", summary.dump(2) + "\n"));
+  KVC_RETURN_IF_ERROR(sim::WriteTextFile(dir + "/summary.json", kvc::DumpJson(summary, 2) + "\n"));
   KVC_RETURN_IF_ERROR(sim::WriteTextFile(
       dir + "/plots.gp", sim::RunPlotScript(dir + "/requests.csv", dir + "/replay")));
   if (Status s = sim::RunGnuplot(dir + "/plots.gp"); !s.ok()) {
@@ -107,7 +108,7 @@ int Run(const ReplayArgs& a) {
       return 1;
     }
   }
-  std::printf("%s\n", summary.dump().c_str());
+  std::printf("%s\n", kvc::DumpJson(summary).c_str());
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "bench/sim/simulator.h"
 #include "bench/sim/sweep.h"
 #include "kvc/common/config.h"
+#include "kvc/common/json.h"
 
 namespace kvc::sim {
 namespace {
@@ -120,13 +121,13 @@ int Run(const SimFlags& flags) {
   if (!flags.out.empty()) {
     const std::string& d = flags.out;
     Status s = MakeDirectories(d);
-    if (s.ok()) s = WriteTextFile(d + "/summary.json", summary.dump(2) + "\n");
+    if (s.ok()) s = WriteTextFile(d + "/summary.json", kvc::DumpJson(summary, 2) + "\n");
     if (s.ok()) s = WriteRequestsCsv(d + "/requests.csv", result->requests);
     if (s.ok()) s = WriteTextFile(d + "/plots.gp", RunPlotScript(d + "/requests.csv", d + "/cdf"));
     if (!s.ok()) return Fail(1, s);
     Warn(RunGnuplot(d + "/plots.gp"));
   }
-  std::printf("%s\n", summary.dump().c_str());
+  std::printf("%s\n", kvc::DumpJson(summary).c_str());
   return 0;
 }
 
@@ -140,12 +141,13 @@ int CacheCurve(const std::string& trace_path, const std::string& capacities,
   for (double cap : *caps) {
     const double rate = PrefixHitRate(*trace, static_cast<int64_t>(cap));
     nlohmann::json j = {{"capacity_tokens", static_cast<int64_t>(cap)}, {"hit_rate", rate}};
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", kvc::DumpJson(j).c_str());
     absl::StrAppend(&data, static_cast<int64_t>(cap), " ", rate, "\n");
   }
   const double unbounded = PrefixHitRate(*trace, -1);
-  std::printf("%s\n",
-              nlohmann::json({{"capacity_tokens", "inf"}, {"hit_rate", unbounded}}).dump().c_str());
+  std::printf(
+      "%s\n",
+      kvc::DumpJson(nlohmann::json({{"capacity_tokens", "inf"}, {"hit_rate", unbounded}})).c_str());
   if (out.empty()) return 0;
   Status s = MakeDirectories(out);
   if (s.ok()) s = WriteTextFile(out + "/cache_curve.dat", data);

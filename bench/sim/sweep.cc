@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/sim/report.h"
+#include "kvc/common/json.h"
 
 namespace kvc::sim {
 namespace {
@@ -68,7 +69,7 @@ Status WriteSweepOutputs(const std::string& out, const std::vector<SweepPoint>& 
                          const std::vector<double>& tbts) {
   KVC_RETURN_IF_ERROR(MakeDirectories(out));
   std::string jsonl;
-  for (const SweepPoint& p : points) absl::StrAppend(&jsonl, PointJson(p).dump(), "\n");
+  for (const SweepPoint& p : points) absl::StrAppend(&jsonl, kvc::DumpJson(PointJson(p)), "\n");
   KVC_RETURN_IF_ERROR(WriteTextFile(out + "/sweep.jsonl", jsonl));
   for (const std::string& system : systems) {
     std::string data;
@@ -173,7 +174,7 @@ int RunSweep(const std::string& trace_path, const SimOptions& base, const SweepF
   if (!trace.ok()) return fail(trace.status(), 2);
   auto points = Sweep(*trace, base, *systems, *rates, *tbts);
   if (!points.ok()) return fail(points.status(), 2);
-  for (const SweepPoint& p : *points) std::printf("%s\n", PointJson(p).dump().c_str());
+  for (const SweepPoint& p : *points) std::printf("%s\n", kvc::DumpJson(PointJson(p)).c_str());
   if (out.empty()) return 0;
   if (Status s = WriteSweepOutputs(out, *points, *systems, *rates, *tbts); !s.ok()) {
     return fail(s, 1);

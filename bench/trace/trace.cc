@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/json.h"
 
 namespace kvc::trace {
 namespace {
@@ -31,7 +32,7 @@ StatusOr<int64_t> PositiveInt(const json& obj, const char* primary, const char* 
   }
   if (!value->is_number_integer() || value->get<int64_t>() <= 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", primary, "' must be a positive integer, got ", value->dump()));
+        absl::StrCat("'", primary, "' must be a positive integer, got ", kvc::DumpJson(*value)));
   }
   return value->get<int64_t>();
 }
@@ -43,7 +44,7 @@ Status ReadHashIds(const json& obj, TraceRequest& request) {
   for (const json& id : ids) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("'hash_ids' must hold non-negative integers, got ", id.dump()));
+          absl::StrCat("'hash_ids' must hold non-negative integers, got ", kvc::DumpJson(id)));
     }
     request.hash_ids.push_back(id.get<int64_t>());
   }

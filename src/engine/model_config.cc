@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "kvc/common/json.h"
+
 namespace kvc::engine {
 namespace {
 
@@ -169,7 +171,7 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
   if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
-  return j.dump(2) + "\n";
+  return kvc::DumpJson(j, 2) + "\n";
 }
 
 }  // namespace kvc::engine

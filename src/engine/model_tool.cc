@@ -6,6 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "kvc/common/json.h"
 #include "kvc/engine/generator.h"
 #include "kvc/engine/tiny_model.h"
 #include "kvc/tokenizer/chat_template.h"
@@ -98,7 +99,7 @@ int RunGenerate(GenerateArgs args) {
                       {"finish_reason", result->finish_reason},
                       {"backend", (*engine)->backend()}};
   // Invalid UTF-8 (a random model can end on half a character) is replaced, not fatal.
-  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  std::cout << kvc::DumpJson(j) << "\n";
   return 0;
 }
 
@@ -152,7 +153,7 @@ int RunBench(const BenchArgs& args) {
               << "% of it (weight matmuls only)\n";
     j["reference_sgemm_gflops"] = ref;
   }
-  std::cout << j.dump() << "\n";
+  std::cout << kvc::DumpJson(j) << "\n";
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kvc/common/json.h"
 #include "kvc/engine/safetensors.h"
 
 namespace kvc::engine {
@@ -46,7 +47,7 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
                       {"data_offsets", {offset, offset + EncodedSize(t)}}};
     offset += EncodedSize(t);
   }
-  std::string text = header.dump();
+  std::string text = kvc::DumpJson(header);
   while (text.size() % 8 != 0) text.push_back(' ');  // keep tensor data 8-byte aligned
   const std::string tmp = path + ".tmp";
   {
@@ -88,7 +89,7 @@ Status WriteShardedSafetensors(const std::string& dir, const std::vector<TensorT
   }
   json index = {{"metadata", json::object()}, {"weight_map", weight_map}};
   std::ofstream out(dir + "/model.safetensors.index.json", std::ios::trunc);
-  out << index.dump(2) << "\n";
+  out << kvc::DumpJson(index, 2) << "\n";
   if (!out.flush()) return absl::ResourceExhaustedError("cannot write index in " + dir);
   return absl::OkStatus();
 }

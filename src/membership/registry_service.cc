@@ -12,7 +12,7 @@ RegistryService::RegistryService(RegistryBackend& backend, std::string cluster_t
 
 Status RegistryService::Admit(Ctx* ctx, const char* what) const {
   if (Status auth = CheckBearerToken(*ctx, cluster_token_); !auth.ok()) {
-    Logger("membership")->warn("refused {} from {}: {}", what, ctx->peer(), auth.message());
+    LogRefusedCall("membership", ctx->peer(), what, std::string(auth.message()));
     return auth;
   }
   if (gate_) return gate_();

@@ -1,5 +1,11 @@
 #include "kvc/rpc/auth.h"
 
+#include <atomic>
+
+#include "kvc/common/log_rate_limiter.h"
+#include "kvc/common/logging.h"
+#include "kvc/common/utf8.h"
+
 namespace kvc {
 
 bool BearerMatches(const std::string& header_value, const std::string& expected) {
@@ -23,6 +29,25 @@ Status CheckBearerToken(const grpc::ServerContext& context, const std::string& e
   }
   return Status();
 }
+
+namespace {
+std::atomic<uint64_t> refused_calls{0};
+}  // namespace
+
+void LogRefusedCall(std::string_view component, std::string_view peer, std::string_view method,
+                    std::string_view why) {
+  refused_calls.fetch_add(1, std::memory_order_relaxed);
+  static LogRateLimiter limiter(Clock::Real(), std::chrono::seconds(10));
+  uint64_t suppressed = 0;
+  if (!limiter.Allow(&suppressed)) return;
+  // The method name comes from the wire: keep the log line valid UTF-8.
+  Logger(component)->warn("refused {} from {}: {}{}", ToValidUtf8(method), ToValidUtf8(peer), why,
+                          suppressed == 0 ? std::string()
+                                          : " (" + std::to_string(suppressed) +
+                                                " more refused calls not logged in the last 10 s)");
+}
+
+uint64_t RefusedCalls() { return refused_calls.load(std::memory_order_relaxed); }
 
 void AddBearerToken(grpc::ClientContext* context, const std::string& token) {
   if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);

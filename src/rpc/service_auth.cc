@@ -53,10 +53,12 @@ class TokenCheckingHandler : public MethodHandler {
 
   void RunHandler(const HandlerParameter& param) override {
     const auto& ctx = *static_cast<const grpc::ServerContextBase*>(param.server_context);
-    if (Authorized(ctx)) {
+    const char* why = nullptr;
+    if (Authorized(ctx, &why)) {
       inner_->handler()->RunHandler(param);
       return;
     }
+    LogRefusedCall("auth", ctx.peer(), inner_->name(), why);
     // The original handler destroys the request only when it runs; every kvc
     // request is a protobuf message whose Message base sits at offset 0.
     if (param.request != nullptr)
@@ -75,11 +77,19 @@ class TokenCheckingHandler : public MethodHandler {
   }
 
  private:
-  bool Authorized(const grpc::ServerContextBase& ctx) const {
+  // On refusal *why says what was wrong (never the token itself).
+  bool Authorized(const grpc::ServerContextBase& ctx, const char** why) const {
     const auto& md = ctx.client_metadata();
     auto it = md.find("authorization");
-    if (it == md.end()) return false;
-    return BearerMatches(std::string(it->second.data(), it->second.size()), token_);
+    if (it == md.end()) {
+      *why = "no cluster token (authorization metadata missing)";
+      return false;
+    }
+    if (!BearerMatches(std::string(it->second.data(), it->second.size()), token_)) {
+      *why = "wrong cluster token";
+      return false;
+    }
+    return true;
   }
 
   // A callback stream must be answered by a reactor: run a byte-level streaming

@@ -82,22 +82,28 @@ class ServiceAuthTest : public ::testing::Test {
   std::unique_ptr<v1::Decode::Stub> stub_;
 };
 
-// The right token reaches the method; none or a wrong one never does.
+// The right token reaches the method; none or a wrong one never does, and each
+// refusal is recorded (counted and logged, rate-limited) on the serving node.
 TEST_F(ServiceAuthTest, UnaryNeedsTheToken) {
   Start("secret");
+  const uint64_t refused_before = RefusedCalls();
   EXPECT_EQ(CallCancel("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(CallCancel("wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(service_.calls.load(), 0);
+  EXPECT_EQ(RefusedCalls() - refused_before, 2u);
   EXPECT_TRUE(CallCancel("secret").ok());
   EXPECT_EQ(service_.calls.load(), 1);
+  EXPECT_EQ(RefusedCalls() - refused_before, 2u) << "an accepted call is not a refusal";
 }
 
 // Callback server-streaming methods are guarded the same way and still stream when allowed.
 TEST_F(ServiceAuthTest, StreamingNeedsTheToken) {
   Start("secret");
+  const uint64_t refused_before = RefusedCalls();
   auto [bad, bad_n] = CallDecode("nope");
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(bad_n, 0);
+  EXPECT_EQ(RefusedCalls() - refused_before, 1u);
   auto [good, good_n] = CallDecode("secret");
   EXPECT_TRUE(good.ok()) << good.error_message();
   EXPECT_EQ(good_n, 2);

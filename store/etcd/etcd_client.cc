@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "kvc/common/json.h"
 #include "kvc/http/client.h"
 
 namespace kvc::store {
@@ -80,7 +81,8 @@ StatusOr<std::string> EtcdClient::Post(const std::string& path, const std::strin
 }
 
 StatusOr<int64_t> EtcdClient::GrantLease(int64_t ttl_s) {
-  KVC_ASSIGN_OR_RETURN(std::string body, Post("/v3/lease/grant", json{{"TTL", ttl_s}}.dump()));
+  KVC_ASSIGN_OR_RETURN(std::string body,
+                       Post("/v3/lease/grant", kvc::DumpJson(json{{"TTL", ttl_s}})));
   KVC_ASSIGN_OR_RETURN(json j, Parse(body));
   const int64_t id = Int64Field(j, "ID");
   if (id == 0) return absl::InternalError("etcd: lease grant without ID: " + body);
@@ -88,8 +90,9 @@ StatusOr<int64_t> EtcdClient::GrantLease(int64_t ttl_s) {
 }
 
 Status EtcdClient::KeepAlive(int64_t lease_id) {
-  KVC_ASSIGN_OR_RETURN(std::string body,
-                       Post("/v3/lease/keepalive", json{{"ID", std::to_string(lease_id)}}.dump()));
+  KVC_ASSIGN_OR_RETURN(
+      std::string body,
+      Post("/v3/lease/keepalive", kvc::DumpJson(json{{"ID", std::to_string(lease_id)}})));
   KVC_ASSIGN_OR_RETURN(json j, Parse(body));
   const json result = j.contains("result") ? j["result"] : j;
   if (Int64Field(result, "TTL") <= 0) {
@@ -99,7 +102,7 @@ Status EtcdClient::KeepAlive(int64_t lease_id) {
 }
 
 Status EtcdClient::RevokeLease(int64_t lease_id) {
-  return Post("/v3/lease/revoke", json{{"ID", std::to_string(lease_id)}}.dump()).status();
+  return Post("/v3/lease/revoke", kvc::DumpJson(json{{"ID", std::to_string(lease_id)}})).status();
 }
 
 StatusOr<bool> EtcdClient::CreateIfAbsent(const std::string& key, const std::string& value,
@@ -111,13 +114,14 @@ StatusOr<bool> EtcdClient::CreateIfAbsent(const std::string& key, const std::str
        json::array(
            {{{"request_put",
               {{"key", B64(key)}, {"value", B64(value)}, {"lease", std::to_string(lease_id)}}}}})}};
-  KVC_ASSIGN_OR_RETURN(std::string body, Post("/v3/kv/txn", txn.dump()));
+  KVC_ASSIGN_OR_RETURN(std::string body, Post("/v3/kv/txn", kvc::DumpJson(txn)));
   KVC_ASSIGN_OR_RETURN(json j, Parse(body));
   return j.contains("succeeded") && j["succeeded"].is_boolean() && j["succeeded"].get<bool>();
 }
 
 StatusOr<std::optional<std::string>> EtcdClient::Get(const std::string& key) {
-  KVC_ASSIGN_OR_RETURN(std::string body, Post("/v3/kv/range", json{{"key", B64(key)}}.dump()));
+  KVC_ASSIGN_OR_RETURN(std::string body,
+                       Post("/v3/kv/range", kvc::DumpJson(json{{"key", B64(key)}})));
   KVC_ASSIGN_OR_RETURN(json j, Parse(body));
   if (!j.contains("kvs") || !j["kvs"].is_array() || j["kvs"].empty()) {
     return std::optional<std::string>();

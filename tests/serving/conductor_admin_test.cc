@@ -1,13 +1,18 @@
 // kvc-conductor as a real process: node registry over gRPC with a cluster token,
 // the Admin API through kvcctl with an admin token, and the HTTP front door's
 // validation, auth and availability answers.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "kvc/common/utf8.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/v1/node.grpc.pb.h"
@@ -160,6 +165,69 @@ TEST_F(ConductorAdminTest, LookupWithoutMaster) {
   EXPECT_NE(out.find("UNAVAILABLE"), std::string::npos) << out;
   EXPECT_EQ(Kvcctl({"lookup", "--chat", text}, &out), 1) << out;
   EXPECT_NE(out.find("UNAVAILABLE"), std::string::npos) << out;
+}
+
+// Sends raw bytes on a fresh loopback connection and reads the answer to EOF
+// (every read has a deadline).
+std::string RawExchange(int port, const std::string& bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  (void)!write(fd, bytes.data(), bytes.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+int StatusOf(const std::string& response) {
+  return response.rfind("HTTP/1.", 0) == 0 && response.size() >= 12
+             ? std::atoi(response.substr(9, 3).c_str())
+             : 0;
+}
+
+// Issue 16: the exact unauthenticated request that killed kvc-conductor (0xFF 0xFE
+// in the path), then the other invalid-UTF-8 placements (path, header value, JSON
+// key, JSON string value) with 0xFF, an overlong (C0 80) and a lone surrogate
+// (ED A0 80): each is a 4xx with a valid UTF-8 body, and the process keeps serving.
+TEST_F(ConductorAdminTest, InvalidUtf8RequestsGet4xxAndProcessLives) {
+  ASSERT_NO_FATAL_FAILURE(Start(""));
+  const std::string issue = RawExchange(http_port_, "GET /v1/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(StatusOf(issue), 404) << issue;
+  for (const std::string bad : {"\xFF", "\xC0\x80", "\xED\xA0\x80"}) {
+    std::vector<std::string> requests = {
+        "GET /v1/" + bad + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + bad +
+            "\r\nConnection: close\r\n\r\n"};
+    for (const std::string& body :
+         {R"({"model":"kvc-tiny","messages":[{"role":"user","content":"hi"}],")" + bad + R"(":1})",
+          R"({"model":"kvc-tiny","messages":[{"role":"user","content":")" + bad + R"("}]})",
+          R"({"model":")" + bad + R"(","messages":[{"role":"user","content":"hi"}]})"}) {
+      requests.push_back(
+          "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-1\r\n"
+          "Connection: close\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+    for (const std::string& request : requests) {
+      const std::string r = RawExchange(http_port_, request);
+      const int status = StatusOf(r);
+      EXPECT_TRUE(status >= 400 && status < 500) << request << "\n-> " << r;
+      EXPECT_TRUE(IsValidUtf8(r.substr(std::min(r.find("\r\n\r\n"), r.size())))) << r;
+    }
+  }
+  EXPECT_FALSE(conductor_->WaitFor(milliseconds(0)).has_value()) << "kvc-conductor exited";
+  EXPECT_EQ(HttpRequest(http_port_, "GET", "/health").status, 200);
 }
 
 // HTTP: 401 without a key, 400 for bad bodies, 404 for unknown models, 503 with

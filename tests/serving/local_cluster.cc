@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kvc/common/json.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 
@@ -74,7 +75,7 @@ std::string ChatBody(const std::string& content, int max_tokens, bool stream,
                       {"temperature", 0},
                       {"stream", stream}};
   if (!extra.empty()) j.update(nlohmann::json::parse(extra));
-  return j.dump();
+  return kvc::DumpJson(j);
 }
 
 }  // namespace kvc::testing

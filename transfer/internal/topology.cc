@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/json.h"
 #include "kvc/transfer/segment.h"
 
 namespace kvc::transfer::internal {
@@ -91,7 +92,7 @@ std::string Topology::ToJson() const {
   for (const auto& [location, choice] : matrix) {
     j[location] = {{"preferred", choice.preferred}, {"secondary", choice.secondary}};
   }
-  return j.dump();
+  return kvc::DumpJson(j);
 }
 
 StatusOr<Topology> Topology::FromJson(const std::string& json) {

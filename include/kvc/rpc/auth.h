@@ -5,7 +5,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "kvc/common/secret.h"  // ConstantTimeEquals
 #include "kvc/common/status.h"
@@ -20,5 +22,15 @@ namespace kvc {
 [[nodiscard]] bool BearerMatches(const std::string& header_value, const std::string& expected);
 // Adds the token to an outgoing call (nothing when empty).
 void AddBearerToken(grpc::ClientContext* context, const std::string& token);
+
+// Records a call refused for a missing or wrong token: counts it (RefusedCalls())
+// and logs a warning on logger `component` naming the peer address, the method
+// and `why` (never the token). Rate-limited process-wide to one line per 10 s;
+// the next line says how many refusals were left out, so a flood of bad calls
+// cannot flood the log. Thread-safe.
+void LogRefusedCall(std::string_view component, std::string_view peer, std::string_view method,
+                    std::string_view why);
+// Calls refused for a missing or wrong token in this process so far.
+uint64_t RefusedCalls();
 
 }  // namespace kvc

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "kvc/common/json.h"
 #include "kvc/tokenizer/tokenizer.h"
 #include "src/engine/tokenizer/internal/byte_level.h"
 #include "src/engine/tokenizer/internal/pretokenizer.h"
@@ -73,7 +74,7 @@ Status ParseMerges(const json& merges, std::map<std::pair<std::string, std::stri
 }
 
 PreTokenizerFlavor DetectFlavor(const json& j) {
-  const std::string text = j.contains("pre_tokenizer") ? j["pre_tokenizer"].dump() : "";
+  const std::string text = j.contains("pre_tokenizer") ? kvc::DumpJson(j["pre_tokenizer"]) : "";
   if (text.find("\\\\p{N}{1,3}") != std::string::npos) return PreTokenizerFlavor::kLlama3;
   if (text.find("Split") != std::string::npos && text.find("\\\\p{N}") != std::string::npos &&
       text.find("\\\\r\\\\n\\\\p{L}") != std::string::npos) {
@@ -89,7 +90,7 @@ Status BpeTokenizer::Init(const json& j) {
         "tokenizer.json: model type " + model.value("type", std::string()) +
         " is not supported (byte-level BPE only; use tokenizer.model for SentencePiece)");
   }
-  if (j.dump().find("ByteLevel") == std::string::npos) {
+  if (kvc::DumpJson(j).find("ByteLevel") == std::string::npos) {
     return absl::UnimplementedError(
         "tokenizer.json: not a byte-level BPE (no ByteLevel pre-tokenizer/decoder); for "
         "SentencePiece models provide tokenizer.model");

@@ -108,17 +108,4 @@ std::optional<std::string> SymbolsToBytes(std::string_view token) {
   return out;
 }
 
-size_t CompleteUtf8Prefix(std::string_view s) {
-  // Only the last (up to 3) bytes can be an unfinished sequence.
-  const size_t n = s.size();
-  for (size_t back = 1; back <= 4 && back <= n; ++back) {
-    const auto c = static_cast<uint8_t>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    const size_t len = SequenceLength(c);
-    if (len > back) return n - back;  // lead byte whose sequence is not finished
-    return n;
-  }
-  return n;
-}
-
 }  // namespace kvc::tokenizer::internal

@@ -1,6 +1,6 @@
 #include "kvc/tokenizer/incremental_detokenizer.h"
 
-#include "src/engine/tokenizer/internal/byte_level.h"
+#include "kvc/common/utf8.h"
 
 namespace kvc::tokenizer {
 
@@ -8,16 +8,15 @@ std::string IncrementalDetokenizer::Add(int32_t id) {
   if (skip_special_ && tokenizer_.IsSpecial(id)) return "";
   pending_ += tokenizer_.TokenBytes(id, first_);
   first_ = false;
-  const size_t complete = internal::CompleteUtf8Prefix(pending_);
-  std::string out = pending_.substr(0, complete);
-  pending_.erase(0, complete);
+  // A model may emit any byte sequence: what cannot become valid UTF-8 becomes
+  // U+FFFD now; a character that may still complete waits for the next token.
+  std::string out = TakeValidUtf8(&pending_, /*flush=*/false);
   text_ += out;
   return out;
 }
 
 std::string IncrementalDetokenizer::Flush() {
-  std::string out;
-  out.swap(pending_);
+  std::string out = TakeValidUtf8(&pending_, /*flush=*/true);
   text_ += out;
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kvc/common/json.h"
 #include "src/engine/tokenizer/internal/byte_level.h"
 
 namespace kvc::tokenizer {
@@ -77,7 +78,7 @@ std::string BuildByteLevelTokenizerJson(const ByteLevelTokenizerSpec& spec) {
                 {"byte_fallback", false},
                 {"vocab", vocab},
                 {"merges", merges}}}};
-  return doc.dump(1) + "\n";
+  return kvc::DumpJson(doc, 1) + "\n";
 }
 
 std::vector<std::string> KvcTinySpecialTokens() {

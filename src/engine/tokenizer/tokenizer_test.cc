@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 
+#include "kvc/common/utf8.h"
 #include "kvc/tokenizer/chat_template.h"
 #include "kvc/tokenizer/incremental_detokenizer.h"
 #include "kvc/tokenizer/tokenizer_builder.h"
@@ -119,6 +121,44 @@ TEST(IncrementalDetokenizerTest, NeverSplitsACharacter) {
   ASSERT_EQ(emoji.size(), 4u);
   for (size_t i = 0; i + 1 < emoji.size(); ++i) EXPECT_EQ(d2.Add(emoji[i]), "");
   EXPECT_EQ(d2.Add(emoji.back()), "🚀");
+}
+
+// Bytes that cannot form a character (stray continuation, C0, FF, a lead byte
+// cut off by another) come out as U+FFFD, piece by piece, and an unfinished
+// character at the end is flushed as U+FFFD: every piece is valid UTF-8.
+TEST(IncrementalDetokenizerTest, InvalidBytesBecomeReplacementCharacters) {
+  auto tok = MakeBpe(false);
+  const std::string bytes =
+      "a\xFF\xC0\x80"
+      "b\xE6\x9D"
+      "c\xED\xA0\x80\xF0\x9F";
+  IncrementalDetokenizer detok(*tok);
+  std::string streamed;
+  for (int32_t id : tok->Encode(bytes, /*parse_special=*/false)) {
+    const std::string piece = detok.Add(id);
+    EXPECT_TRUE(IsValidUtf8(piece)) << piece;
+    streamed += piece;
+  }
+  const std::string tail = detok.Flush();
+  EXPECT_EQ(tail, kUtf8Replacement) << "the unfinished 4-byte character";
+  streamed += tail;
+  EXPECT_EQ(streamed, ToValidUtf8(bytes));
+  EXPECT_EQ(detok.text(), streamed);
+}
+
+// Random token ids (what a random-weight model emits) always stream as valid UTF-8.
+TEST(IncrementalDetokenizerTest, RandomTokensStreamValidUtf8) {
+  auto tok = MakeBpe(true);
+  std::mt19937 rng(16);
+  for (int round = 0; round < 50; ++round) {
+    IncrementalDetokenizer detok(*tok, /*skip_special=*/round % 2 == 0);
+    for (int i = 0; i < 200; ++i) {
+      const std::string piece = detok.Add(static_cast<int32_t>(rng() % tok->vocab_size()));
+      ASSERT_TRUE(IsValidUtf8(piece)) << "round " << round << " token " << i;
+    }
+    ASSERT_TRUE(IsValidUtf8(detok.Flush()));
+    EXPECT_TRUE(IsValidUtf8(detok.text()));
+  }
 }
 
 // SentencePiece: a model trained here round-trips text and is found by LoadTokenizer,

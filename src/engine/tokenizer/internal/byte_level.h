@@ -27,8 +27,4 @@ std::vector<std::string> BytesToSymbols(std::string_view bytes);
 // outside the alphabet.
 std::optional<std::string> SymbolsToBytes(std::string_view token);
 
-// Length of the longest prefix of `s` that is complete UTF-8 (an incomplete
-// sequence at the end is left out; invalid bytes in the middle count as complete).
-size_t CompleteUtf8Prefix(std::string_view s);
-
 }  // namespace kvc::tokenizer::internal
