@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   }
   kvc::worker::WorkerNode& n = **node;
   options.worker.model_id = n.model_id();  // block keys are chained from the served id
+  options.worker.node_id = n.node_id();    // blocks held here are local, not fetched
   auto worker =
       kvc::prefill::PrefillWorker::Create(options.worker, n.engine(), n.transfer(), n.store());
   if (!worker.ok()) {

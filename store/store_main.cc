@@ -5,6 +5,9 @@
 
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
+#include "kvc/common/net_address.h"
+#include "kvc/http/metrics_endpoint.h"
 #include "kvc/rpc/server.h"
 #include "kvc/rpc/service_auth.h"
 #include "kvc/store/store_options.h"
@@ -70,12 +73,19 @@ int Serve(const kvc::StoreOptions& options) {
     log->error("{}", rpc.status().message());
     return 1;
   }
+  auto metrics = kvc::http::StartMetricsEndpoint(options.metrics, kvc::MetricsRegistry::Default(),
+                                                 {{"role", "store"}, {"node_id", seg.node_id}});
+  if (!metrics.ok()) {
+    log->error("{}", metrics.status().message());
+    return 1;
+  }
   if (!options.server.port_file.empty() &&
       !WritePortFile(options.server.port_file, (*rpc)->port())) {
     log->error("port_file: cannot write '{}'", options.server.port_file);
     return 1;
   }
-  (*server)->Run((*rpc)->address());
+  // Register the announced, not the bound, address: store clients dial it.
+  (*server)->Run(kvc::PublishedAddress(options.advertise_address, (*rpc)->address()));
   log->info("store {} serving gRPC on {}, transfer segment {}", seg.node_id, (*rpc)->address(),
             (*engine)->LocalSegment().name);
   std::printf("kvc-store listening on %s\n", (*rpc)->address().c_str());
@@ -85,6 +95,7 @@ int Serve(const kvc::StoreOptions& options) {
   (*rpc)->health().Shutdown();
   (*server)->Stop(/*unmount=*/true);
   (*rpc)->Shutdown(options.server.shutdown_grace_ms);
+  metrics->reset();
   server->reset();
   return 0;
 }
