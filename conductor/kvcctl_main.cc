@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "conductor/kvcctl_doctor.h"
 #include "kvc/common/config.h"
 #include "kvc/common/json.h"
 #include "kvc/rpc/auth.h"
@@ -104,8 +105,15 @@ int RunHealth(const CtlOptions& o) {
 
 using A = kvc::v1::Admin::Stub;
 
-int RunCommand(const std::string& cmd, const CtlOptions& o, const Args& a) {
+int RunCommand(const std::string& cmd, const CtlOptions& o, const Args& a,
+               kvc::ctl::DoctorOptions doctor) {
   if (cmd == "health") return RunHealth(o);
+  if (cmd == "doctor") {
+    if (doctor.conductor_address.empty()) doctor.conductor_address = o.target;
+    doctor.admin_token = o.admin_token;
+    doctor.timeout_ms = o.timeout_ms;
+    return kvc::ctl::PrintDoctorReport(kvc::ctl::RunDoctorChecks(doctor), o.json);
+  }
   Ctl ctl(o);
   if (cmd == "nodes") {
     return ctl.Run<kvc::v1::ListNodesRequest, kvc::v1::ListNodesResponse>(
@@ -175,12 +183,14 @@ int RunCommand(const std::string& cmd, const CtlOptions& o, const Args& a) {
 int main(int argc, char** argv) {
   CtlOptions options;
   Args args;
+  kvc::ctl::DoctorOptions doctor;
   kvc::OptionSet set;
   set.Add("target", &options.target,
           "gRPC address host:port of the conductor (any kvc server for health)");
   set.Add("admin_token", &options.admin_token, "admin token, sent as 'authorization: Bearer'");
   set.Add("timeout_ms", &options.timeout_ms, "deadline of each call in milliseconds");
   set.Add("json", &options.json, "print JSON instead of a table");
+  kvc::ctl::BindDoctorOptions(set, &doctor);
 
   CLI::App app("kvcctl: admin CLI for a kvc cluster (talks to kvc-conductor's Admin gRPC API).",
                "kvcctl");
@@ -199,6 +209,10 @@ int main(int argc, char** argv) {
   slo->add_option("--ttft", args.ttft, "new TTFT objective in seconds");
   slo->add_option("--tbt", args.tbt, "new TBT objective in seconds");
   app.add_subcommand("metrics", "the conductor's Prometheus metrics");
+  app.add_subcommand("doctor",
+                     "check what a multi-host start of this node needs: master/etcd/conductor "
+                     "reachable, tokens accepted, advertised addresses dialable, clock skew, RDMA "
+                     "preflight; one line per check, exit 1 when any fails");
   auto* lookup = app.add_subcommand(
       "lookup",
       "which nodes hold how many leading KV blocks of a prompt (text, chat message or token ids)");
@@ -230,5 +244,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kvcctl: slo: give both --ttft and --tbt to change the objectives\n");
     return 2;
   }
-  return RunCommand(app.get_subcommands().front()->get_name(), options, args);
+  return RunCommand(app.get_subcommands().front()->get_name(), options, args, doctor);
 }

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       options.node, kvc::v1::NODE_ROLE_PREFILL,
       [&](kvc::worker::WorkerNode& n) -> kvc::StatusOr<kvc::worker::WorkerService> {
         options.worker.model_id = n.model_id();  // block keys are chained from the served id
+        options.worker.node_id = n.node_id();    // blocks held here are local, not fetched
         KVC_ASSIGN_OR_RETURN(std::shared_ptr<kvc::prefill::PrefillWorker> w,
                              kvc::prefill::PrefillWorker::Create(options.worker, n.engine(),
                                                                  n.transfer(), n.store()));

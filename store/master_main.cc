@@ -11,8 +11,11 @@
 #include <thread>
 
 #include "kvc/common/clock.h"
+#include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
 #include "kvc/common/metrics.h"
+#include "kvc/common/net_address.h"
+#include "kvc/http/metrics_endpoint.h"
 #include "kvc/membership/node_registry.h"
 #include "kvc/membership/registry_service.h"
 #include "kvc/rpc/process_main.h"
@@ -25,7 +28,6 @@
 #include "store/master/leadership.h"
 #include "store/master/master_core.h"
 #include "store/master/master_service.h"
-#include "store/master/metrics_http.h"
 
 namespace {
 constexpr const char* kDescription =
@@ -43,9 +45,19 @@ class Ticker {
   Ticker(kvc::store::MasterCore& core, std::chrono::milliseconds period)
       : thread_([this, &core, period] {
           std::unique_lock lock(mu_);
-          while (!cv_.wait_for(lock, period, [this] { return stop_; })) core.Tick();
+          while (!cv_.wait_for(lock, period, [this] { return stop_; })) Log(core.Tick());
         }) {}
-  ~Ticker() {
+  ~Ticker() { Stop(); }
+
+ private:
+  static void Log(const kvc::store::TickReport& report) {
+    for (const kvc::store::ExpiredNode& e : report.expired_nodes) {
+      kvc::Logger("master")->warn(
+          "node {} ({}) expired: no heartbeat for {} ms; dropped its {} replicas", e.node_id,
+          e.hostname, e.silent_ms, e.dropped_replicas);
+    }
+  }
+  void Stop() {
     {
       std::lock_guard lock(mu_);
       stop_ = true;
@@ -54,7 +66,6 @@ class Ticker {
     thread_.join();
   }
 
- private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -128,10 +139,11 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
   const std::string prefix = options.etcd_prefix;
   kvc::store::LeaderElection election(
       etcd, kvc::Clock::Real(),
-      kvc::store::ElectionOptions{.key = kvc::store::MasterLocator::LeaderKey(prefix),
-                                  .history_key = prefix + "/led",
-                                  .address = (*server)->address(),
-                                  .ttl_s = options.etcd_lease_ttl_s},
+      kvc::store::ElectionOptions{
+          .key = kvc::store::MasterLocator::LeaderKey(prefix),
+          .history_key = prefix + "/led",
+          .address = kvc::PublishedAddress(options.advertise_address, (*server)->address()),
+          .ttl_s = options.etcd_lease_ttl_s},
       leadership,
       [&](bool predecessor) {
         if (predecessor) FenceAfterTakeOver(core, kvc::TakeoverGraceMs(options), "taking over");
@@ -171,8 +183,12 @@ int main(int argc, char** argv) {
   Ticker ticker(core, std::chrono::milliseconds(options.tick_ms));
   std::unique_ptr<kvc::http::HttpServer> metrics_http;  // stopped after the gRPC server
   if (options.metrics_port >= 0) {
-    auto started = kvc::store::StartMetricsHttp(options.metrics_address, options.metrics_port,
-                                                options.metrics_port_file, metrics);
+    const kvc::http::MetricsEndpointOptions endpoint{options.metrics_port, options.metrics_address,
+                                                     options.metrics_port_file};
+    const std::string node_id =
+        options.server.node_id.empty() ? kvc::HostName() : options.server.node_id;
+    auto started = kvc::http::StartMetricsEndpoint(endpoint, metrics,
+                                                   {{"role", "master"}, {"node_id", node_id}});
     if (!started.ok()) {
       kvc::Logger("master")->error("{}", started.status().message());
       return 1;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/common/net_address.h"
 
 namespace kvc {
 
@@ -19,6 +20,9 @@ void BindMasterOptions(OptionSet& set, MasterOptions* o) {
   set.Add("store.heartbeat_interval_ms", &p.heartbeat_interval_ms, "node heartbeat period (ms)");
   set.Add("store.node_timeout_ms", &p.node_timeout_ms,
           "a node silent for this long is dead and its replicas dropped (ms)");
+  set.Add("store.node_suspect_ms", &p.node_suspect_ms,
+          "a node silent for this long (or reported unreachable) is suspect: a put may replace "
+          "replicas held only there (ms; 0 = min(2.5 x heartbeat interval, node timeout))");
   set.Add("store.put_timeout_ms", &p.put_timeout_ms,
           "an unfinished PutStart is reclaimed after (ms)");
   set.Add("store.lease_ms", &p.lease_ms, "read lease granted by Get (ms)");
@@ -42,6 +46,9 @@ void BindMasterOptions(OptionSet& set, MasterOptions* o) {
           "heartbeat period prefill/decode nodes are told (ms)");
   set.Add("membership.heartbeat_timeout_ms", &o->membership_heartbeat_timeout_ms,
           "a prefill/decode node silent this long is down: out of placement (ms)");
+  set.Add("advertise_address", &o->advertise_address,
+          "etcd mode: host:port the leader publishes for nodes and clients (default: the bound "
+          "address)");
   set.Add("etcd.endpoints", &o->etcd_endpoints,
           "etcd client URLs for leader election (empty = single in-memory master)");
   set.Add("etcd.prefix", &o->etcd_prefix, "etcd key prefix of the master election");
@@ -94,6 +101,13 @@ Status ValidateMasterPolicy(const MasterPolicyOptions& p) {
                                                    " must exceed store.heartbeat_interval_ms (",
                                                    p.heartbeat_interval_ms, ", > 0)"));
   }
+  if (p.node_suspect_ms != 0 &&
+      (p.node_suspect_ms <= p.heartbeat_interval_ms || p.node_suspect_ms > p.node_timeout_ms)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store.node_suspect_ms: ", p.node_suspect_ms,
+                     " must exceed store.heartbeat_interval_ms (", p.heartbeat_interval_ms,
+                     ") and not exceed store.node_timeout_ms (", p.node_timeout_ms, "); 0 = auto"));
+  }
   if (p.put_timeout_ms == 0 || p.lease_ms == 0 || p.task_timeout_ms == 0) {
     return absl::InvalidArgumentError(
         "store.put_timeout_ms, store.lease_ms and store.task_timeout_ms must be > 0");
@@ -142,10 +156,24 @@ Status ValidateMasterOptions(const MasterOptions& o) {
                      ") must be > 0 and below membership.heartbeat_timeout_ms (",
                      o.membership_heartbeat_timeout_ms, ", at most 600000)"));
   }
+  if (!o.advertise_address.empty()) {
+    KVC_RETURN_IF_ERROR(ValidateHostPort("advertise_address", o.advertise_address));
+  }
+  if (!o.etcd_endpoints.empty()) {
+    KVC_RETURN_IF_ERROR(CheckAdvertisedAddress(
+        "advertise_address", PublishedAddress(o.advertise_address, o.server.listen_address),
+        HostPortsOfUrls(o.etcd_endpoints),
+        "set --advertise-address to HOST:PORT of this master as the other hosts reach it"));
+  }
   if (!o.etcd_endpoints.empty() && o.etcd_lease_ttl_s == 0) {
     return absl::InvalidArgumentError("etcd.lease_ttl_s: must be > 0 with etcd.endpoints set");
   }
   return Status();
+}
+
+uint32_t NodeSuspectMs(const MasterPolicyOptions& p) {
+  if (p.node_suspect_ms != 0) return p.node_suspect_ms;
+  return std::min<uint32_t>(p.heartbeat_interval_ms * 5 / 2, p.node_timeout_ms);
 }
 
 uint64_t TakeoverGraceMs(const MasterOptions& o) {
@@ -155,11 +183,7 @@ uint64_t TakeoverGraceMs(const MasterOptions& o) {
 }
 
 bool IsLoopbackAddress(const std::string& host_port) {
-  std::string host = host_port.substr(0, host_port.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  return IsLoopbackHost(HostOfAddress(host_port));
 }
 
 }  // namespace kvc

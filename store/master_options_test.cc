@@ -18,6 +18,24 @@ TEST(MasterOptionsTest, LoopbackAddresses) {
   EXPECT_FALSE(IsLoopbackAddress("128.0.0.1:1"));
 }
 
+// etcd mode: the address the leader publishes must be dialable from etcd's hosts.
+TEST(MasterOptionsTest, AdvertisedLeaderAddressIsChecked) {
+  MasterOptions o;
+  o.etcd_endpoints = "http://10.0.0.9:2379";
+  const Status loopback = ValidateMasterOptions(o);  // listens on 127.0.0.1:50052
+  EXPECT_EQ(loopback.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(loopback.message().find("advertise_address"), std::string_view::npos) << loopback;
+  o.server.listen_address = "0.0.0.0:50052";
+  EXPECT_FALSE(ValidateMasterOptions(o).ok()) << "a wildcard is published as loopback";
+  o.advertise_address = "10.0.0.1:50052";
+  EXPECT_TRUE(ValidateMasterOptions(o).ok());
+  o.advertise_address = "nonsense";
+  EXPECT_FALSE(ValidateMasterOptions(o).ok());
+  MasterOptions local;
+  local.etcd_endpoints = "http://127.0.0.1:2379";
+  EXPECT_TRUE(ValidateMasterOptions(local).ok());
+}
+
 TEST(MasterOptionsTest, RequireTokenRefusesAMissingToken) {
   MasterOptions o;
   EXPECT_TRUE(ValidateMasterOptions(o).ok());

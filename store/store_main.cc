@@ -1,10 +1,11 @@
 // kvc-store: capacity node contributing DRAM/SSD to the KV pool.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
+#include "kvc/common/net_address.h"
+#include "kvc/http/metrics_endpoint.h"
 #include "kvc/rpc/process_main.h"
 #include "kvc/rpc/server.h"
 #include "kvc/rpc/service_auth.h"
@@ -17,18 +18,6 @@ constexpr const char* kDescription =
     "kvc-store: capacity node contributing DRAM (and an SSD tier on RocksDB) to the KV pool.\n"
     "Registers its DRAM with the transfer engine, mounts it with kvc-master, carries out the\n"
     "master's tasks (demotion to SSD, replication) and stages SSD reads (kvc.v1.StoreNode).";
-
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
 
 int Serve(const kvc::StoreOptions& options) {
   auto log = kvc::Logger("store");
@@ -67,12 +56,20 @@ int Serve(const kvc::StoreOptions& options) {
     log->error("{}", rpc.status().message());
     return 1;
   }
-  if (!options.server.port_file.empty() &&
-      !WritePortFile(options.server.port_file, (*rpc)->port())) {
-    log->error("port_file: cannot write '{}'", options.server.port_file);
+  auto metrics = kvc::http::StartMetricsEndpoint(options.metrics, kvc::MetricsRegistry::Default(),
+                                                 {{"role", "store"}, {"node_id", seg.node_id}});
+  if (!metrics.ok()) {
+    log->error("{}", metrics.status().message());
     return 1;
   }
-  (*server)->Run((*rpc)->address());
+  if (!options.server.port_file.empty()) {
+    if (kvc::Status s = kvc::WritePortFile(options.server.port_file, (*rpc)->port()); !s.ok()) {
+      log->error("{}", s.message());
+      return 1;
+    }
+  }
+  // Register the announced, not the bound, address: store clients dial it.
+  (*server)->Run(kvc::PublishedAddress(options.advertise_address, (*rpc)->address()));
   log->info("store {} serving gRPC on {}, transfer segment {}", seg.node_id, (*rpc)->address(),
             (*engine)->LocalSegment().name);
   std::printf("kvc-store listening on %s\n", (*rpc)->address().c_str());
@@ -82,6 +79,7 @@ int Serve(const kvc::StoreOptions& options) {
   (*rpc)->health().Shutdown();
   (*server)->Stop(/*unmount=*/true);
   (*rpc)->Shutdown(options.server.shutdown_grace_ms);
+  metrics->reset();
   server->reset();
   return 0;
 }

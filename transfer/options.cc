@@ -1,4 +1,8 @@
+#include <arpa/inet.h>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "kvc/common/net_address.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "transfer/internal/socket_util.h"
 
@@ -7,6 +11,11 @@ namespace kvc::transfer {
 void BindTransferEngineOptions(OptionSet& set, TransferEngineOptions* o, const std::string& p) {
   set.Add(p + "segment_name", &o->segment_name, "segment name; empty = the bound TCP address");
   set.Add(p + "listen_address", &o->listen_address, "host:port of the TCP target; empty = none");
+  set.Add(p + "advertise_address", &o->advertise_address,
+          "host or host:port peers dial for the TCP target (IPv4); empty = the bound address, "
+          "or the gRPC advertise host when listen_address is a wildcard");
+  set.Add(p + "host_id", &o->host_id,
+          "host identity deciding same-host (shm) peers; empty = the kernel boot id");
   set.Add(p + "cluster_token", &o->cluster_token, "shared secret peers present on connect");
   set.Add(p + "backend", &o->backend, "auto|tcp|shm|ucx|verbs");
   set.Add(p + "slice_bytes", &o->slice_bytes, "bytes per slice");
@@ -25,6 +34,35 @@ void BindTransferEngineOptions(OptionSet& set, TransferEngineOptions* o, const s
           "let same-host peers map AllocateSharedMemory regions");
 }
 
+namespace {
+
+bool IsIpv4(const std::string& host) {
+  in_addr addr{};
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1;
+}
+
+// "host" or "host:port", host an IPv4 literal that is not a wildcard.
+Status ValidateAdvertise(const std::string& value) {
+  std::string host = value;
+  const size_t colon = value.rfind(':');
+  if (colon != std::string::npos) {
+    host = value.substr(0, colon);
+    uint32_t port = 0;
+    if (!absl::SimpleAtoi(value.substr(colon + 1), &port) || port == 0 || port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("transfer.advertise_address: '", value, "' has no valid port (1..65535)"));
+    }
+  }
+  if (!IsIpv4(host) || IsUnspecifiedHost(host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "transfer.advertise_address: '", value,
+        "' is not an IPv4 address peers can dial (the transfer engine dials IPv4 literals)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 Status ValidateTransferEngineOptions(const TransferEngineOptions& o) {
   auto bad = [](const char* field, const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat("transfer.", field, ": ", why));
@@ -35,6 +73,10 @@ Status ValidateTransferEngineOptions(const TransferEngineOptions& o) {
     Status s = internal::ParseHostPort(o.listen_address, &host, &port);
     if (!s.ok()) return bad("listen_address", std::string(s.message()));
   }
+  if (!o.advertise_address.empty()) {
+    KVC_RETURN_IF_ERROR(ValidateAdvertise(o.advertise_address));
+  }
+  if (o.host_id.size() > 255) return bad("host_id", "longer than 255 bytes");
   if (o.backend != "auto" && o.backend != "tcp" && o.backend != "shm" && o.backend != "ucx" &&
       o.backend != "verbs") {
     return bad("backend", "'" + o.backend + "' is not one of auto, tcp, shm, ucx, verbs");
@@ -57,6 +99,38 @@ Status ValidateTransferEngineOptions(const TransferEngineOptions& o) {
   if (o.max_peers < 1) return bad("max_peers", "must be at least 1");
   if (o.cluster_token.size() > 1024) return bad("cluster_token", "longer than 1024 bytes");
   return absl::OkStatus();
+}
+
+std::string DefaultTransferAdvertise(const TransferEngineOptions& o,
+                                     const std::string& rpc_advertise) {
+  if (!o.advertise_address.empty()) return o.advertise_address;
+  if (o.listen_address.empty() || !IsUnspecifiedHost(HostOfAddress(o.listen_address))) return "";
+  const std::string host = HostOfAddress(rpc_advertise);
+  return IsUnspecifiedHost(host) ? "" : host;
+}
+
+std::string PublishedTransferHost(const TransferEngineOptions& o) {
+  if (o.listen_address.empty()) return "";
+  std::string host =
+      HostOfAddress(o.advertise_address.empty() ? o.listen_address : o.advertise_address);
+  if (IsUnspecifiedHost(host) || host == "localhost") host = "127.0.0.1";
+  return host;
+}
+
+Status CheckTransferAdvertise(const TransferEngineOptions& o,
+                              const std::vector<std::string>& remotes) {
+  const std::string host = PublishedTransferHost(o);
+  if (host.empty()) return absl::OkStatus();
+  const std::string origin =
+      o.advertise_address.empty()
+          ? absl::StrCat("published because transfer.listen_address is ", o.listen_address,
+                         " and no advertise address is set; ")
+          : "";
+  return CheckAdvertisedAddress(
+      "transfer.advertise_address", host, remotes,
+      origin +
+          "bind a reachable interface (--transfer-listen-address 0.0.0.0:PORT) and set "
+          "--transfer-advertise-address (or --advertise-address) to this host's IP");
 }
 
 }  // namespace kvc::transfer

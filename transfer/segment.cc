@@ -49,6 +49,7 @@ std::string EncodeSegmentDescriptor(const SegmentDescriptor& d) {
                       {"name", d.name},
                       {"hostname", d.hostname},
                       {"boot_id", d.boot_id},
+                      {"host_id", d.host_id},
                       {"pid", d.pid},
                       {"pid_start_time", d.pid_start_time},
                       {"tcp_endpoints", d.tcp_endpoints},
@@ -131,6 +132,9 @@ StatusOr<SegmentDescriptor> DecodeSegmentDescriptor(const std::string& json) {
   KVC_RETURN_IF_ERROR(Read(j, "name", &d.name));
   KVC_RETURN_IF_ERROR(Read(j, "hostname", &d.hostname));
   KVC_RETURN_IF_ERROR(Read(j, "boot_id", &d.boot_id));
+  // Descriptors of engines older than host ids: the boot id was the host identity.
+  d.host_id = d.boot_id;
+  if (j.contains("host_id")) KVC_RETURN_IF_ERROR(Read(j, "host_id", &d.host_id));
   KVC_RETURN_IF_ERROR(Read(j, "pid", &d.pid));
   KVC_RETURN_IF_ERROR(Read(j, "pid_start_time", &d.pid_start_time));
   KVC_RETURN_IF_ERROR(Read(j, "tcp_endpoints", &d.tcp_endpoints));

@@ -13,6 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
+#include "transfer/internal/backend_choice.h"
 #include "transfer/internal/process_info.h"
 #include "transfer/internal/shm_client.h"
 
@@ -99,9 +101,16 @@ class ShmChannel final : public PeerChannel {
       } else if (connected.status().code() == absl::StatusCode::kUnauthenticated) {
         client_error_ = connected.status();
       } else {
-        Logger("transfer")
-            ->info("shared mappings of {} unavailable ({}); using cross-memory attach", name_,
-                   connected.status().message());
+        MetricsRegistry::Default()
+            .GetCounter("kvc_transfer_backend_fallbacks_total",
+                        "Peers whose preferred transport failed, by the transport used instead",
+                        {{"from", "shm-mapping"}, {"to", "cross-memory-attach"}})
+            .Increment();
+        if (options_.peer_log == nullptr || options_.peer_log->First(name_, "shm-mapping")) {
+          Logger("transfer")
+              ->warn("shared mappings of {} unavailable ({}); falling back to cross-memory attach",
+                     name_, connected.status().message());
+        }
       }
     }
     if (!client_error_.ok()) return client_error_;
@@ -160,9 +169,10 @@ class ShmBackend final : public internal::Backend {
   std::string name() const override { return "shm"; }
 
   StatusOr<std::unique_ptr<PeerChannel>> Open(const SegmentDescriptor& remote) override {
-    if (remote.boot_id.empty() || remote.boot_id != internal::BootId()) {
+    if (!internal::SameHost(options_.host_id, internal::BootId(), remote)) {
       return absl::UnavailableError(
-          absl::StrCat("segment ", remote.name, " is on another host; shm needs the same host"));
+          absl::StrCat("segment ", remote.name, " is on another host (host id '", remote.host_id,
+                       "', ours '", options_.host_id, "'); shm needs the same host"));
     }
     if (remote.pid <= 0 || internal::ProcessStartTime(remote.pid) != remote.pid_start_time) {
       return absl::UnavailableError(

@@ -143,7 +143,8 @@ void TransferEngineImpl::OnSliceDone(Slice* slice, Status status) {
   }
   if (status.ok()) {
     entry->bytes_done += slice->length;
-    (slice->op == TransferOp::kRead ? bytes_read_ : bytes_written_)->Increment(slice->length);
+    (slice->op == TransferOp::kRead ? entry->peer->bytes_read : entry->peer->bytes_written)
+        ->Increment(slice->length);
   } else {
     std::lock_guard lock(entry->error_mu);
     if (entry->error.ok()) entry->error = status;

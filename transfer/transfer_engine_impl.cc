@@ -6,8 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/net_address.h"
 #include "transfer/internal/backend_choice.h"
 #include "transfer/internal/process_info.h"
 #include "transfer/internal/topology.h"
@@ -29,9 +31,6 @@ TransferEngineImpl::TransferEngineImpl(const TransferEngineOptions& options,
                                        SegmentDirectory* directory, FaultInjector* faults)
     : options_(options), directory_(directory), faults_(faults) {
   MetricsRegistry& m = MetricsRegistry::Default();
-  const char* bytes_help = "Bytes moved by completed transfer slices";
-  bytes_read_ = &m.GetCounter("kvc_transfer_bytes_total", bytes_help, {{"op", "read"}});
-  bytes_written_ = &m.GetCounter("kvc_transfer_bytes_total", bytes_help, {{"op", "write"}});
   retries_ = &m.GetCounter("kvc_transfer_slice_retries_total",
                            "Slice attempts retried after a path failure");
   failed_entries_ =
@@ -40,14 +39,17 @@ TransferEngineImpl::TransferEngineImpl(const TransferEngineOptions& options,
 
 Status TransferEngineImpl::Init() {
   KVC_RETURN_IF_ERROR(ValidateTransferEngineOptions(options_));
+  boot_id_ = internal::BootId();
+  host_id_ = options_.host_id.empty() ? boot_id_ : options_.host_id;
   TcpBackendOptions tcp;
   tcp.cluster_token = options_.cluster_token;
   tcp.connections_per_peer = options_.tcp_connections_per_peer;
   tcp.timeout = milliseconds(options_.peer_timeout_ms);
   tcp.path_down = milliseconds(options_.path_down_ms);
   backends_.push_back(MakeTcpBackend(tcp));
-  backends_.push_back(MakeShmBackend({options_.shm_threads_per_peer, options_.cluster_token,
-                                      milliseconds(options_.peer_timeout_ms)}));
+  backends_.push_back(
+      MakeShmBackend({options_.shm_threads_per_peer, options_.cluster_token,
+                      milliseconds(options_.peer_timeout_ms), host_id_, &peer_log_}));
 #ifdef KVC_HAVE_UCX
   if (options_.ucx_enable || options_.backend == "ucx") {
     KVC_ASSIGN_OR_RETURN(ucx_, internal::UcxContext::Create());
@@ -91,9 +93,30 @@ Status TransferEngineImpl::Init() {
       }
     }
   }
+  if (target_) tcp_endpoint_ = AdvertisedEndpoint();
   segment_name_ = options_.segment_name;
-  if (segment_name_.empty()) segment_name_ = target_ ? target_->address() : NewNodeId("transfer");
+  if (segment_name_.empty()) segment_name_ = target_ ? tcp_endpoint_ : NewNodeId("transfer");
   return absl::OkStatus();
+}
+
+// transfer.advertise_address with the bound port filled in; without one, the
+// bound address, a wildcard host replaced by loopback (0.0.0.0 as a destination
+// would make every peer dial itself).
+std::string TransferEngineImpl::AdvertisedEndpoint() const {
+  const std::string& bound = target_->address();
+  const std::string port = bound.substr(bound.rfind(':') + 1);
+  const std::string& advertise = options_.advertise_address;
+  if (!advertise.empty()) {
+    return advertise.find(':') == std::string::npos ? absl::StrCat(advertise, ":", port)
+                                                    : advertise;
+  }
+  if (!IsUnspecifiedHost(HostOfAddress(bound))) return bound;
+  Logger("transfer")
+      ->warn(
+          "transfer target bound to {} with no transfer.advertise_address: publishing 127.0.0.1:{} "
+          "(reachable from this host only)",
+          bound, port);
+  return absl::StrCat("127.0.0.1:", port);
 }
 
 // Opens the RDMA devices (backend auto or verbs). Without one the engine still
@@ -109,6 +132,7 @@ Status TransferEngineImpl::InitVerbs() {
         internal::VerbsContext::Create(internal::EngineVerbsProvider(), o);
     if (verbs.ok()) {
       verbs_ = std::move(*verbs);
+      CheckVerbs(&unavailable);
     } else {
       unavailable = verbs.status();
       if (options_.backend == "verbs") {
@@ -123,6 +147,45 @@ Status TransferEngineImpl::InitVerbs() {
   KVC_ASSIGN_OR_RETURN(vo.local_topology, internal::Topology::FromJson(topology_json_));
   backends_.push_back(MakeVerbsBackend(verbs_, std::move(vo), unavailable));
   return absl::OkStatus();
+}
+
+// The preflight (VerbsContext::Preflight) of opened devices, logged either way.
+// `auto` drops a context that fails it, so it never chooses verbs on a NIC that
+// cannot register memory; an explicit `verbs` keeps it (the operator asked).
+void TransferEngineImpl::CheckVerbs(Status* unavailable) {
+  Status preflight = verbs_->Preflight();
+  if (preflight.ok()) {
+    Logger("transfer")
+        ->info("verbs preflight passed on {}: backend {} may use RDMA",
+               absl::StrJoin(verbs_->nics(), ","), options_.backend);
+    return;
+  }
+  if (options_.backend == "auto") {
+    Logger("transfer")->warn("{}; backend auto will not use verbs", preflight.message());
+    verbs_.reset();
+    *unavailable = preflight;
+  } else {
+    Logger("transfer")
+        ->warn("{}; backend verbs is configured, trying it anyway", preflight.message());
+  }
+}
+
+StatusOr<std::vector<std::string>> VerbsPreflight() {
+  internal::VerbsProvider& provider = internal::EngineVerbsProvider();
+  StatusOr<std::vector<std::string>> listed = provider.List();
+  if (!listed.ok() || listed->empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("no RDMA device: ", listed.ok() ? "none listed" : listed.status().message()));
+  }
+  KVC_ASSIGN_OR_RETURN(std::shared_ptr<internal::VerbsContext> context,
+                       internal::VerbsContext::Create(provider, {}));
+  KVC_RETURN_IF_ERROR(context->Preflight());
+  if (context->nics().size() < listed->size()) {
+    return absl::UnavailableError(absl::StrCat("only ", absl::StrJoin(context->nics(), ","), " of ",
+                                               absl::StrJoin(*listed, ","),
+                                               " could be opened (see the log)"));
+  }
+  return context->nics();
 }
 
 TransferEngineImpl::~TransferEngineImpl() {
@@ -191,10 +254,11 @@ SegmentDescriptor TransferEngineImpl::LocalSegment() const {
   SegmentDescriptor d;
   d.name = segment_name_;
   d.hostname = HostName();
-  d.boot_id = internal::BootId();
+  d.boot_id = boot_id_;
+  d.host_id = host_id_;
   d.pid = getpid();
   d.pid_start_time = internal::ProcessStartTime(d.pid);
-  if (target_) d.tcp_endpoints.push_back(target_->address());
+  if (target_) d.tcp_endpoints.push_back(tcp_endpoint_);
   d.regions = regions_.RemoteRegions();
 #ifdef KVC_HAVE_UCX
   if (ucx_) {
@@ -222,23 +286,59 @@ StatusOr<std::unique_ptr<internal::PeerChannel>> TransferEngineImpl::OpenChannel
     }
     return nullptr;
   };
+  auto opened = [&](StatusOr<std::unique_ptr<internal::PeerChannel>> channel,
+                    const std::string& why) {
+    if (channel.ok() && peer_log_.First(remote.name, "backend:" + (*channel)->backend())) {
+      Logger("transfer")
+          ->info("peer {}: using backend {} ({})", remote.name, (*channel)->backend(), why);
+    }
+    return channel;
+  };
   if (choice != "auto") {
     internal::Backend* b = backend(choice);
     if (b == nullptr) {
       return absl::UnavailableError(absl::StrCat("backend '", choice, "' is not built in"));
     }
-    return b->Open(remote);
+    return opened(b->Open(remote), "transfer.backend");
   }
-  const std::vector<std::string> order =
-      internal::ChooseBackends({internal::BootId(), verbs_ != nullptr}, remote);
+  const internal::LocalCapabilities local{host_id_, boot_id_, verbs_ != nullptr};
+  const std::vector<std::string> order = internal::ChooseBackends(local, remote);
+  const std::string reason = internal::ChoiceReason(local, remote);
+  std::string why = "auto: " + reason;
   for (size_t i = 0; i + 1 < order.size(); ++i) {
     auto channel = backend(order[i])->Open(remote);
-    if (channel.ok()) return channel;
-    Logger("transfer")
-        ->info("{} path to {} unavailable ({}); trying {}", order[i], remote.name,
-               channel.status().message(), order[i + 1]);
+    if (channel.ok()) return opened(std::move(channel), why);
+    NoteFallback(remote, order[i], order[i + 1], channel.status());
+    why += absl::StrCat(", ", order[i], " unavailable");
   }
-  return backend(order.back())->Open(remote);
+  return opened(backend(order.back())->Open(remote), why);
+}
+
+void TransferEngineImpl::NoteFallback(const SegmentDescriptor& remote, const std::string& from,
+                                      const std::string& to, const Status& why) {
+  MetricsRegistry::Default()
+      .GetCounter("kvc_transfer_backend_fallbacks_total",
+                  "Peers whose preferred transport failed, by the transport used instead",
+                  {{"from", from}, {"to", to}})
+      .Increment();
+  if (peer_log_.First(remote.name, "fallback:" + from)) {
+    Logger("transfer")
+        ->warn("peer {}: {} path unavailable ({}); falling back to {}", remote.name, from,
+               why.message(), to);
+  }
+}
+
+Status TransferEngineImpl::OpenPeerLocked(Peer& peer, const SegmentDescriptor& remote) {
+  KVC_ASSIGN_OR_RETURN(peer.channel, OpenChannel(remote));
+  const std::string backend = peer.channel->backend();
+  peer.slice_bytes = SliceBytesFor(backend);
+  MetricsRegistry& m = MetricsRegistry::Default();
+  const char* help = "Bytes moved by completed transfer slices, by direction and backend";
+  peer.bytes_read =
+      &m.GetCounter("kvc_transfer_bytes_total", help, {{"op", "read"}, {"backend", backend}});
+  peer.bytes_written =
+      &m.GetCounter("kvc_transfer_bytes_total", help, {{"op", "write"}, {"backend", backend}});
+  return absl::OkStatus();
 }
 
 StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name) {
@@ -254,8 +354,7 @@ StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name)
     if (peer.pending_entries == 0 &&
         (stale_keys || !(peer.descriptor.tcp_endpoints == descriptor.tcp_endpoints &&
                          peer.descriptor.pid == descriptor.pid))) {
-      KVC_ASSIGN_OR_RETURN(peer.channel, OpenChannel(descriptor));
-      peer.slice_bytes = SliceBytesFor(peer.channel->backend());
+      KVC_RETURN_IF_ERROR(OpenPeerLocked(peer, descriptor));
     }
     peer.descriptor = std::move(descriptor);
     peer_order_.Touch(known->second);
@@ -264,8 +363,7 @@ StatusOr<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& name)
   if (peers_.size() >= options_.max_peers) KVC_RETURN_IF_ERROR(EvictPeerLocked());
   auto peer = std::make_unique<Peer>();
   peer->name = name;
-  KVC_ASSIGN_OR_RETURN(peer->channel, OpenChannel(descriptor));
-  peer->slice_bytes = SliceBytesFor(peer->channel->backend());
+  KVC_RETURN_IF_ERROR(OpenPeerLocked(*peer, descriptor));
   peer->descriptor = std::move(descriptor);
   const SegmentHandle handle = next_handle_++;
   peers_[handle] = std::move(peer);

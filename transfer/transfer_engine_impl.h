@@ -16,6 +16,7 @@
 #include "kvc/common/metrics.h"
 #include "kvc/transfer/transfer_engine.h"
 #include "transfer/internal/channel.h"
+#include "transfer/internal/peer_log.h"
 #include "transfer/internal/region_table.h"
 #include "transfer/internal/shared_memory.h"
 #include "transfer/internal/sieve.h"
@@ -59,6 +60,10 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
     SegmentDescriptor descriptor;  // guarded by the engine's mu_
     std::unique_ptr<internal::PeerChannel> channel;
     uint64_t slice_bytes = 0;  // guarded by the engine's mu_; per backend
+    // kvc_transfer_bytes_total{op, backend} of the channel's backend; set with
+    // the channel (only while no entry is pending, like the channel itself).
+    Counter* bytes_read = nullptr;
+    Counter* bytes_written = nullptr;
     std::atomic<int64_t> pending_entries{0};
   };
   struct Batch;
@@ -89,11 +94,18 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   std::shared_ptr<Batch> FindBatch(BatchId id) const;
   StatusOr<std::unique_ptr<internal::PeerChannel>> OpenChannel(const SegmentDescriptor& remote);
   Status InitVerbs();
+  void CheckVerbs(Status* unavailable);
+  std::string AdvertisedEndpoint() const;
   Status ValidateLocked(const std::vector<TransferRequest>& requests, std::vector<Peer*>* peers);
   std::unique_ptr<Entry> MakeEntry(const TransferRequest& request, Peer* peer, uint64_t key,
                                    Batch* batch);
   Status EvictPeerLocked();
   uint64_t SliceBytesFor(const std::string& backend) const;
+  // Opens (or re-opens) `peer`'s channel to `remote` and sets what depends on
+  // its backend. REQUIRES: mu_ held, no entry of the peer pending.
+  Status OpenPeerLocked(Peer& peer, const SegmentDescriptor& remote);
+  void NoteFallback(const SegmentDescriptor& remote, const std::string& from, const std::string& to,
+                    const Status& why);
   static TransferStatus StatusOfLocked(const Entry& entry);
 
   const TransferEngineOptions options_;
@@ -101,17 +113,19 @@ class TransferEngineImpl final : public TransferEngine, private internal::SliceS
   FaultInjector* const faults_;
   internal::RegionTable regions_;
   internal::SharedMemoryPool shared_memory_;  // declared before the servers using it
+  internal::PeerLog peer_log_;  // per-peer log lines written once; borrowed by the shm backend
   std::vector<std::unique_ptr<internal::Backend>> backends_;  // constant after Init
   std::unique_ptr<TcpTarget> target_;                         // constant after Init
   std::unique_ptr<ShmExportServer> shm_exports_;              // constant after Init; may be null
   std::shared_ptr<internal::UcxContext> ucx_;                 // constant after Init; may be null
   std::shared_ptr<internal::VerbsContext> verbs_;             // constant after Init; may be null
   std::string segment_name_;                                  // constant after Init
-  std::string topology_json_;                                 // constant after Init
+  std::string host_id_;        // options_.host_id or the boot id; constant after Init
+  std::string boot_id_;        // constant after Init
+  std::string tcp_endpoint_;   // what peers dial (advertised); constant after Init
+  std::string topology_json_;  // constant after Init
   std::atomic<bool> shutting_down_{false};
   // Metrics (process-wide registry), constant after construction.
-  Counter* bytes_read_;      // kvc_transfer_bytes_total{op="read"}
-  Counter* bytes_written_;   // kvc_transfer_bytes_total{op="write"}
   Counter* retries_;         // kvc_transfer_slice_retries_total
   Counter* failed_entries_;  // kvc_transfer_failed_entries_total
 

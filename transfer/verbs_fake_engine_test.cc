@@ -305,5 +305,59 @@ TEST_F(VerbsFakeEngineTest, ConcurrentBatchesAreExact) {
   EXPECT_EQ(std::memcmp(target_memory_.data(), local_.data(), kThreads * kSpan), 0);
 }
 
+// backend auto: with the preflight passed (registration and QP creation work)
+// a peer on another host (another host id) gets verbs.
+TEST_F(VerbsFakeEngineTest, AutoUsesVerbsAfterThePreflightPassed) {
+  TransferEngineOptions o = Options("");
+  o.backend = "auto";
+  o.host_id = "host-a";
+  auto target = CreateTransferEngine(o, directory_.get());
+  ASSERT_TRUE(target.ok()) << target.status();
+  target_ = std::move(*target);
+  ASSERT_TRUE(
+      target_->RegisterMemory(target_memory_.data(), target_memory_.size(), "cpu:0", true).ok());
+  ASSERT_TRUE(target_->Publish().ok());
+  EXPECT_EQ(target_->LocalSegment().verbs_nics, (std::vector<std::string>{"fake0", "fake1"}));
+  o.host_id = "host-b";
+  o.listen_address = "";
+  auto initiator = CreateTransferEngine(o, directory_.get());
+  ASSERT_TRUE(initiator.ok()) << initiator.status();
+  initiator_ = std::move(*initiator);
+  ASSERT_TRUE(initiator_->RegisterMemory(local_.data(), local_.size(), "cpu:0", false).ok());
+  auto handle = initiator_->OpenSegment(target_->LocalSegment().name);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  handle_ = *handle;
+  EXPECT_EQ(*initiator_->BackendOf(handle_), "verbs");
+  Fill(local_.data(), 1 << 16, 3);
+  ASSERT_TRUE(Run(TransferOp::kWrite, 0, 0, 1 << 16).ok());
+  EXPECT_EQ(std::memcmp(target_memory_.data(), local_.data(), 1 << 16), 0);
+}
+
+// backend auto: a NIC that opens but cannot register memory fails the preflight,
+// so the engine publishes no verbs NICs, registers nothing on them and peers get TCP.
+TEST_F(VerbsFakeEngineTest, AutoSkipsVerbsWhenThePreflightFails) {
+  fabric_.SetRegistrationFails("fake1", true);
+  TransferEngineOptions o = Options("");
+  o.backend = "auto";
+  o.host_id = "host-a";
+  auto target = CreateTransferEngine(o, directory_.get());
+  ASSERT_TRUE(target.ok()) << target.status();
+  target_ = std::move(*target);
+  ASSERT_TRUE(
+      target_->RegisterMemory(target_memory_.data(), target_memory_.size(), "cpu:0", true).ok());
+  ASSERT_TRUE(target_->Publish().ok());
+  EXPECT_TRUE(target_->LocalSegment().verbs_nics.empty());
+  o.host_id = "host-b";
+  o.listen_address = "";
+  fabric_.SetRegistrationFails("fake1", false);  // the initiator's NICs are fine
+  auto initiator = CreateTransferEngine(o, directory_.get());
+  ASSERT_TRUE(initiator.ok()) << initiator.status();
+  initiator_ = std::move(*initiator);
+  ASSERT_TRUE(initiator_->RegisterMemory(local_.data(), local_.size(), "cpu:0", false).ok());
+  auto handle = initiator_->OpenSegment(target_->LocalSegment().name);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  EXPECT_EQ(*initiator_->BackendOf(*handle), "tcp");
+}
+
 }  // namespace
 }  // namespace kvc::transfer

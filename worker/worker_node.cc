@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
+#include "kvc/common/net_address.h"
 #include "kvc/engine/model_config.h"
 #include "kvc/engine/tiny_model.h"
 #include "kvc/rpc/service_auth.h"
@@ -101,10 +103,8 @@ class WorkerNodeImpl : public WorkerNode {
 
 Status WorkerNodeImpl::Init() {
   node_id_ = options_.server.node_id.empty() ? NewNodeId(role_name_) : options_.server.node_id;
-  // One secret per cluster: the registration token also guards the transfer target.
-  if (!options_.membership.cluster_token.empty()) {
-    options_.transfer.cluster_token = options_.membership.cluster_token;
-  }
+  // One secret per cluster; transfer.advertise_address defaulted (worker_node.h).
+  options_.transfer = EffectiveTransferOptions(options_);
   // The transfer engine first: the KV arena is its shared memory.
   KVC_RETURN_IF_ERROR(InitTransfer());
   KVC_RETURN_IF_ERROR(InitEngine());
@@ -231,12 +231,24 @@ int WorkerNodeImpl::Serve(const std::vector<grpc::Service*>& services,
                           std::function<v1::NodeLoad()> load, std::function<void()> shutdown) {
   auto log = Logger(role_name_);
   auto server = StartServer(services);
-  if (!server.ok()) {
-    log->error("{}", server.status().message());
+  StatusOr<std::unique_ptr<http::HttpServer>> metrics = std::unique_ptr<http::HttpServer>();
+  if (server.ok()) {
+    metrics = http::StartMetricsEndpoint(options_.metrics, MetricsRegistry::Default(),
+                                         {{"role", role_name_}, {"node_id", node_id_}});
+  }
+  if (!server.ok() || !metrics.ok()) {
+    log->error("{}", (server.ok() ? metrics.status() : server.status()).message());
     if (shutdown) shutdown();
     return 1;
   }
-  if (segment_) segment_->Run((*server)->address());
+  if (*metrics) {
+    log->info("Prometheus metrics on http://{}:{}/metrics", options_.metrics.address,
+              (*metrics)->port());
+  }
+  // The pool registers the announced, not the bound, address: store clients dial it.
+  if (segment_) {
+    segment_->Run(PublishedAddress(options_.membership.advertise_address, (*server)->address()));
+  }
   const std::string segment_name = transfer_->LocalSegment().name;
   log->info(
       "{} {} serving gRPC on {}: model {} ({} backend, {} KV blocks of {} tokens), "
@@ -260,6 +272,7 @@ int WorkerNodeImpl::Serve(const std::vector<grpc::Service*>& services,
             sig == SIGTERM ? "SIGTERM" : "SIGINT", options_.drain_timeout_ms);
   Drain(**server, agent.get(), load);
   Stop(**server, agent.get(), shutdown);
+  metrics->reset();
   log->info("stopped");
   return 0;
 }

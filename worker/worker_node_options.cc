@@ -1,4 +1,5 @@
 #include "absl/strings/str_cat.h"
+#include "kvc/common/net_address.h"
 #include "kvc/worker/worker_node.h"
 
 namespace kvc::worker {
@@ -62,17 +63,50 @@ void BindWorkerNodeOptions(OptionSet& set, WorkerNodeOptions* o,
   set.Add("store.ssd_path", &o->store_ssd_path,
           "RocksDB directory of this node's SSD tier (empty = no SSD tier)");
   set.Add("store.ssd_bytes", &o->store_ssd_bytes, "SSD bytes announced to the master");
+  http::BindMetricsEndpointOptions(set, &o->metrics);
 }
+
+std::string AnnouncedRpcAddress(const WorkerNodeOptions& o) {
+  return PublishedAddress(o.membership.advertise_address, o.server.listen_address);
+}
+
+transfer::TransferEngineOptions EffectiveTransferOptions(const WorkerNodeOptions& o) {
+  transfer::TransferEngineOptions t = o.transfer;
+  // One secret per cluster: the registration token also guards the transfer target.
+  if (!o.membership.cluster_token.empty()) t.cluster_token = o.membership.cluster_token;
+  t.advertise_address = transfer::DefaultTransferAdvertise(t, AnnouncedRpcAddress(o));
+  return t;
+}
+
+namespace {
+
+// Peers dial what this node announces: refuse what they could not reach.
+Status CheckAnnouncedAddresses(const WorkerNodeOptions& o) {
+  // etcd endpoints are URLs; their hosts count as cluster addresses too.
+  std::vector<std::string> cluster = {o.membership.conductor_address, o.master_address};
+  for (const std::string& hp : HostPortsOfUrls(o.etcd_endpoints)) cluster.push_back(hp);
+  const bool announces = !o.membership.conductor_address.empty() || !o.master_address.empty() ||
+                         !o.etcd_endpoints.empty();
+  if (announces) {
+    KVC_RETURN_IF_ERROR(CheckAdvertisedAddress(
+        "advertise_address", AnnouncedRpcAddress(o), cluster,
+        "set --advertise-address to HOST:PORT of this node as the other hosts reach it"));
+  }
+  return transfer::CheckTransferAdvertise(EffectiveTransferOptions(o), cluster);
+}
+
+}  // namespace
 
 Status ValidateWorkerNodeOptions(const WorkerNodeOptions& o) {
   KVC_RETURN_IF_ERROR(ValidateServerOptions(o.server));
   KVC_RETURN_IF_ERROR(ValidateMembershipOptions(o.membership));
   KVC_RETURN_IF_ERROR(ValidateEngineOptions(o.engine));
-  KVC_RETURN_IF_ERROR(transfer::ValidateTransferEngineOptions(o.transfer));
   if (o.drain_timeout_ms > 3600000) {
     return absl::InvalidArgumentError(
         absl::StrCat("drain_timeout_ms: ", o.drain_timeout_ms, " is over 3600000"));
   }
+  KVC_RETURN_IF_ERROR(transfer::ValidateTransferEngineOptions(EffectiveTransferOptions(o)));
+  KVC_RETURN_IF_ERROR(http::ValidateMetricsEndpointOptions(o.metrics));
   if (!o.master_address.empty()) {
     KVC_RETURN_IF_ERROR(ValidateHostPort("master_address", o.master_address));
   }
@@ -85,7 +119,7 @@ Status ValidateWorkerNodeOptions(const WorkerNodeOptions& o) {
       return absl::InvalidArgumentError("store.ssd_bytes: must be > 0 with store.ssd_path set");
     }
   }
-  return Status();
+  return CheckAnnouncedAddresses(o);
 }
 
 }  // namespace kvc::worker

@@ -109,5 +109,40 @@ TEST(WorkerNodeTest, ValidationNamesTheField) {
   EXPECT_TRUE(ValidateWorkerNodeOptions(StandaloneOptions()).ok());
 }
 
+// What a node announces must be dialable by its cluster: a loopback gRPC or
+// transfer address is refused when the conductor or the master is on another
+// host, a wildcard transfer bind publishes the gRPC advertise host.
+TEST(WorkerNodeTest, AnnouncedAddressesMustBeReachableByTheCluster) {
+  WorkerNodeOptions o = StandaloneOptions();
+  o.master_address = "10.9.0.1:50052";
+  Status s = ValidateWorkerNodeOptions(o);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("advertise_address"), std::string::npos) << s;
+  o.membership.advertise_address = "10.9.0.2:50061";
+  s = ValidateWorkerNodeOptions(o);  // gRPC fine now; the transfer target is still loopback
+  EXPECT_NE(s.message().find("transfer.advertise_address"), std::string::npos) << s;
+  o.transfer.listen_address = "0.0.0.0:0";
+  EXPECT_TRUE(ValidateWorkerNodeOptions(o).ok()) << ValidateWorkerNodeOptions(o);
+  EXPECT_EQ(EffectiveTransferOptions(o).advertise_address, "10.9.0.2");
+  o.membership.advertise_address = "0.0.0.0:50061";
+  EXPECT_EQ(ValidateWorkerNodeOptions(o).code(), absl::StatusCode::kInvalidArgument);
+  // All on loopback (the single-host default) stays valid.
+  WorkerNodeOptions local = StandaloneOptions();
+  local.master_address = "127.0.0.1:50052";
+  local.membership.conductor_address = "127.0.0.1:50051";
+  local.transfer.listen_address = "0.0.0.0:0";
+  EXPECT_TRUE(ValidateWorkerNodeOptions(local).ok());
+  EXPECT_EQ(EffectiveTransferOptions(local).advertise_address, "127.0.0.1");
+}
+
+// The cluster token replaces the transfer token (one secret per cluster).
+TEST(WorkerNodeTest, ClusterTokenIsTheTransferToken) {
+  WorkerNodeOptions o = StandaloneOptions();
+  o.membership.cluster_token = "s3cret";
+  EXPECT_EQ(EffectiveTransferOptions(o).cluster_token, "s3cret");
+  o.metrics.port = 70000;
+  EXPECT_NE(ValidateWorkerNodeOptions(o).message().find("metrics_port"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kvc::worker

@@ -181,7 +181,13 @@ Histogram& MetricsRegistry::GetHistogram(const std::string& name, const std::str
   return *slot;
 }
 
-std::string MetricsRegistry::RenderPrometheus() const {
+std::string MetricsRegistry::RenderPrometheus(const Labels& constant_labels) const {
+  // A series' own label wins over a constant label of the same name.
+  auto with_constants = [&constant_labels](const Labels& own) {
+    Labels merged = constant_labels;
+    for (const auto& [k, v] : own) merged[k] = v;
+    return merged;
+  };
   std::lock_guard lock(mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
@@ -189,12 +195,16 @@ std::string MetricsRegistry::RenderPrometheus() const {
     absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(family.help), "\n");
     absl::StrAppend(&out, "# TYPE ", name, " ", kTypeNames[static_cast<int>(family.type)], "\n");
     for (const auto& [labels, c] : family.counters) {
-      absl::StrAppend(&out, name, FormatLabels(labels), " ", FormatValue(c->Value()), "\n");
+      absl::StrAppend(&out, name, FormatLabels(with_constants(labels)), " ",
+                      FormatValue(c->Value()), "\n");
     }
     for (const auto& [labels, g] : family.gauges) {
-      absl::StrAppend(&out, name, FormatLabels(labels), " ", FormatValue(g->Value()), "\n");
+      absl::StrAppend(&out, name, FormatLabels(with_constants(labels)), " ",
+                      FormatValue(g->Value()), "\n");
     }
-    for (const auto& [labels, h] : family.histograms) RenderHistogram(name, labels, *h, &out);
+    for (const auto& [labels, h] : family.histograms) {
+      RenderHistogram(name, with_constants(labels), *h, &out);
+    }
   }
   return out;
 }

@@ -124,6 +124,19 @@ TEST(MetricsTest, FamiliesSortedWithHeaders) {
   EXPECT_LT(text.find("# TYPE kvc_a"), text.find("\nkvc_a 1"));
 }
 
+// Constant labels (role, node id) go on every series; a series' own label wins.
+TEST(MetricsTest, ConstantLabelsOnEverySeries) {
+  MetricsRegistry r;
+  r.GetCounter("kvc_c_total", "C.").Increment(2);
+  r.GetCounter("kvc_c_total", "C.", {{"role", "own"}}).Increment(3);
+  r.GetHistogram("kvc_h_seconds", "H.", {1.0}).Observe(0.5);
+  const Parsed p = ParseExposition(r.RenderPrometheus({{"role", "prefill"}, {"node_id", "p-0"}}));
+  EXPECT_EQ(p.samples.at("kvc_c_total{node_id=\"p-0\",role=\"prefill\"}"), 2);
+  EXPECT_EQ(p.samples.at("kvc_c_total{node_id=\"p-0\",role=\"own\"}"), 3);
+  EXPECT_EQ(p.samples.at("kvc_h_seconds_count{node_id=\"p-0\",role=\"prefill\"}"), 1);
+  EXPECT_EQ(p.samples.at("kvc_h_seconds_bucket{node_id=\"p-0\",role=\"prefill\",le=\"1\"}"), 1);
+}
+
 // Registering one name with two types is a programming error.
 TEST(MetricsDeathTest, TypeConflictAborts) {
   MetricsRegistry r;

@@ -2,6 +2,7 @@
 
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/net_address.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "kvc/rpc/server.h"
@@ -39,8 +40,7 @@ std::unique_ptr<NodeAgent> StartMembership(const MembershipOptions& options, Reg
   agent.cluster_token = options.cluster_token;
   agent.registration.set_node_id(node_id);
   agent.registration.set_role(role);
-  agent.registration.set_rpc_address(options.advertise_address.empty() ? bound_address
-                                                                       : options.advertise_address);
+  agent.registration.set_rpc_address(PublishedAddress(options.advertise_address, bound_address));
   agent.registration.set_hostname(HostName());
   agent.registration.set_model_id(identity.model_id);
   agent.registration.set_block_tokens(identity.block_tokens);

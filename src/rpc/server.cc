@@ -3,8 +3,6 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -98,19 +96,6 @@ void RunningServer::Shutdown(uint32_t grace_ms) {
 }
 
 RunningServer::~RunningServer() { Shutdown(0); }
-
-Status WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out) return absl::InternalError("port_file: cannot write '" + tmp + "'");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);  // atomic: readers never see a partial file
-  if (ec) return absl::InternalError("port_file: cannot rename to '" + path + "': " + ec.message());
-  return Status();
-}
 
 int ServeUntilSignalled(const std::string& role, const ServerOptions& options,
                         const std::vector<grpc::Service*>& services, const ServeHooks& hooks) {

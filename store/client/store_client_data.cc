@@ -39,11 +39,24 @@ Status StoreClientImpl::ReadReplica(const BlockKey& key, const v1::Replica& repl
   return s;
 }
 
-StatusOr<uint64_t> StoreClientImpl::ReadWithFallback(const BlockKey& key,
-                                                     const v1::GetResponse& found, int first,
-                                                     void* buffer, Status last_error) {
+namespace {
+
+// A transfer that failed because the node did not answer (not a refused range).
+bool Unreachable(const Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+}  // namespace
+
+StatusOr<uint64_t> StoreClientImpl::ReadWithFallback(
+    const BlockKey& key, const v1::GetResponse& found, int first, void* buffer, Status last_error,
+    std::map<std::string, std::string>* unreachable) {
   for (int r = first; r < found.replicas_size(); ++r) {
     last_error = ReadReplica(key, found.replicas(r), buffer);
+    if (Unreachable(last_error)) {
+      unreachable->emplace(found.replicas(r).node_id(), std::string(last_error.message()));
+    }
     if (last_error.ok()) {
       KVC_RETURN_IF_ERROR(CheckLease(found));
       return found.size();
@@ -137,17 +150,26 @@ std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGetImpl(std::span<const Ge
     }
   }
   const std::vector<Status> moved = RunBatch(transfers);
+  std::map<std::string, std::string> unreachable;  // node id → error
   for (size_t t = 0; t < transfers.size(); ++t) {
     const size_t i = owner[t];
     if (moved[t].ok()) {
       Status lease = CheckLease(found[i]);
       out[i] = lease.ok() ? StatusOr<uint64_t>(found[i].size()) : StatusOr<uint64_t>(lease);
     } else {
-      out[i] = ReadWithFallback(items[i].key, found[i], 1, items[i].buffer, moved[t]);
+      if (Unreachable(moved[t])) {
+        unreachable.emplace(found[i].replicas(0).node_id(), std::string(moved[t].message()));
+      }
+      out[i] = ReadWithFallback(items[i].key, found[i], 1, items[i].buffer, moved[t], &unreachable);
     }
   }
   for (size_t i : slow) {
-    out[i] = ReadWithFallback(items[i].key, found[i], 0, items[i].buffer, Status());
+    out[i] = ReadWithFallback(items[i].key, found[i], 0, items[i].buffer, Status(), &unreachable);
+  }
+  // At once, not after store.node_timeout_ms: a put of these keys (the caller
+  // recomputing them) may then replace replicas held only there.
+  for (const auto& [node, why] : unreachable) {
+    if (!node.empty() && node != options_.node_id) (void)ReportUnreachable(node, why);
   }
   // A cached location that failed may be stale (node died, master restarted):
   // drop it and ask the master once.
@@ -157,6 +179,16 @@ std::vector<StatusOr<uint64_t>> StoreClientImpl::BatchGetImpl(std::span<const Ge
     out[i] = std::move(BatchGetImpl(items.subspan(i, 1), /*use_cache=*/false)[0]);
   }
   return out;
+}
+
+Status StoreClientImpl::ReportUnreachable(const std::string& node_id, const std::string& reason) {
+  v1::StoreReportUnreachableRequest req;
+  Header(req.mutable_header());
+  req.set_node_id(node_id);
+  req.set_reason(reason.substr(0, 512));
+  v1::StoreReportUnreachableResponse resp;
+  return CallMaster(
+      [&](v1::StoreMaster::Stub& m) { return m.ReportUnreachable(Ctx().get(), req, &resp); });
 }
 
 }  // namespace kvc::store

@@ -29,6 +29,7 @@ class StoreClientImpl final : public StoreClient {
   StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) override;
   Status Remove(const BlockKey& key) override;
   StatusOr<StorePrefixMatch> MatchPrefix(std::span<const BlockKey> keys) override;
+  Status ReportUnreachable(const std::string& node_id, const std::string& reason) override;
 
   // Asks the locator again (etcd mode) and replaces the stub.
   Status RefreshMaster();
@@ -47,9 +48,11 @@ class StoreClientImpl final : public StoreClient {
   std::vector<Status> RunBatch(const std::vector<Transfer>& transfers);
   // Reads one replica into buffer (staging it first when it is on SSD).
   Status ReadReplica(const BlockKey& key, const v1::Replica& replica, void* buffer);
-  // Tries replicas[first..] in order until one read succeeds.
+  // Tries replicas[first..] in order until one read succeeds; nodes of replicas
+  // that failed unreachable go to *unreachable (node id → error).
   StatusOr<uint64_t> ReadWithFallback(const BlockKey& key, const v1::GetResponse& found, int first,
-                                      void* buffer, Status last_error);
+                                      void* buffer, Status last_error,
+                                      std::map<std::string, std::string>* unreachable);
   Status CheckLease(const v1::GetResponse& found) const;
   // One PutStart; with `until`, repeated (after a leader lookup) while a master
   // take-over is under way, until then (store_client_put.cc).

@@ -46,6 +46,9 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
   }
   std::lock_guard lock(m.mu);
   KVC_RETURN_IF_ERROR(m.CheckFence("PutStart"));
+  if (auto it = m.objects.find(key); it != m.objects.end() && m.Replaceable(it->second)) {
+    m.Replace(key);
+  }
   if (auto it = m.objects.find(key); it != m.objects.end()) {
     const bool done = it->second.complete;
     return WithReason(
@@ -73,6 +76,7 @@ StatusOr<std::vector<ReplicaView>> MasterCore::PutStart(const BlockKey& key, uin
   std::vector<ReplicaView> out;
   for (Segment* seg : order) {
     if (out.size() == replicas) break;
+    if (m.Suspect(*seg->node)) continue;  // silent or reported unreachable: the write would fail
     std::optional<uint64_t> offset = seg->dram->Allocate(size);
     if (!offset) continue;
     out.push_back(m.View(m.AddReplica(key, stored, seg, *offset, ReplicaState::kWriting)));
@@ -141,15 +145,13 @@ Status MasterCore::Remove(const BlockKey& key) {
   return Status();
 }
 
-void MasterCore::Tick() {
+TickReport MasterCore::Tick() {
   Impl& m = *impl_;
   std::lock_guard lock(m.mu);
   const Clock::TimePoint now = m.clock.Now();
-  std::vector<std::string> dead;
-  for (auto& [id, node] : m.nodes) {
-    if (now - node->last_heartbeat > Ms(m.policy.node_timeout_ms)) dead.push_back(id);
-  }
-  for (const std::string& id : dead) m.RemoveNode(id);
+  TickReport report;
+  report.expired_nodes = m.ExpireNodes();
+  m.ReleaseQuarantine();
   std::vector<BlockKey> abandoned;
   for (auto& [key, started] : m.writing) {
     if (now - started > Ms(m.policy.put_timeout_ms)) abandoned.push_back(key);
@@ -162,6 +164,7 @@ void MasterCore::Tick() {
   for (uint64_t id : expired) m.ApplyTaskResult(TaskResult{.id = id, .ok = false});
   m.EvictIfNeeded();
   m.PublishRates();
+  return report;
 }
 
 void MasterCore::FenceAllocations(Clock::TimePoint until) {

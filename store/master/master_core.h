@@ -9,6 +9,7 @@
 // "BAD_REPLICAS", "UNKNOWN_SEGMENT"; NOT_FOUND "NOT_FOUND", "PUT_NOT_STARTED";
 // ALREADY_EXISTS "OBJECT_EXISTS", "PUT_IN_PROGRESS", "SEGMENT_EXISTS";
 // RESOURCE_EXHAUSTED "NO_SPACE"; FAILED_PRECONDITION "LEASED", "NOT_COMPLETE";
+// NOT_FOUND "UNKNOWN_NODE";
 // UNAVAILABLE "TAKEOVER_GRACE" (see FenceAllocations).
 #pragma once
 
@@ -50,6 +51,10 @@ class MasterCore {
   // tasks. An unknown node gets reregister = true (master restarted or declared
   // it dead): it must mount again and ReportReplicas.
   HeartbeatReply Heartbeat(const std::string& node_id, std::span<const TaskResult> done);
+  // A client could not reach `node_id` (a transfer from one of its replicas
+  // failed): the node is suspect until its next heartbeat (see PutStart).
+  // NOT_FOUND "UNKNOWN_NODE" for a node the master does not know (nothing changes).
+  [[nodiscard]] Status ReportUnreachable(const std::string& node_id);
   // Re-registration: the node still holds these COMPLETE replicas on `tier`.
   // Returns the keys refused (unknown segment, bad bounds, size conflicting with
   // the known object, overlapping space); the node should drop those.
@@ -62,6 +67,12 @@ class MasterCore {
   // Fewer nodes than asked for is fine as long as one copy fits; none fits is
   // RESOURCE_EXHAUSTED "NO_SPACE" (after trying eviction). The object stays
   // invisible to Get until PutEnd, and is reclaimed after put_timeout_ms.
+  // A complete key is ALREADY_EXISTS "OBJECT_EXISTS", unless every replica of it
+  // is on a suspect node (silent for store.node_suspect_ms, or reported by
+  // ReportUnreachable) and none is busy: then those replicas are dropped
+  // (counted in kvc_store_replaced_replicas_total) and the put starts afresh, so
+  // the caller that recomputed the blocks can store them. A dropped replica's
+  // DRAM range is not handed out again before its read lease ends.
   StatusOr<std::vector<ReplicaView>> PutStart(const BlockKey& key, uint64_t size, uint32_t replicas,
                                               const std::string& preferred_node);
   // Makes a started put visible. NOT_FOUND "PUT_NOT_STARTED" without PutStart;
@@ -106,9 +117,12 @@ class MasterCore {
   void FenceAllocations(Clock::TimePoint until);
 
   // --- Housekeeping -------------------------------------------------------
-  // Declares silent nodes dead, reclaims abandoned puts and timed-out tasks,
-  // evicts segments above their high watermark. Call periodically.
-  void Tick();
+  // Declares silent nodes dead (counted in kvc_store_expired_nodes_total and
+  // kvc_store_expired_replicas_total, and returned for the caller to log),
+  // reclaims abandoned puts and timed-out tasks, releases DRAM ranges of
+  // replaced replicas whose lease ended, evicts segments above their high
+  // watermark. Call periodically.
+  TickReport Tick();
   MasterStats Stats() const;
   // DRAM allocator fragmentation of a segment (0..1), for the metrics/tests.
   StatusOr<double> Fragmentation(const std::string& node_id) const;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -24,10 +25,11 @@ struct MasterCore::Node {
   std::string hostname;
   Clock::TimePoint last_heartbeat;
   std::map<Tier, std::unique_ptr<Segment>> segments;
-  std::vector<NodeTask> queued;  // tasks not yet handed out in a heartbeat reply
-  int64_t load_window = 0;       // index of the current 1 s read-load window
-  uint32_t reads_now = 0;        // replicas handed out in the current window
-  uint32_t reads_before = 0;     // ... and in the previous one
+  std::vector<NodeTask> queued;       // tasks not yet handed out in a heartbeat reply
+  int64_t load_window = 0;            // index of the current 1 s read-load window
+  uint32_t reads_now = 0;             // replicas handed out in the current window
+  uint32_t reads_before = 0;          // ... and in the previous one
+  bool reported_unreachable = false;  // by a client since the last heartbeat (suspect)
 };
 
 struct MasterCore::Segment {
@@ -37,6 +39,9 @@ struct MasterCore::Segment {
   uint64_t used = 0;                     // SSD: bytes held (DRAM: see Used())
   uint64_t pending_free = 0;             // held by replicas being demoted away
   std::list<BlockKey> lru;               // every replica on this segment, most recent first
+  // DRAM ranges of replaced replicas kept allocated until a reader's lease ends:
+  // (until, offset, length).
+  std::vector<std::tuple<Clock::TimePoint, uint64_t, uint64_t>> quarantine;
   // Bytes held, including pending_free.
   uint64_t Used() const { return dram ? dram->used_bytes() : used; }
 };
@@ -84,6 +89,11 @@ struct MasterCore::Impl {
     Gauge& puts_per_second;
     Gauge& gets_per_second;
     Histogram& match_prefix_seconds;
+    Counter& expired_nodes;
+    Counter& expired_replicas;
+    Counter& replaced_suspect;
+    Counter& replaced_reported;
+    Counter& unreachable_reports;
   };
 
   Impl(const MasterPolicyOptions& p, const Clock& c, MetricsRegistry& m)
@@ -102,8 +112,11 @@ struct MasterCore::Impl {
   // Objects and replicas (master_core_objects.cc).
   Replica& AddReplica(const BlockKey& key, Object& obj, Segment* seg, uint64_t offset,
                       ReplicaState state);
-  // Removes replica `idx` and releases its space (DRAM range or SSD bytes).
-  void DropReplica(const BlockKey& key, Object& obj, size_t idx);
+  // Removes replica `idx` and releases its space (DRAM range or SSD bytes); a
+  // DRAM range is kept allocated until `hold_range_until` when that is later
+  // than now (Segment::quarantine).
+  void DropReplica(const BlockKey& key, Object& obj, size_t idx,
+                   Clock::TimePoint hold_range_until = {});
   // Erases `key` when it has no replicas left. Returns true when erased.
   bool EraseIfEmpty(const BlockKey& key);
   void EraseObject(const BlockKey& key);
@@ -114,6 +127,15 @@ struct MasterCore::Impl {
   // Read load of a node: replicas handed out in the current and previous second.
   static uint32_t ReadLoad(Node& node, int64_t window);
   std::vector<Segment*> PlacementOrder(const std::string& preferred, uint64_t size);
+  // Suspect nodes and replacing what only they hold (master_core_suspect.cc).
+  bool Suspect(const Node& node) const;
+  // True when `obj` is complete, has replicas, none busy, all on suspect nodes.
+  bool Replaceable(const Object& obj) const;
+  // Drops every replica of `key` (Replaceable) and the object.
+  void Replace(const BlockKey& key);
+  void ReleaseQuarantine();
+  // Declares silent nodes dead; returns what it dropped.
+  std::vector<ExpiredNode> ExpireNodes();
 
   // Eviction (master_core_evict.cc).
   void EvictIfNeeded();

@@ -26,7 +26,20 @@ MasterCore::Impl::Metrics::Metrics(MetricsRegistry& r)
           r.GetGauge("kvc_store_gets_per_second", "Get lookups per second over the last >= 1 s")),
       match_prefix_seconds(r.GetHistogram("kvc_store_match_prefix_seconds",
                                           "MatchPrefix latency inside the master",
-                                          ExponentialBuckets(1e-6, 2.0, 20))) {}
+                                          ExponentialBuckets(1e-6, 2.0, 20))),
+      expired_nodes(
+          r.GetCounter("kvc_store_expired_nodes_total",
+                       "Nodes declared dead after store.node_timeout_ms without heartbeat")),
+      expired_replicas(r.GetCounter("kvc_store_expired_replicas_total",
+                                    "Replicas dropped because their node was declared dead")),
+      replaced_suspect(r.GetCounter("kvc_store_replaced_replicas_total",
+                                    "Replicas on suspect nodes replaced by a new put",
+                                    {{"reason", "silent"}})),
+      replaced_reported(r.GetCounter("kvc_store_replaced_replicas_total",
+                                     "Replicas on suspect nodes replaced by a new put",
+                                     {{"reason", "reported_unreachable"}})),
+      unreachable_reports(r.GetCounter("kvc_store_unreachable_reports_total",
+                                       "ReportUnreachable calls about known nodes")) {}
 
 MasterCore::Replica& MasterCore::Impl::AddReplica(const BlockKey& key, Object& obj, Segment* seg,
                                                   uint64_t offset, ReplicaState state) {
@@ -45,14 +58,17 @@ MasterCore::Replica& MasterCore::Impl::AddReplica(const BlockKey& key, Object& o
   return obj.replicas.back();
 }
 
-void MasterCore::Impl::DropReplica(const BlockKey& key, Object& obj, size_t idx) {
+void MasterCore::Impl::DropReplica(const BlockKey& key, Object& obj, size_t idx,
+                                   Clock::TimePoint hold_range_until) {
   Replica& r = obj.replicas[idx];
   Segment* seg = r.segment;
   seg->lru.erase(r.lru);
   if (seg->dram && r.state == ReplicaState::kComplete) {
     QueueTask(seg->node, MakeTask(NodeTask::Kind::kForget, key, r.length, r.offset));
   }
-  if (seg->dram) {
+  if (seg->dram && hold_range_until > clock.Now()) {
+    seg->quarantine.emplace_back(hold_range_until, r.offset, r.length);
+  } else if (seg->dram) {
     const uint64_t before = seg->dram->used_bytes();
     (void)seg->dram->Free(r.offset, r.length);
     const uint64_t released = before - seg->dram->used_bytes();

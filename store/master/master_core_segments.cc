@@ -128,6 +128,7 @@ HeartbeatReply MasterCore::Heartbeat(const std::string& node_id, std::span<const
     return reply;
   }
   node->last_heartbeat = impl_->clock.Now();
+  node->reported_unreachable = false;  // it is alive (to the master, at least)
   for (const TaskResult& r : done) impl_->ApplyTaskResult(r);
   for (NodeTask& t : node->queued) {
     if (!t.NeedsAck()) continue;

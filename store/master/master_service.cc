@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "kvc/common/clock.h"
 #include "kvc/common/logging.h"
 #include "kvc/rpc/grpc_status.h"
 #include "store/proto_convert.h"
@@ -194,7 +195,22 @@ grpc::Status MasterService::GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetSt
   resp->set_gets(s.gets);
   resp->set_queued_node_tasks(s.queued_tasks);
   resp->set_prometheus_text(metrics_.RenderPrometheus());
+  resp->set_server_unix_ms(Clock::Real().UnixMillis());
   return grpc::Status::OK;
+}
+
+grpc::Status MasterService::ReportUnreachable(Ctx*, const v1::StoreReportUnreachableRequest* req,
+                                              v1::StoreReportUnreachableResponse*) {
+  if (grpc::Status g = Gate(); !g.ok()) return g;
+  if (req->node_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("ReportUnreachable: node_id is empty"));
+  }
+  Status s = core_.ReportUnreachable(req->node_id());
+  if (s.ok()) {
+    Logger("master")->warn("{} reports node {} unreachable ({}); it is suspect until it heartbeats",
+                           req->header().caller_node_id(), req->node_id(), req->reason());
+  }
+  return ToGrpcStatus(s);
 }
 
 }  // namespace kvc::store

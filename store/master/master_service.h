@@ -48,6 +48,8 @@ class MasterService final : public v1::StoreMaster::Service {
   grpc::Status ChangeReplica(Ctx*, const v1::ChangeReplicaRequest*,
                              v1::ChangeReplicaResponse*) override;
   grpc::Status GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetStatsResponse*) override;
+  grpc::Status ReportUnreachable(Ctx*, const v1::StoreReportUnreachableRequest*,
+                                 v1::StoreReportUnreachableResponse*) override;
 
  private:
   grpc::Status Gate() const;

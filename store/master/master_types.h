@@ -117,4 +117,16 @@ struct MasterStats {
   uint64_t queued_tasks = 0;  // node tasks not yet handed out in a heartbeat reply
 };
 
+// A node the master declared dead in a Tick (no heartbeat for store.node_timeout_ms).
+struct ExpiredNode {
+  std::string node_id;
+  std::string hostname;
+  uint64_t dropped_replicas = 0;  // replicas it held, gone with it
+  uint64_t silent_ms = 0;         // time since its last heartbeat
+};
+// What a Tick did that its caller should log.
+struct TickReport {
+  std::vector<ExpiredNode> expired_nodes;
+};
+
 }  // namespace kvc::store

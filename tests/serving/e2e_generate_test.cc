@@ -122,6 +122,14 @@ void ExpectPrefillMappedTheDecodeArena(const LocalCluster& cluster) {
                       << ", prefill memfds: " << prefill.size();
 }
 
+// The value of an unlabelled counter in Prometheus text; -1 when absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const size_t at = ("\n" + text).find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size() - 1));
+}
+
 // Streamed greedy text equals single-process kvc-model (the KV went from the prefill
 // to the decode process through the shared mapping of the decode arena); the second
 // request with the same prompt reuses pooled blocks (cached_tokens > 0), same text.
@@ -145,6 +153,11 @@ TEST(E2eGenerateTest, StreamEqualsKvcModelAndSecondRequestIsCached) {
   const json usage = Usage(second);
   EXPECT_GT(usage["prompt_tokens_details"]["cached_tokens"].get<int>(), 0) << second.body;
   EXPECT_EQ(usage["completion_tokens"].get<int>(), 16);
+  // One prefill node: the reused blocks are its own, none was fetched from another node
+  // (prefill_main used to leave the worker's node id empty, so all counted as fetched).
+  const std::string metrics = testing::HttpRequest(cluster.http_port(), "GET", "/metrics").body;
+  EXPECT_GT(MetricValue(metrics, "kvc_conductor_cached_prompt_tokens_total"), 0) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "kvc_conductor_fetched_prompt_tokens_total"), 0) << metrics;
 }
 
 // With two prefill nodes: the prefix computed on one is fetched by the other
@@ -183,6 +196,8 @@ TEST(E2eGenerateTest, PrefixReusedAcrossPrefillNodes) {
   EXPECT_EQ(Text(second), Text(first));
   EXPECT_GT(Usage(second)["prompt_tokens_details"]["cached_tokens"].get<int>(), 0)
       << "the other node fetched the prefix from " << served << ": " << second.body;
+  const std::string metrics = testing::HttpRequest(cluster.http_port(), "GET", "/metrics").body;
+  EXPECT_GT(MetricValue(metrics, "kvc_conductor_fetched_prompt_tokens_total"), 0) << metrics;
 }
 
 void ExpectOpenAiError(const testing::HttpResponse& r, int status) {

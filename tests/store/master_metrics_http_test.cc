@@ -5,6 +5,7 @@
 
 #include "tests/store/store_cluster.h"
 #include "tests/support/http_client.h"
+#include "tests/support/prometheus.h"
 
 namespace kvc::store {
 namespace {
@@ -13,8 +14,20 @@ using std::chrono::milliseconds;
 using testing::FillPattern;
 using testing::StoreCluster;
 
-bool Has(const std::string& text, const std::string& line) {
-  return text.find(line + "\n") != std::string::npos;
+// True when `text` has a sample "name{labels...} value" (every series also
+// carries the constant labels role="master" and node_id).
+bool Has(const std::string& text, const std::string& sample) {
+  const size_t brace = sample.find('{');
+  const size_t space = sample.rfind(' ');
+  const std::string name = sample.substr(0, std::min(brace, space));
+  std::map<std::string, std::string> labels;
+  if (brace != std::string::npos) {  // one label: {k="v"}
+    const size_t eq = sample.find('=', brace);
+    labels[sample.substr(brace + 1, eq - brace - 1)] =
+        sample.substr(eq + 2, sample.find('"', eq + 2) - eq - 2);
+  }
+  const std::optional<double> value = kvc::testing::PromSample(text, name, labels);
+  return value && *value == std::stod(sample.substr(space + 1));
 }
 
 TEST(MasterMetricsHttpTest, ServesPrometheusTextThatFollowsTheStore) {
@@ -50,6 +63,8 @@ TEST(MasterMetricsHttpTest, ServesPrometheusTextThatFollowsTheStore) {
   EXPECT_TRUE(Has(r.body, "kvc_store_promotions_total 0")) << r.body;
   EXPECT_TRUE(Has(r.body, "kvc_store_evictions_total 0")) << r.body;
   EXPECT_NE(r.body.find("kvc_store_gets_per_second"), std::string::npos) << r.body;
+  EXPECT_EQ(kvc::testing::PromLabels(r.body, "kvc_store_puts_total")["role"], "master") << r.body;
+  EXPECT_FALSE(kvc::testing::PromLabels(r.body, "kvc_store_puts_total")["node_id"].empty());
   // Gauges are refreshed by the housekeeping tick (every 50 ms here).
   std::string text;
   for (int i = 0; i < 100 && !Has(text, "kvc_store_objects 2"); ++i) {

@@ -43,7 +43,7 @@ class StoreCluster {
                                      "--store-heartbeat-interval-ms",
                                      "100",
                                      "--store-node-timeout-ms",
-                                     "1000",
+                                     std::to_string(node_timeout_ms_),
                                      "--tick-ms",
                                      "50"};
     argv.insert(argv.end(), master_flags_.begin(), master_flags_.end());
@@ -52,6 +52,8 @@ class StoreCluster {
     ASSERT_GT(master_port_, 0) << kvc::testing::ReadFile(dir_.path() + "/master.log");
     stub_ = v1::StoreMaster::NewStub(MakeChannel(master_address()));
   }
+  // The master's store.node_timeout_ms from the next StartMaster on (default 1000).
+  void set_node_timeout_ms(int ms) { node_timeout_ms_ = ms; }
   void KillMaster() {
     master_->Signal(SIGKILL);
     master_->WaitFor(milliseconds(5000));
@@ -59,7 +61,9 @@ class StoreCluster {
   std::string master_address() const { return "127.0.0.1:" + std::to_string(master_port_); }
 
   // Starts node `id` (same id + ssd dir on restart) and waits until it registered.
-  void StartNode(const std::string& id, uint64_t dram_bytes, bool ssd) {
+  // `extra` flags are appended (e.g. transfer or metrics options).
+  void StartNode(const std::string& id, uint64_t dram_bytes, bool ssd,
+                 const std::vector<std::string>& extra = {}) {
     const std::string port_file = dir_.path() + "/" + id + ".port";
     std::remove(port_file.c_str());
     std::vector<std::string> argv = {kvc::testing::BinDir() + "/kvc-store",
@@ -79,6 +83,7 @@ class StoreCluster {
       argv.insert(argv.end(), {"--store-ssd-path", dir_.path() + "/" + id + ".ssd"});
     }
     if (!token_.empty()) argv.insert(argv.end(), {"--cluster-token", token_});
+    argv.insert(argv.end(), extra.begin(), extra.end());
     nodes_[id] = std::make_unique<kvc::testing::Subprocess>(argv, dir_.path() + "/" + id + ".log");
     node_ports_[id] = kvc::testing::WaitForPortFile(port_file, milliseconds(10000));
     ASSERT_GT(node_ports_[id], 0) << kvc::testing::ReadFile(dir_.path() + "/" + id + ".log");
@@ -146,6 +151,7 @@ class StoreCluster {
   kvc::testing::TempDir dir_;
   std::vector<std::string> master_flags_;
   const std::string token_;
+  int node_timeout_ms_ = 1000;
   std::map<std::string, int> node_ports_;
   std::unique_ptr<kvc::testing::Subprocess> master_;
   int master_port_ = 0;

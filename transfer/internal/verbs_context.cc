@@ -1,6 +1,7 @@
 #include "transfer/internal/verbs_context.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -35,6 +36,31 @@ StatusOr<std::shared_ptr<VerbsContext>> VerbsContext::Create(VerbsProvider& prov
     context->nics_[i]->poller = std::thread([c = context.get(), i] { c->PollMain(i); });
   }
   return context;
+}
+
+Status VerbsContext::Preflight() {
+  // One page, page-aligned like the engine's registered memory.
+  constexpr uint64_t kBytes = 4096;
+  std::unique_ptr<void, void (*)(void*)> page(std::aligned_alloc(kBytes, kBytes), std::free);
+  if (!page) return absl::ResourceExhaustedError("verbs preflight: cannot allocate a test page");
+  const uint64_t address = reinterpret_cast<uint64_t>(page.get());
+  for (size_t i = 0; i < nics_.size(); ++i) {
+    StatusOr<VerbsKeys> keys = nics_[i]->device->Register(address, kBytes, /*remote=*/true);
+    if (!keys.ok()) {
+      return Status(keys.status().code(),
+                    absl::StrCat("verbs preflight: test memory registration on ", names_[i],
+                                 " failed: ", keys.status().message(),
+                                 " (locked-memory limit? LimitMEMLOCK=infinity / ulimit -l)"));
+    }
+    nics_[i]->device->Deregister(address);
+    StatusOr<std::unique_ptr<VerbsQueuePair>> qp = nics_[i]->device->CreateQueuePair(1);
+    if (!qp.ok()) {
+      return Status(qp.status().code(),
+                    absl::StrCat("verbs preflight: creating a QP on ", names_[i],
+                                 " failed: ", qp.status().message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 VerbsContext::~VerbsContext() {

@@ -64,6 +64,12 @@ class VerbsContext {
   VerbsContext& operator=(const VerbsContext&) = delete;
 
   const std::vector<std::string>& nics() const { return names_; }
+
+  // The start-up check `backend: auto` needs before it may choose verbs: on
+  // every NIC (already opened, so its port is active and its GID readable) a
+  // test memory registration with remote access (then released) and a QP
+  // creation. OK, or the first failure naming the NIC. Registers nothing lasting.
+  [[nodiscard]] Status Preflight();
   const Options& options() const { return options_; }
 
   // ---- memory ----

@@ -5,7 +5,6 @@
 
 #include <thread>
 
-#include "transfer/internal/backend_choice.h"
 #include "transfer/internal/topology.h"
 #include "transfer/internal/verbs_context.h"
 #include "transfer/internal/verbs_paths.h"
@@ -137,29 +136,6 @@ TEST(VerbsPathOrderTest, LocalThenRemoteThenRotatedQp) {
   EXPECT_EQ(paths[3], (VerbsPathId{0, 0, 0}));
   EXPECT_TRUE(OrderVerbsPaths({}, {0, 1}, 2, 0).empty());
   EXPECT_EQ(IndicesOf({"b", "zz", "a"}, {"a", "b"}), (std::vector<size_t>{1, 0}));
-}
-
-SegmentDescriptor Remote(const std::string& boot, bool verbs, bool endpoint) {
-  SegmentDescriptor d;
-  d.name = "r";
-  d.boot_id = boot;
-  if (verbs) d.verbs_nics = {"mlx5_0"};
-  if (endpoint) d.tcp_endpoints = {"10.0.0.2:4100"};
-  return d;
-}
-
-using Backends = std::vector<std::string>;
-
-TEST(BackendChoiceTest, AutoChoosesPerPeer) {
-  const LocalCapabilities with_nic{"boot-a", true};
-  const LocalCapabilities without_nic{"boot-a", false};
-  EXPECT_EQ(ChooseBackends(with_nic, Remote("boot-a", true, true)), (Backends{"shm", "tcp"}));
-  EXPECT_EQ(ChooseBackends(with_nic, Remote("boot-b", true, true)), (Backends{"verbs", "tcp"}));
-  EXPECT_EQ(ChooseBackends(without_nic, Remote("boot-b", true, true)), (Backends{"tcp"}));
-  EXPECT_EQ(ChooseBackends(with_nic, Remote("boot-b", false, true)), (Backends{"tcp"}));
-  EXPECT_EQ(ChooseBackends(with_nic, Remote("boot-b", true, false)), (Backends{"tcp"}));
-  // Unknown boot ids are never "the same host".
-  EXPECT_EQ(ChooseBackends({"", true}, Remote("", true, true)), (Backends{"verbs", "tcp"}));
 }
 
 // ---- VerbsContext at the fake seam ----

@@ -23,6 +23,9 @@ class FakeVerbsDevice final : public internal::VerbsDevice {
     uint32_t key;
     {
       std::lock_guard lock(fabric_->mu_);
+      if (fabric_->unregistrable_.count(name_)) {
+        return absl::UnavailableError("fake verbs: memory registration refused");
+      }
       key = fabric_->next_key_++;
     }
     std::lock_guard lock(mu_);
@@ -189,6 +192,15 @@ StatusOr<std::unique_ptr<internal::VerbsDevice>> FakeVerbsFabric::Open(const std
     return absl::NotFoundError("fake verbs: no device " + name);
   }
   return std::unique_ptr<internal::VerbsDevice>(new FakeVerbsDevice(this, name));
+}
+
+void FakeVerbsFabric::SetRegistrationFails(const std::string& nic, bool fails) {
+  std::lock_guard lock(mu_);
+  if (fails) {
+    unregistrable_.insert(nic);
+  } else {
+    unregistrable_.erase(nic);
+  }
 }
 
 void FakeVerbsFabric::SetBroken(const std::string& nic, bool broken) {

@@ -10,7 +10,8 @@
 // Faults by NIC name (they hit every device opened under that name):
 // SetBroken → work completes "retry exceeded" (a dead link or peer);
 // SetSilent → work gets no completion at all until its QP is failed (a hung
-// peer; the context's deadline must catch it). Thread-safe.
+// peer; the context's deadline must catch it); SetRegistrationFails → memory
+// registration is refused. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -43,6 +44,9 @@ class FakeVerbsFabric final : public internal::VerbsProvider {
   void SetCompletionQueueDepth(uint32_t depth) { cq_depth_ = depth; }
   void SetBroken(const std::string& nic, bool broken);
   void SetSilent(const std::string& nic, bool silent);
+  // Memory registrations on devices named `nic` fail UNAVAILABLE (e.g. no
+  // locked-memory allowance: RLIMIT_MEMLOCK).
+  void SetRegistrationFails(const std::string& nic, bool fails);
   // Work requests posted on QPs of devices named `nic` that completed OK.
   uint64_t completed(const std::string& nic) const;
   // Distinct QPs that completed work OK.
@@ -58,6 +62,7 @@ class FakeVerbsFabric final : public internal::VerbsProvider {
   std::map<uint32_t, FakeVerbsQp*> qps_;       // guarded by mu_; qpn → live QP
   std::set<std::string> broken_;               // guarded by mu_
   std::set<std::string> silent_;               // guarded by mu_
+  std::set<std::string> unregistrable_;        // guarded by mu_
   std::map<std::string, uint64_t> completed_;  // guarded by mu_
   std::set<uint32_t> busy_qps_;                // guarded by mu_
   uint32_t next_qpn_ = 1;                      // guarded by mu_

@@ -80,8 +80,10 @@ class MetricsRegistry {
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           const std::vector<double>& upper_bounds, const Labels& labels = {});
 
-  // Every metric in Prometheus text format, families sorted by name.
-  std::string RenderPrometheus() const;
+  // Every metric in Prometheus text format, families sorted by name. Every
+  // series also carries `constant_labels` (e.g. role, node_id), unless it has a
+  // label of that name itself.
+  std::string RenderPrometheus(const Labels& constant_labels = {}) const;
 
   // The process-wide registry used by servers.
   static MetricsRegistry& Default();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kvc/common/config.h"
+#include "kvc/common/port_file.h"  // WritePortFile, used by every role
 #include "kvc/common/status.h"
 #include "kvc/rpc/health_service.h"
 
@@ -31,10 +32,6 @@ void BindServerOptions(OptionSet& set, ServerOptions* options, const std::string
 [[nodiscard]] Status ValidateServerOptions(const ServerOptions& options);
 // Checks "host:port" with a port in 0..65535; `field` names the option in errors.
 [[nodiscard]] Status ValidateHostPort(const std::string& field, const std::string& value);
-
-// Writes `port` to `path` atomically (temp file + rename), so a reader never sees
-// a partial file. Internal error naming the path on failure.
-[[nodiscard]] Status WritePortFile(const std::string& path, int port);
 
 // Blocks SIGTERM and SIGINT in the calling thread and every thread it creates
 // later, so WaitForTerminationSignal() receives them. Call first thing in main().

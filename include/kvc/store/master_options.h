@@ -18,7 +18,12 @@ struct MasterPolicyOptions {
   uint64_t max_object_bytes = 64ull << 20;  // largest value a put may store
   uint32_t max_batch_keys = 1'000'000;      // BatchGet/BatchExists/MatchPrefix key limit
   uint32_t heartbeat_interval_ms = 1000;    // how often nodes are told to heartbeat
-  uint32_t node_timeout_ms = 5000;    // no heartbeat for this long: node dead, replicas dropped
+  uint32_t node_timeout_ms = 5000;  // no heartbeat for this long: node dead, replicas dropped
+  // No heartbeat for this long (or reported unreachable by a client since its
+  // last heartbeat): the node is suspect, and a PutStart of a key whose every
+  // replica is on suspect nodes replaces them instead of answering OBJECT_EXISTS.
+  // 0 = auto: min(2.5 × heartbeat_interval_ms, node_timeout_ms).
+  uint32_t node_suspect_ms = 0;
   uint32_t put_timeout_ms = 30000;    // PutStart without PutEnd/PutRevoke: reclaimed after this
   uint32_t lease_ms = 5000;           // read lease granted by Get: no eviction/removal meanwhile
   double dram_high_watermark = 0.90;  // DRAM segment usage that triggers eviction
@@ -38,7 +43,11 @@ struct MasterOptions {
   MasterPolicyOptions policy;
   uint32_t tick_ms = 100;  // housekeeping period (dead nodes, abandoned puts, eviction)
   // etcd HA mode (empty = single in-memory master, the default).
-  std::string etcd_endpoints;               // "http://127.0.0.1:2379[,...]"
+  std::string etcd_endpoints;  // "http://127.0.0.1:2379[,...]"
+  // etcd mode: the host:port the elected leader publishes in etcd for nodes and
+  // clients to dial. "" = the bound address (a wildcard host published as
+  // 127.0.0.1); refused when loopback while an etcd endpoint is on another host.
+  std::string advertise_address;
   std::string etcd_prefix = "/kvc/master";  // key prefix of the election
   uint32_t etcd_lease_ttl_s = 3;            // leader lease TTL; a dead leader is replaced after it
   // Prometheus text at http://metrics_address:metrics_port/metrics (-1 = no HTTP
@@ -75,5 +84,7 @@ uint64_t TakeoverGraceMs(const MasterOptions& options);
 // (127.0.0.0/8, ::1, localhost); false for wildcards (0.0.0.0, [::]) and others.
 bool IsLoopbackAddress(const std::string& host_port);
 [[nodiscard]] Status ValidateMasterPolicy(const MasterPolicyOptions& policy);
+// store.node_suspect_ms in effect (see MasterPolicyOptions::node_suspect_ms).
+uint32_t NodeSuspectMs(const MasterPolicyOptions& policy);
 
 }  // namespace kvc

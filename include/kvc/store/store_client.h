@@ -75,7 +75,10 @@ class StoreClient : public PrefixMatcher {
   // PutEnd (PutRevoke when a write fails). ALREADY_EXISTS when the key exists.
   [[nodiscard]] virtual Status Put(const BlockKey& key, const void* data, uint64_t size) = 0;
   // Reads the value of `key` into `buffer`; returns its size. Falls back to the
-  // next replica when one fails.
+  // next replica when one fails. A replica whose transfer failed because its node
+  // could not be reached (UNAVAILABLE / DEADLINE_EXCEEDED) is reported to the
+  // master (ReportUnreachable) once per call, so a later put of the key may
+  // replace it.
   virtual StatusOr<uint64_t> Get(const BlockKey& key, void* buffer, uint64_t capacity) = 0;
   // Put of every item with one PutStart per item and the writes in one batch.
   virtual std::vector<Status> BatchPut(std::span<const PutItem> items) = 0;
@@ -85,6 +88,11 @@ class StoreClient : public PrefixMatcher {
   virtual StatusOr<bool> Exists(const BlockKey& key) = 0;
   virtual StatusOr<std::vector<bool>> BatchExists(std::span<const BlockKey> keys) = 0;
   [[nodiscard]] virtual Status Remove(const BlockKey& key) = 0;
+  // Tells the master that `node_id` could not be reached (`reason` goes to its
+  // log): the node is suspect until its next heartbeat. NOT_FOUND
+  // "UNKNOWN_NODE" when the master does not know it.
+  [[nodiscard]] virtual Status ReportUnreachable(const std::string& node_id,
+                                                 const std::string& reason) = 0;
 };
 
 }  // namespace kvc::store

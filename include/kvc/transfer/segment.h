@@ -36,9 +36,13 @@ struct RegionDescriptor {
 };
 
 struct SegmentDescriptor {
-  std::string name;                        // unique in the cluster, e.g. "127.0.0.1:41234"
-  std::string hostname;                    // HostName() of the owner
-  std::string boot_id;                     // /proc/sys/kernel/random/boot_id: same host ⇔ equal
+  std::string name;      // unique in the cluster, e.g. "127.0.0.1:41234"
+  std::string hostname;  // HostName() of the owner
+  std::string boot_id;   // /proc/sys/kernel/random/boot_id of the owner's kernel
+  // The owner's host identity (transfer.host_id; default = its boot id). Two
+  // segments are on the same host (shm / cross-memory attach) only when their
+  // host ids AND boot ids are equal and non-empty (docs/transfer.md, "Host identity").
+  std::string host_id;
   int64_t pid = 0;                         // owner process id (intra-host path)
   uint64_t pid_start_time = 0;             // /proc/<pid>/stat field 22: guards against pid reuse
   std::vector<std::string> tcp_endpoints;  // "ip:port" where the TCP target listens

@@ -41,6 +41,20 @@ struct TransferEngineOptions {
   // host:port of the TCP target; port 0 picks a free port. "" = no target side
   // (initiator only: nothing of this process can be read or written remotely).
   std::string listen_address = "127.0.0.1:0";
+  // What peers dial for this target: "host" (the bound port is used) or
+  // "host:port" (a port mapped by NAT), host an IPv4 literal. Published as the
+  // segment's TCP endpoint and, when segment_name is "", its name. "" = the bound
+  // address, except that a wildcard bind (0.0.0.0) publishes 127.0.0.1 (reachable
+  // from this host only; roles refuse that when their cluster is remote, see
+  // CheckTransferAdvertise). Roles default it to the host of their gRPC advertise
+  // address when listen_address binds a wildcard (DefaultTransferAdvertise).
+  std::string advertise_address;
+  // This node's host identity: peers with the same host id (and the same kernel
+  // boot id) use the intra-host path (shm / cross-memory attach), all others
+  // TCP (or verbs). "" = the kernel boot id. Set one distinct value per network
+  // namespace / container that does not share pids and /dev/shm with the others
+  // (docs/transfer.md, "Host identity").
+  std::string host_id;
   // Shared secret every peer must present on connect; a wrong token is refused
   // and logged. Set the same value on every node of a cluster.
   std::string cluster_token = "kvc-dev-token";
@@ -88,6 +102,22 @@ void BindTransferEngineOptions(OptionSet& set, TransferEngineOptions* options,
                                const std::string& prefix = "transfer.");
 // Checks the options; errors name the bad field.
 [[nodiscard]] Status ValidateTransferEngineOptions(const TransferEngineOptions& options);
+
+// The transfer.advertise_address a role should run with: options.advertise_address
+// when set; else, when options.listen_address binds a wildcard host, the host of
+// `rpc_advertise` (the gRPC address the role announces to its cluster) unless
+// that is a wildcard too; else "" (the engine publishes the bound address).
+std::string DefaultTransferAdvertise(const TransferEngineOptions& options,
+                                     const std::string& rpc_advertise);
+// The host the engine will publish for `options` (before binding): the host of
+// advertise_address, else of listen_address, a wildcard or "localhost" read as
+// 127.0.0.1. "" when the engine has no target (listen_address "").
+std::string PublishedTransferHost(const TransferEngineOptions& options);
+// Start-up check of a role: INVALID_ARGUMENT when the published host is loopback
+// while one of `remotes` (master, conductor, ...: "host:port"; "" ignored) is on
+// another host, naming the options to set. OK without a target.
+[[nodiscard]] Status CheckTransferAdvertise(const TransferEngineOptions& options,
+                                            const std::vector<std::string>& remotes);
 
 enum class TransferOp { kRead, kWrite };  // read: remote → local; write: local → remote
 
@@ -185,6 +215,14 @@ class TransferEngine {
   // Frees the batch id. FAILED_PRECONDITION while any entry is pending.
   [[nodiscard]] virtual Status FreeBatch(BatchId batch) = 0;
 };
+
+// The RDMA start-up check (`backend: auto` runs it before it may choose verbs;
+// kvcctl doctor runs it standalone): opens every RDMA device (port active, GID
+// readable), then on each a test memory registration and a QP creation. The NIC
+// names when all passed; NOT_FOUND when this host lists no RDMA device (or the
+// build has no libibverbs): not an error, the engine uses TCP; any other error
+// names the NIC and what failed.
+[[nodiscard]] StatusOr<std::vector<std::string>> VerbsPreflight();
 
 // Starts an engine: binds the TCP target (when listen_address is set) and
 // discovers the topology. `directory` is borrowed and must outlive the engine;

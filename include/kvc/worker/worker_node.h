@@ -29,6 +29,7 @@
 #include "kvc/common/status.h"
 #include "kvc/engine/backend.h"
 #include "kvc/engine/engine.h"
+#include "kvc/http/metrics_endpoint.h"
 #include "kvc/rpc/node_agent.h"
 #include "kvc/rpc/server.h"
 #include "kvc/store/store_client.h"
@@ -55,12 +56,27 @@ struct WorkerNodeOptions {
   uint64_t store_dram_bytes = 256ull << 20;  // DRAM this node adds to the pool
   std::string store_ssd_path;                // "" = no SSD tier
   uint64_t store_ssd_bytes = 1ull << 30;
+  // Prometheus /metrics of this process (engine, transfer, store client), labelled
+  // role and node_id: metrics_port (-1 = off), metrics_address, metrics_port_file.
+  http::MetricsEndpointOptions metrics;
 };
-// Binds server, membership, model, engine ("engine.*"), transfer ("transfer.*") and
-// store ("store.*") options.
+// Binds server, membership, model, engine ("engine.*"), transfer ("transfer.*"),
+// store ("store.*") and metrics endpoint (metrics_*) options.
 void BindWorkerNodeOptions(OptionSet& set, WorkerNodeOptions* options,
                            const std::string& default_listen);
+// Also refuses (INVALID_ARGUMENT naming the option) to announce an address peers
+// cannot dial: a gRPC or transfer address that is unspecified, or loopback while
+// the conductor or the master is on another host.
 [[nodiscard]] Status ValidateWorkerNodeOptions(const WorkerNodeOptions& options);
+// The gRPC address the node announces before it is bound: advertise_address,
+// else listen_address (a wildcard host read as 127.0.0.1; the bound port
+// replaces port 0 later, see PublishedAddress).
+std::string AnnouncedRpcAddress(const WorkerNodeOptions& options);
+// The transfer options the node runs with: transfer.cluster_token replaced by
+// membership.cluster_token when set, and transfer.advertise_address defaulted
+// from the announced gRPC host when transfer.listen_address is a wildcard
+// (transfer::DefaultTransferAdvertise).
+transfer::TransferEngineOptions EffectiveTransferOptions(const WorkerNodeOptions& options);
 
 class WorkerNode {
  public:
@@ -93,7 +109,8 @@ class WorkerNode {
   // drain_timeout_ms; then deregisters, runs `shutdown` (the role's Shutdown: ends
   // streams, stops its engine thread), unmounts the pool segment and stops the
   // server. Writes the bound port to server.port_file and prints "kvc-<role>
-  // listening on ADDR".
+  // listening on ADDR". Serves /metrics too when metrics.port >= 0 (a bind
+  // failure fails serving).
   // Returns the process exit code (0 on a clean stop, 1 when serving failed).
   virtual int Serve(const std::vector<grpc::Service*>& services, std::function<v1::NodeLoad()> load,
                     std::function<void()> shutdown = nullptr) = 0;
