@@ -1,9 +1,12 @@
 #include "kvc/http/server.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -126,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Enqueue(std::string bytes, bool last);
   void WriteNext();
   void WatchForDisconnect();
+  void WatchPendingRequest(uint64_t generation);
   void Close();
 
   beast::tcp_stream stream_;
@@ -141,7 +145,8 @@ class Session : public std::enable_shared_from_this<Session> {
   net::steady_timer read_timer_;  // the read deadline (see ArmReadDeadline)
   uint64_t read_generation_ = 0;  // bumped per armed deadline; stale firings are ignored
   bool read_timed_out_ = false;
-  std::string drain_;  // scratch for LingeringClose
+  uint64_t request_generation_ = 0;  // bumped per dispatched request
+  std::string drain_;                // scratch for LingeringClose
   std::atomic<bool> closed_{false};
   std::atomic<ReplyState> reply_state_{ReplyState::kNone};
   std::mutex cb_mu_;
@@ -389,6 +394,7 @@ void Session::Drain() {
 // does may escape onto the I/O thread. The 500 it answers carries no
 // exception text and echoes nothing from the request.
 void Session::Dispatch() {
+  const uint64_t generation = ++request_generation_;
   std::shared_ptr<ResponseWriter> writer;
   try {
     DispatchOrThrow(&writer);
@@ -399,6 +405,9 @@ void Session::Dispatch() {
     Logger("http")->error("request handler failed with a non-standard exception");
     AnswerInternalError(writer);
   }
+  // A handler that answers later (e.g. a non-streamed generation) must still
+  // learn that its client left, so the work is cancelled.
+  if (!closed_ && reply_state_.load() == ReplyState::kNone) WatchPendingRequest(generation);
 }
 
 void Session::AnswerInternalError(const std::shared_ptr<ResponseWriter>& writer) noexcept {
@@ -520,6 +529,25 @@ void Session::WatchForDisconnect() {
   stream_.socket().async_read_some(
       net::buffer(probe_),
       [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
+}
+
+// Notices a client that goes away (EOF or reset) while request `generation`
+// awaits its answer, without consuming a byte: a pipelined next request stays
+// in the socket for the next Read. A half-close by the client counts as gone.
+void Session::WatchPendingRequest(uint64_t generation) {
+  stream_.socket().async_wait(
+      tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
+        if (self->closed_ || generation != self->request_generation_) return;
+        if (ec) return self->Close();
+        char byte;
+        const ssize_t n =
+            ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+          return self->WatchPendingRequest(generation);  // woke up without data
+        }
+        if (n <= 0) return self->Close();  // EOF or a reset: the client is gone
+        // n > 0: the next request arrived; it is read once this one is answered.
+      });
 }
 
 void Session::Close() {

@@ -87,6 +87,18 @@ class HttpServerTest : public ::testing::Test {
       std::lock_guard lock(mu_);
       held_ = w;  // keeps the stream open until the client leaves
     });
+    // Holds the request unanswered (as a non-streamed generation does) until the
+    // test calls AnswerPending().
+    server_->Route("GET", "/pending", [this](const Request&, std::shared_ptr<ResponseWriter> w) {
+      w->OnDisconnect([this] {
+        std::lock_guard lock(mu_);
+        disconnected_ = true;
+        cv_.notify_all();
+      });
+      std::lock_guard lock(mu_);
+      held_ = w;
+      cv_.notify_all();
+    });
     server_->Route("GET", "/drop", [](const Request&, std::shared_ptr<ResponseWriter>) {});
     // Rejects the request, echoing a header into the JSON error (as handlers do).
     server_->Route("GET", "/reject", [](const Request& r, std::shared_ptr<ResponseWriter> w) {
@@ -104,6 +116,12 @@ class HttpServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Shutdown();
     held_.reset();
+  }
+
+  // Waits until /pending holds a writer.
+  bool WaitPending() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [this] { return held_ != nullptr; });
   }
 
   std::unique_ptr<HttpServer> server_;
@@ -167,6 +185,42 @@ TEST_F(HttpServerTest, DisconnectFiresCallback) {
   EXPECT_TRUE(cv_.wait_for(lock, std::chrono::seconds(5), [this] { return disconnected_; }));
   lock.unlock();
   EXPECT_FALSE(held_->SendEvent("late")) << "writes after disconnect must report failure";
+}
+
+// A client that leaves while its request is unanswered (not streamed) fires
+// OnDisconnect, so a non-streamed generation is cancelled too.
+TEST_F(HttpServerTest, DisconnectWhilePendingFiresCallback) {
+  StartServer();
+  {
+    Client c(server_->port());
+    c.Send("GET /pending HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(WaitPending());
+  }  // closes the socket
+  std::unique_lock lock(mu_);
+  EXPECT_TRUE(cv_.wait_for(lock, std::chrono::seconds(5), [this] { return disconnected_; }));
+  lock.unlock();
+  EXPECT_FALSE(held_->Respond(200, "text/plain", "late")) << "the client is gone";
+}
+
+// Watching a pending request consumes nothing: a request pipelined behind it is
+// served after it, in order, and the first request's callback does not fire.
+TEST_F(HttpServerTest, PipelinedRequestBehindAPendingOneIsServed) {
+  StartServer();
+  Client c(server_->port());
+  c.Send("GET /pending HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(WaitPending());
+  c.Send("GET /hello?next HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::shared_ptr<ResponseWriter> w;
+  {
+    std::lock_guard lock(mu_);
+    w = held_;
+  }
+  ASSERT_TRUE(w->Respond(200, "text/plain", "first"));
+  std::string r = c.ReadUntil("hello next");
+  EXPECT_NE(r.find("first"), std::string::npos) << r;
+  EXPECT_LT(r.find("first"), r.find("hello next")) << r;
+  std::lock_guard lock(mu_);
+  EXPECT_FALSE(disconnected_);
 }
 
 // Over-limit bodies get 413 and do not reach the handler.

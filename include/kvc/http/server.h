@@ -61,8 +61,10 @@ class ResponseWriter {
   // True once the client disconnected or the connection failed.
   virtual bool Closed() const = 0;
   // `callback` runs exactly once, on an I/O thread, when the connection closes
-  // before End() (client disconnect, write failure, server shutdown); at once if
-  // it already has. Use it to cancel the request's work.
+  // before the response is complete (client disconnect — noticed while a
+  // Respond() is still pending too, not only during a stream —, write failure,
+  // server shutdown); at once if it already has. Use it to cancel the request's
+  // work. It does not run once the response was fully written.
   virtual void OnDisconnect(std::function<void()> callback) = 0;
 };
 
