@@ -188,7 +188,9 @@ Status Call::Prepare() {
   sampling_.set_seed(request_.seed.value_or(std::hash<std::string>()(id_)));
   sampling_.set_ignore_eos(request_.ignore_eos);
   std::vector<uint32_t> stop_ids;
-  if (request_.endpoint == openai::GenerationRequest::Endpoint::kChat) {
+  // ignore_eos also ignores the chat template's end-of-turn tokens (as vLLM does:
+  // they are the model's EOS ids for a chat reply), so generation runs to max_tokens.
+  if (request_.endpoint == openai::GenerationRequest::Endpoint::kChat && !request_.ignore_eos) {
     for (uint32_t id : model.chat_stop_ids()) {
       sampling_.add_stop_token_ids(id);
       stop_ids.push_back(id);

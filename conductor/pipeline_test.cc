@@ -244,6 +244,35 @@ TEST_F(PipelineTest, StopStringCutsTextAndStopsDecode) {
   EXPECT_TRUE(Eventually([&] { return d.used_blocks() == 0; }));
 }
 
+// ignore_eos on a chat completion is honoured (as vLLM does): the reply goes on
+// past the template's end-of-turn token and the decode node is not told to stop
+// at it. Without ignore_eos the same stream ends at that token.
+TEST_F(PipelineTest, ChatIgnoreEosContinuesPastEndOfTurn) {
+  Start();
+  ASSERT_FALSE(model_->chat_stop_ids().empty()) << "kvc-tiny's chat family has an end-of-turn";
+  const uint32_t eot = model_->chat_stop_ids()[0];
+  AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  d.script = {'a', eot, 'b', 'c'};
+  auto stopped = Post("/v1/chat/completions", Chat("x", R"(,"max_tokens":50)"));
+  ASSERT_EQ(stopped.status, 200) << stopped.body;
+  EXPECT_EQ(json::parse(stopped.body)["choices"][0]["message"]["content"], "Ha");
+
+  auto r = Post("/v1/chat/completions", Chat("x", R"(,"max_tokens":50,"ignore_eos":true)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto j = json::parse(r.body);
+  const std::string content = j["choices"][0]["message"]["content"];
+  EXPECT_EQ(content.substr(0, 2), "Ha") << content;
+  EXPECT_EQ(content.substr(content.size() - 2), "bc") << "stopped at the end-of-turn: " << content;
+  EXPECT_EQ(j["usage"]["completion_tokens"], 5);
+  ASSERT_EQ(d.seen().size(), 2u);
+  const auto& sampling = d.seen()[1].sampling();
+  EXPECT_TRUE(sampling.ignore_eos());
+  for (uint32_t id : sampling.stop_token_ids()) {
+    EXPECT_NE(id, eot) << "the decode node would stop at the end-of-turn";
+  }
+}
+
 // A prefill node that fails before the first token is excluded; the request is
 // retried once on the other node and succeeds; the reservation is renewed.
 TEST_F(PipelineTest, RetriesOnAFailingPrefillNode) {

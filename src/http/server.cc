@@ -1,9 +1,12 @@
 #include "kvc/http/server.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -70,7 +73,7 @@ std::string ChunkOf(const std::string& payload) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {}
+      : stream_(std::move(socket)), server_(server), read_timer_(stream_.get_executor()) {}
 
   void Start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
@@ -110,7 +113,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void Read();
-  void OnRead(beast::error_code ec);
+  void ArmReadDeadline();
+  void DisarmReadDeadline();
+  void OnHeader(beast::error_code ec);
+  void OnReadError(beast::error_code ec);
+  bool ReceivedAny() const;
+  bool RequestLineTooLong() const;
+  void Reject(bhttp::status status, const std::string& message, const std::string& code);
+  void LingeringClose();
+  void Drain();
   void Dispatch();
   void DispatchOrThrow(std::shared_ptr<ResponseWriter>* writer_out);
   void AnswerInternalError(const std::shared_ptr<ResponseWriter>& writer) noexcept;
@@ -118,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Enqueue(std::string bytes, bool last);
   void WriteNext();
   void WatchForDisconnect();
+  void WatchPendingRequest(uint64_t generation);
   void Close();
 
   beast::tcp_stream stream_;
@@ -130,6 +142,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool close_after_drain_ = false;
   char probe_[1];
+  net::steady_timer read_timer_;  // the read deadline (see ArmReadDeadline)
+  uint64_t read_generation_ = 0;  // bumped per armed deadline; stale firings are ignored
+  bool read_timed_out_ = false;
+  uint64_t request_generation_ = 0;  // bumped per dispatched request
+  std::string drain_;                // scratch for LingeringClose
   std::atomic<bool> closed_{false};
   std::atomic<ReplyState> reply_state_{ReplyState::kNone};
   std::mutex cb_mu_;
@@ -185,9 +202,11 @@ class WriterImpl final : public ResponseWriter {
         !session_->reply_state().compare_exchange_strong(expected, ReplyState::kStreaming)) {
       return false;
     }
+    // HTTP/1.0 has no chunked encoding: the body is delimited by the close.
     std::string head =
         "HTTP/1.1 200 OK\r\nServer: kvc\r\nContent-Type: text/event-stream\r\n"
-        "Cache-Control: no-cache\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n";
+        "Cache-Control: no-cache\r\nConnection: close\r\n";
+    if (chunked()) head += "Transfer-Encoding: chunked\r\n";
     for (const auto& [k, v] : extra) absl::StrAppend(&head, k, ": ", v, "\r\n");
     head += "\r\n";
     session_->PostRaw(std::move(head), false);
@@ -198,14 +217,15 @@ class WriterImpl final : public ResponseWriter {
   bool SendEvent(const std::string& data) override {
     if (session_->closed() || session_->reply_state().load() != ReplyState::kStreaming)
       return false;
-    session_->PostRaw(ChunkOf("data: " + data + "\n\n"), false);
+    std::string event = "data: " + data + "\n\n";
+    session_->PostRaw(chunked() ? ChunkOf(event) : std::move(event), false);
     return true;
   }
 
   void End() override {
     ReplyState expected = ReplyState::kStreaming;
     if (!session_->reply_state().compare_exchange_strong(expected, ReplyState::kEnded)) return;
-    session_->PostRaw("0\r\n\r\n", true);
+    session_->PostRaw(chunked() ? "0\r\n\r\n" : "", true);
   }
 
   bool Closed() const override { return session_->closed(); }
@@ -214,6 +234,8 @@ class WriterImpl final : public ResponseWriter {
   }
 
  private:
+  bool chunked() const { return version_ >= 11; }
+
   std::shared_ptr<Session> session_;
   const bool keep_alive_;
   const unsigned version_;
@@ -225,34 +247,154 @@ void Session::Read() {
   if (closed_) return;
   parser_.emplace();
   parser_->body_limit(server_->options.max_body_bytes);
-  parser_->header_limit(64 * 1024);
-  stream_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
-  bhttp::async_read(
+  parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
+  // The read deadline is our own timer, not the stream's: beast::tcp_stream
+  // closes the socket when its timer fires, and a 408 must still be written.
+  stream_.expires_never();
+  ArmReadDeadline();
+  bhttp::async_read_header(
       stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
-void Session::OnRead(beast::error_code ec) {
-  if (ec == bhttp::error::body_limit) {
-    reply_state_ = ReplyState::kResponded;
-    bhttp::response<bhttp::string_body> r{bhttp::status::payload_too_large, 11};
-    r.set(bhttp::field::content_type, "application/json");
-    r.body() = OpenAiErrorBody(
-        absl::StrCat("request body is over the ", server_->options.max_body_bytes, "-byte limit"),
-        "invalid_request_error", "body_too_large");
-    r.keep_alive(false);
-    r.prepare_payload();
-    WriteResponse(std::move(r));
-    return;
+// On expiry, cancels the pending read; OnReadError sees read_timed_out_.
+void Session::ArmReadDeadline() {
+  read_timed_out_ = false;
+  const uint64_t generation = ++read_generation_;
+  read_timer_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
+  read_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+    if (ec || generation != self->read_generation_ || self->closed_) return;
+    self->read_timed_out_ = true;
+    beast::error_code ignored;
+    self->stream_.socket().cancel(ignored);
+  });
+}
+
+void Session::DisarmReadDeadline() {
+  ++read_generation_;
+  read_timer_.cancel();
+}
+
+void Session::OnHeader(beast::error_code ec) {
+  if (!ec && read_timed_out_) ec = net::error::operation_aborted;
+  if (ec) return OnReadError(ec);
+  if (parser_->get().target().size() > server_->options.max_target_bytes) {
+    return Reject(bhttp::status::uri_too_long,
+                  absl::StrCat("request target is over the ", server_->options.max_target_bytes,
+                               "-byte limit"),
+                  "uri_too_long");
   }
-  if (ec) return Close();  // end of stream, timeout, malformed request line
-  Dispatch();
+  auto on_body = [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (!ec && self->read_timed_out_) ec = net::error::operation_aborted;
+    if (ec) return self->OnReadError(ec);
+    self->DisarmReadDeadline();
+    self->Dispatch();
+  };
+  if (parser_->is_done()) return on_body({}, 0);
+  bhttp::async_read(stream_, buffer_, *parser_, std::move(on_body));
+}
+
+// True when any byte of the next request arrived (else the connection was idle).
+bool Session::ReceivedAny() const { return buffer_.size() > 0 || parser_->got_some(); }
+
+// With the header limit hit: true when the request line is what is too long
+// (so the answer is 414, not 431). The parser consumes the request line once
+// it is complete, so an empty target means it never was.
+bool Session::RequestLineTooLong() const {
+  const size_t target = parser_->get().target().size();
+  return target == 0 || target > server_->options.max_target_bytes;
+}
+
+namespace {
+
+// Errors that mean the request's bytes were not valid HTTP (answered 400).
+bool IsMalformedRequest(beast::error_code ec) {
+  using E = bhttp::error;
+  for (E e : {E::bad_line_ending, E::bad_method, E::bad_target, E::bad_version, E::bad_field,
+              E::bad_value, E::bad_content_length, E::bad_transfer_encoding, E::bad_chunk,
+              E::bad_chunk_extension, E::bad_obs_fold, E::unexpected_body, E::bad_alloc}) {
+    if (ec == e) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Session::OnReadError(beast::error_code ec) {
+  DisarmReadDeadline();
+  if (read_timed_out_) {
+    if (!ReceivedAny()) return Close();  // an idle keep-alive connection
+    return Reject(
+        bhttp::status::request_timeout,
+        absl::StrCat("request not received within ", server_->options.read_timeout_ms, " ms"),
+        "request_timeout");
+  }
+  if (ec == bhttp::error::body_limit) {
+    return Reject(
+        bhttp::status::payload_too_large,
+        absl::StrCat("request body is over the ", server_->options.max_body_bytes, "-byte limit"),
+        "body_too_large");
+  }
+  if (ec == bhttp::error::header_limit) {
+    if (RequestLineTooLong()) {
+      return Reject(bhttp::status::uri_too_long,
+                    absl::StrCat("request target is over the ", server_->options.max_target_bytes,
+                                 "-byte limit"),
+                    "uri_too_long");
+    }
+    return Reject(bhttp::status::request_header_fields_too_large,
+                  absl::StrCat("request header block is over the ",
+                               server_->options.max_header_bytes, "-byte limit"),
+                  "headers_too_large");
+  }
+  // The message names the parse error only (fixed text), never the input.
+  if (IsMalformedRequest(ec)) {
+    return Reject(bhttp::status::bad_request, "malformed HTTP request: " + ec.message(),
+                  "bad_request");
+  }
+  Close();  // end of stream, reset, a request cut short by the client
+}
+
+// Answers an error that ends the connection: the client may still be sending
+// (a body, the rest of a header), so the socket is half-closed and drained
+// rather than reset, or the client could lose the answer.
+void Session::Reject(bhttp::status status, const std::string& message, const std::string& code) {
+  if (closed_) return;
+  reply_state_ = ReplyState::kResponded;
+  auto r = std::make_shared<bhttp::response<bhttp::string_body>>(status, 11);
+  r->set(bhttp::field::server, "kvc");
+  r->set(bhttp::field::content_type, "application/json");
+  r->body() = OpenAiErrorBody(message, "invalid_request_error", code);
+  r->keep_alive(false);
+  r->prepare_payload();
+  stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+  bhttp::async_write(stream_, *r, [self = shared_from_this(), r](beast::error_code ec, size_t) {
+    if (ec) return self->Close();
+    self->LingeringClose();
+  });
+}
+
+void Session::LingeringClose() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  drain_.resize(4096);
+  stream_.expires_after(std::chrono::seconds(1));  // bounds how long we drain
+  Drain();
+}
+
+void Session::Drain() {
+  stream_.async_read_some(net::buffer(drain_),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec) return self->Close();  // EOF, reset or the drain deadline
+                            self->Drain();
+                          });
 }
 
 // The last-resort handler: nothing a route handler (or the request's bytes)
 // does may escape onto the I/O thread. The 500 it answers carries no
 // exception text and echoes nothing from the request.
 void Session::Dispatch() {
+  const uint64_t generation = ++request_generation_;
   std::shared_ptr<ResponseWriter> writer;
   try {
     DispatchOrThrow(&writer);
@@ -263,6 +405,9 @@ void Session::Dispatch() {
     Logger("http")->error("request handler failed with a non-standard exception");
     AnswerInternalError(writer);
   }
+  // A handler that answers later (e.g. a non-streamed generation) must still
+  // learn that its client left, so the work is cancelled.
+  if (!closed_ && reply_state_.load() == ReplyState::kNone) WatchPendingRequest(generation);
 }
 
 void Session::AnswerInternalError(const std::shared_ptr<ResponseWriter>& writer) noexcept {
@@ -351,7 +496,7 @@ void Session::WriteResponse(bhttp::response<bhttp::string_body> response) {
 void Session::Enqueue(std::string bytes, bool last) {
   if (closed_) return;
   streaming_ = true;
-  out_.push_back(std::move(bytes));
+  if (!bytes.empty()) out_.push_back(std::move(bytes));
   if (last) close_after_drain_ = true;
   if (!writing_) WriteNext();
 }
@@ -386,8 +531,28 @@ void Session::WatchForDisconnect() {
       [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
 }
 
+// Notices a client that goes away (EOF or reset) while request `generation`
+// awaits its answer, without consuming a byte: a pipelined next request stays
+// in the socket for the next Read. A half-close by the client counts as gone.
+void Session::WatchPendingRequest(uint64_t generation) {
+  stream_.socket().async_wait(
+      tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
+        if (self->closed_ || generation != self->request_generation_) return;
+        if (ec) return self->Close();
+        char byte;
+        const ssize_t n =
+            ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+          return self->WatchPendingRequest(generation);  // woke up without data
+        }
+        if (n <= 0) return self->Close();  // EOF or a reset: the client is gone
+        // n > 0: the next request arrived; it is read once this one is answered.
+      });
+}
+
 void Session::Close() {
   if (closed_.exchange(true)) return;
+  read_timer_.cancel();
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.socket().close(ignored);

@@ -30,6 +30,8 @@ class Client {
   }
   ~Client() { Close(); }
   bool connected() const { return connected_; }
+  // True once a read saw the server close the connection (not a read timeout).
+  bool eof() const { return eof_; }
   void Send(const std::string& s) { (void)!write(fd_, s.data(), s.size()); }
   // Reads until `needle` appears or the connection closes / times out.
   std::string ReadUntil(const std::string& needle) {
@@ -37,6 +39,7 @@ class Client {
     char buf[4096];
     while (out.find(needle) == std::string::npos) {
       ssize_t n = read(fd_, buf, sizeof(buf));
+      if (n == 0) eof_ = true;
       if (n <= 0) break;
       out.append(buf, n);
     }
@@ -51,6 +54,7 @@ class Client {
  private:
   int fd_ = -1;
   bool connected_ = false;
+  bool eof_ = false;
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -83,6 +87,18 @@ class HttpServerTest : public ::testing::Test {
       std::lock_guard lock(mu_);
       held_ = w;  // keeps the stream open until the client leaves
     });
+    // Holds the request unanswered (as a non-streamed generation does) until the
+    // test calls AnswerPending().
+    server_->Route("GET", "/pending", [this](const Request&, std::shared_ptr<ResponseWriter> w) {
+      w->OnDisconnect([this] {
+        std::lock_guard lock(mu_);
+        disconnected_ = true;
+        cv_.notify_all();
+      });
+      std::lock_guard lock(mu_);
+      held_ = w;
+      cv_.notify_all();
+    });
     server_->Route("GET", "/drop", [](const Request&, std::shared_ptr<ResponseWriter>) {});
     // Rejects the request, echoing a header into the JSON error (as handlers do).
     server_->Route("GET", "/reject", [](const Request& r, std::shared_ptr<ResponseWriter> w) {
@@ -100,6 +116,12 @@ class HttpServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Shutdown();
     held_.reset();
+  }
+
+  // Waits until /pending holds a writer.
+  bool WaitPending() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [this] { return held_ != nullptr; });
   }
 
   std::unique_ptr<HttpServer> server_;
@@ -163,6 +185,42 @@ TEST_F(HttpServerTest, DisconnectFiresCallback) {
   EXPECT_TRUE(cv_.wait_for(lock, std::chrono::seconds(5), [this] { return disconnected_; }));
   lock.unlock();
   EXPECT_FALSE(held_->SendEvent("late")) << "writes after disconnect must report failure";
+}
+
+// A client that leaves while its request is unanswered (not streamed) fires
+// OnDisconnect, so a non-streamed generation is cancelled too.
+TEST_F(HttpServerTest, DisconnectWhilePendingFiresCallback) {
+  StartServer();
+  {
+    Client c(server_->port());
+    c.Send("GET /pending HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(WaitPending());
+  }  // closes the socket
+  std::unique_lock lock(mu_);
+  EXPECT_TRUE(cv_.wait_for(lock, std::chrono::seconds(5), [this] { return disconnected_; }));
+  lock.unlock();
+  EXPECT_FALSE(held_->Respond(200, "text/plain", "late")) << "the client is gone";
+}
+
+// Watching a pending request consumes nothing: a request pipelined behind it is
+// served after it, in order, and the first request's callback does not fire.
+TEST_F(HttpServerTest, PipelinedRequestBehindAPendingOneIsServed) {
+  StartServer();
+  Client c(server_->port());
+  c.Send("GET /pending HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(WaitPending());
+  c.Send("GET /hello?next HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::shared_ptr<ResponseWriter> w;
+  {
+    std::lock_guard lock(mu_);
+    w = held_;
+  }
+  ASSERT_TRUE(w->Respond(200, "text/plain", "first"));
+  std::string r = c.ReadUntil("hello next");
+  EXPECT_NE(r.find("first"), std::string::npos) << r;
+  EXPECT_LT(r.find("first"), r.find("hello next")) << r;
+  std::lock_guard lock(mu_);
+  EXPECT_FALSE(disconnected_);
 }
 
 // Over-limit bodies get 413 and do not reach the handler.
@@ -279,6 +337,116 @@ TEST_F(HttpServerTest, ManyOpenStreamsThenShutdown) {
   EXPECT_EQ(server_->OpenConnections(), 0u);
   std::lock_guard lock(held_mu);
   held.clear();
+}
+
+// Each malformed request gets a 400 with a JSON error body, then the server
+// closes the connection (before: it closed silently) and goes on serving.
+TEST_F(HttpServerTest, MalformedRequestsGet400ThenClose) {
+  StartServer();
+  const std::vector<std::string> bad = {
+      "GET\r\n\r\n",                            // no target, no version
+      "GET / HTTQ/1.1\r\nHost: t\r\n\r\n",      // bad version
+      "G(T / HTTP/1.1\r\nHost: t\r\n\r\n",      // bad method token
+      "GET /hello HTTP/1.1\r\nHost t\r\n\r\n",  // header without colon
+      "POST /echo HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nbody",
+      "POST /echo HTTP/1.1\r\nContent-Length: 4, 5\r\n\r\nbody",  // conflicting list
+      "POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n",        // negative
+      "POST /echo HTTP/1.1\r\nContent-Length: four\r\n\r\n",      // non-numeric
+      "POST /echo HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\nbody",
+      "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\nbody",
+      "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  // bad chunk size
+  };
+  for (const std::string& request : bad) {
+    Client c(server_->port());
+    c.Send(request);
+    const std::string r = c.ReadAll();
+    EXPECT_EQ(r.rfind("HTTP/1.1 400", 0), 0u) << request << " -> " << r;
+    EXPECT_NE(BodyOf(r).find("\"error\""), std::string::npos) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    EXPECT_TRUE(c.eof()) << "connection not closed after a 400 to " << request;
+  }
+  Client good(server_->port());
+  good.Send("GET /hello?x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(good.ReadAll().find("hello x"), std::string::npos);
+}
+
+// An oversized header block gets 431 and an oversized request target 414 (both
+// a target over max_target_bytes inside the header limit, and one so long it
+// hits the header limit itself); each connection is then closed.
+TEST_F(HttpServerTest, OversizedHeaderGets431AndOversizedTarget414) {
+  StartServer();  // defaults: 64 KiB header block, 8 KiB target
+  struct Case {
+    std::string request;
+    std::string status;
+  };
+  const std::vector<Case> cases = {
+      {"GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(70 << 10, 'a') + "\r\n\r\n",
+       "HTTP/1.1 431"},
+      {"GET /hello?" + std::string(9 << 10, 'q') + " HTTP/1.1\r\nHost: t\r\n\r\n", "HTTP/1.1 414"},
+      {"GET /hello?" + std::string(70 << 10, 'q') + " HTTP/1.1\r\nHost: t\r\n\r\n", "HTTP/1.1 414"},
+  };
+  for (const Case& k : cases) {
+    Client c(server_->port());
+    c.Send(k.request);
+    const std::string r = c.ReadAll();
+    EXPECT_EQ(r.rfind(k.status, 0), 0u) << k.status << " expected, got: " << r.substr(0, 200);
+    EXPECT_TRUE(c.eof());
+  }
+  // Just under the limits is served.
+  Client ok(server_->port());
+  ok.Send("GET /hello?" + std::string(8000, 'q') + " HTTP/1.1\r\nHost: t\r\nX-Big: " +
+          std::string(40 << 10, 'a') + "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(ok.ReadAll().rfind("HTTP/1.1 200", 0), 0u);
+}
+
+// A body shorter than its Content-Length gets 408 when the read deadline fires
+// (before: a silent close), while an idle connection is closed without a word.
+TEST_F(HttpServerTest, IncompleteRequestGets408AtReadDeadline) {
+  ServerOptions o;
+  o.read_timeout_ms = 300;
+  StartServer(o);
+  const auto start = std::chrono::steady_clock::now();
+  Client body(server_->port());
+  body.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  const std::string rb = body.ReadAll();
+  EXPECT_EQ(rb.rfind("HTTP/1.1 408", 0), 0u) << rb;
+  EXPECT_TRUE(body.eof());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+
+  Client header(server_->port());
+  header.Send("GET /hello HTTP/1.1\r\nHost: t\r\n");  // header never finished
+  EXPECT_EQ(header.ReadAll().rfind("HTTP/1.1 408", 0), 0u);
+  EXPECT_TRUE(header.eof());
+
+  Client idle(server_->port());
+  EXPECT_EQ(idle.ReadAll(), "");
+  EXPECT_TRUE(idle.eof()) << "an idle connection is closed at the deadline";
+
+  // The deadline is per request: a keep-alive connection that sends its second
+  // request in time is served.
+  Client keep(server_->port());
+  keep.Send("GET /hello?1 HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(keep.ReadUntil("hello 1").find("hello 1"), std::string::npos);
+  keep.Send("GET /hello?2 HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(keep.ReadUntil("hello 2").find("hello 2"), std::string::npos);
+}
+
+// An HTTP/1.0 client's event stream is close-delimited: no chunked encoding
+// (HTTP/1.0 has none), Connection: close, events raw on the wire, then EOF.
+TEST_F(HttpServerTest, Http10EventStreamIsCloseDelimited) {
+  StartServer();
+  Client c(server_->port());
+  c.Send("GET /stream HTTP/1.0\r\nHost: t\r\n\r\n");
+  const std::string s = c.ReadAll();
+  EXPECT_TRUE(c.eof());
+  EXPECT_NE(s.find("text/event-stream"), std::string::npos) << s;
+  EXPECT_EQ(s.find("Transfer-Encoding"), std::string::npos) << s;
+  EXPECT_NE(s.find("Connection: close"), std::string::npos) << s;
+  EXPECT_EQ(BodyOf(s), "data: {\"i\":0}\n\ndata: {\"i\":1}\n\ndata: {\"i\":2}\n\ndata: [DONE]\n\n");
+  // An HTTP/1.1 client still gets chunks.
+  Client d(server_->port());
+  d.Send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(d.ReadAll().find("Transfer-Encoding: chunked"), std::string::npos);
 }
 
 // Binding a taken port fails with a clear message.

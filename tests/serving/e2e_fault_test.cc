@@ -1,8 +1,12 @@
 // End to end through `kvc-local up` with faults: a decode node killed mid-stream,
 // a prefill node killed, a client that disconnects mid-stream. Uses the sim
 // engine (real KV memory and transfers, modelled compute time) so streams last.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -105,6 +109,68 @@ TEST(E2eFaultTest, ClientDisconnectFreesKv) {
   EXPECT_EQ(u.decode_used, 0u);
   EXPECT_EQ(u.prefill_used, 0u);
   EXPECT_EQ(u.running, 0u);
+}
+
+// A blocking loopback TCP connection (-1 on failure).
+int ConnectLoopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A non-streamed request (max_tokens 2000, ignore_eos) whose client disconnects
+// is cancelled on the decode node: the HTTP server watches the socket while the
+// answer is pending. The node is idle again long before the 2000 tokens would
+// be done at the rate it reports (before the fix it generated all of them).
+TEST(E2eFaultTest, NonStreamedClientDisconnectCancels) {
+  LocalCluster cluster({"--engine", "sim"});
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  const std::string body = nlohmann::json({{"model", "kvc-tiny"},
+                                           {"prompt", kPrompt},
+                                           {"max_tokens", 2000},
+                                           {"ignore_eos", true},
+                                           {"temperature", 0},
+                                           {"stream", false}})
+                               .dump();
+  const int fd = ConnectLoopback(cluster.http_port());
+  ASSERT_GE(fd, 0);
+  const std::string request =
+      "POST /v1/completions HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  // Wait (bounded) until the decode node runs it and reports its token rate.
+  double rate = 0;
+  for (int i = 0; i < 200 && rate <= 0; ++i) {
+    for (const auto& n : cluster.Nodes()) {
+      if (n.role() == v1::NODE_ROLE_DECODE && n.load().running_requests() > 0)
+        rate = n.load().decode_tokens_per_second();
+    }
+    if (rate <= 0) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_GT(rate, 0) << "the decode node never reported the request running";
+  const auto left = std::chrono::steady_clock::now();
+  close(fd);  // the client goes away without reading the answer
+  KvUse u = Used(cluster);
+  for (int i = 0; i < 200 && (u.decode_used > 0 || u.running > 0); ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    u = Used(cluster);
+  }
+  const double took_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - left).count();
+  const double full_s = 2000 / rate;
+  std::printf("decode idle %.2f s after the disconnect; 2000 tokens at %.0f tok/s take %.1f s\n",
+              took_s, rate, full_s);
+  EXPECT_EQ(u.running, 0u);
+  EXPECT_EQ(u.decode_used, 0u);
+  EXPECT_LT(took_s, full_s / 2) << "the request ran (nearly) to the end: not cancelled";
 }
 
 // Sends SIGCONT on scope exit, so a stopped process never outlives a failed check.

@@ -33,7 +33,7 @@ struct GenerationRequest {
   uint32_t top_k = 0;  // 0 = off (extension, as in vLLM)
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
-  bool ignore_eos = false;  // extension used by benchmark clients
+  bool ignore_eos = false;  // extension (vLLM's): EOS and chat end-of-turn ids don't stop
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
 };

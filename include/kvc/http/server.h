@@ -7,6 +7,12 @@
 // Respond(), or keeps the ResponseWriter and answers later from any thread,
 // including a Server-Sent-Events stream (StartEventStream / SendEvent / End).
 //
+// Malformed requests (bad request line, bad header line, invalid or conflicting
+// Content-Length, Transfer-Encoding with Content-Length) get 400, an oversized
+// header block 431, an oversized target 414, an incomplete request at the read
+// deadline 408; each then closes the connection. An HTTP/1.0 client's event
+// stream is close-delimited (no chunked encoding).
+//
 // Thread-safety: HttpServer's methods are thread-safe. ResponseWriter's methods
 // are thread-safe and may be called after the client has gone (they then do
 // nothing and return false).
@@ -44,7 +50,8 @@ class ResponseWriter {
   // started or the client is gone. Called at most once per request.
   virtual bool Respond(int status, const std::string& content_type, std::string body,
                        const Headers& extra_headers = {}) = 0;
-  // Starts a `text/event-stream` response (chunked). Returns false when the
+  // Starts a `text/event-stream` response (chunked for HTTP/1.1 clients,
+  // close-delimited for HTTP/1.0 ones). Returns false when the
   // client is gone or a response was already started.
   virtual bool StartEventStream(const Headers& extra_headers = {}) = 0;
   // Queues one SSE event: "data: <data>\n\n". Returns false once the client is gone.
@@ -54,8 +61,10 @@ class ResponseWriter {
   // True once the client disconnected or the connection failed.
   virtual bool Closed() const = 0;
   // `callback` runs exactly once, on an I/O thread, when the connection closes
-  // before End() (client disconnect, write failure, server shutdown); at once if
-  // it already has. Use it to cancel the request's work.
+  // before the response is complete (client disconnect — noticed while a
+  // Respond() is still pending too, not only during a stream —, write failure,
+  // server shutdown); at once if it already has. Use it to cancel the request's
+  // work. It does not run once the response was fully written.
   virtual void OnDisconnect(std::function<void()> callback) = 0;
 };
 
@@ -66,7 +75,12 @@ struct ServerOptions {
   uint16_t port = 8000;                // 0 = ephemeral
   int io_threads = 2;                  // threads running the event loop
   size_t max_body_bytes = 8 << 20;     // larger request bodies get 413
-  uint32_t read_timeout_ms = 30'000;   // idle keep-alive / slow request limit
+  size_t max_header_bytes = 64 << 10;  // request line + headers; larger get 431
+  size_t max_target_bytes = 8 << 10;   // request target (path + query); longer get 414
+  // Deadline for reading one whole request (header and body) and for an idle
+  // keep-alive connection. A request that is incomplete when it fires gets 408;
+  // an idle connection is closed silently.
+  uint32_t read_timeout_ms = 30'000;
   uint32_t write_timeout_ms = 60'000;  // a client that stops reading is dropped
 };
 
