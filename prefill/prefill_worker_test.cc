@@ -435,7 +435,12 @@ TEST(PrefillWorkerTest, BlocksPinnedByPutsComeBackWhenTheCacheIsShort) {
   EXPECT_EQ(server.worker().Load().free_kv_blocks(), 2u);  // 6 pinned by the held put
   grpc::Status s2;
   std::thread t([&] { s2 = server.Call(Request("p2", p2, decode.Describe(blocks2)), &r2); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // p2 is admitted and then waits for the held put's blocks (bounded wait).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server.worker().Load().running_requests() != 1u &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_EQ(server.worker().Load().running_requests(), 1u);  // waiting for the put
   gate.Open();
   t.join();

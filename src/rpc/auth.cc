@@ -4,6 +4,7 @@
 
 #include "kvc/common/log_rate_limiter.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
 #include "kvc/common/utf8.h"
 
 namespace kvc {
@@ -37,6 +38,9 @@ std::atomic<uint64_t> refused_calls{0};
 void LogRefusedCall(std::string_view component, std::string_view peer, std::string_view method,
                     std::string_view why) {
   refused_calls.fetch_add(1, std::memory_order_relaxed);
+  static Counter& refused_metric = MetricsRegistry::Default().GetCounter(
+      "kvc_rpc_refused_calls_total", "gRPC calls refused for a missing or wrong token");
+  refused_metric.Increment();
   static LogRateLimiter limiter(Clock::Real(), std::chrono::seconds(10));
   uint64_t suppressed = 0;
   if (!limiter.Allow(&suppressed)) return;

@@ -14,6 +14,7 @@
 #include "kvc/rpc/client.h"
 #include "kvc/v1/admin.grpc.pb.h"
 #include "tests/support/http_client.h"
+#include "tests/support/prometheus.h"
 #include "tests/support/subprocess.h"
 
 namespace kvc {
@@ -111,7 +112,15 @@ TEST_F(MembershipTest, WrongClusterTokenIsRefused) {
   auto decode = StartWorker("kvc-decode", "decode-bad", "not-the-token");
   auto good = StartWorker("kvc-decode", "decode-good", "clu");
   ASSERT_TRUE(WaitForState("decode-good", "up"));
-  std::this_thread::sleep_for(milliseconds(500));
+  // Wait until the conductor has refused the bad node's registration (its refusal
+  // counter), then check it is not listed: absence after a refusal, not after a sleep.
+  bool refused = false;
+  for (int i = 0; i < 200 && !refused; ++i) {
+    const auto m = testing::HttpRequest(http_port_, "GET", "/metrics");
+    refused = testing::PromSample(m.body, "kvc_rpc_refused_calls_total").value_or(0) >= 1;
+    if (!refused) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(refused) << testing::ReadFile(dir_.path() + "/decode-bad.log");
   EXPECT_EQ(Nodes().count("decode-bad"), 0u);
   EXPECT_FALSE(decode->WaitFor(milliseconds(10)).has_value()) << "refused node must keep running";
   decode->Signal(SIGTERM);

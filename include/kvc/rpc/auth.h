@@ -23,7 +23,8 @@ namespace kvc {
 // Adds the token to an outgoing call (nothing when empty).
 void AddBearerToken(grpc::ClientContext* context, const std::string& token);
 
-// Records a call refused for a missing or wrong token: counts it (RefusedCalls())
+// Records a call refused for a missing or wrong token: counts it (RefusedCalls()
+// and kvc_rpc_refused_calls_total in MetricsRegistry::Default())
 // and logs a warning on logger `component` naming the peer address, the method
 // and `why` (never the token). Rate-limited process-wide to one line per 10 s;
 // the next line says how many refusals were left out, so a flood of bad calls
