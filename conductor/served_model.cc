@@ -70,7 +70,8 @@ StatusOr<std::vector<uint32_t>> ServedModel::PromptTokens(
   if (r.endpoint == openai::GenerationRequest::Endpoint::kChat) {
     std::vector<tokenizer::ChatMessage> messages;
     for (const auto& m : r.messages) messages.push_back({m.role, m.content});
-    for (int32_t id : tokenizer_->Encode(tokenizer::ApplyChatTemplate(family_, messages))) {
+    // Control tokens come only from the template: content is never parsed for them.
+    for (int32_t id : tokenizer::EncodeChat(*tokenizer_, family_, messages)) {
       ids.push_back(static_cast<uint32_t>(id));
     }
   } else if (r.prompt_is_tokens) {

@@ -23,7 +23,7 @@ std::vector<int32_t> PromptIds(const tokenizer::Tokenizer& tok, const ModelConfi
                                const std::string& prompt, bool chat) {
   if (chat) {
     const std::vector<tokenizer::ChatMessage> msgs = {{"user", prompt}};
-    return tok.Encode(tokenizer::ApplyChatTemplate(tokenizer::DetectChatFamily(tok), msgs));
+    return tokenizer::EncodeChat(tok, tokenizer::DetectChatFamily(tok), msgs);
   }
   std::vector<int32_t> ids;
   if (config.bos_token_id >= 0) ids.push_back(static_cast<int32_t>(config.bos_token_id));

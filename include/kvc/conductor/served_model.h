@@ -37,7 +37,8 @@ class ServedModel {
   const std::vector<uint32_t>& chat_stop_ids() const { return chat_stop_ids_; }
 
   // The prompt's token ids, exactly as kvc-model generate builds them: a chat request
-  // gets the chat template (special tokens parsed), a text completion BOS + the text
+  // gets the chat template (its control tokens as special ids; message content never
+  // becomes a special id, see tokenizer::EncodeChat), a text completion BOS + the text
   // (special tokens not parsed), a token completion its ids. InvalidArgument for an
   // id outside the vocabulary or an empty result.
   [[nodiscard]] StatusOr<std::vector<uint32_t>> PromptTokens(

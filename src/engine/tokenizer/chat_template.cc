@@ -3,42 +3,70 @@
 namespace kvc::tokenizer {
 namespace {
 
-std::string RenderLlama3(std::span<const ChatMessage> messages, bool gen) {
-  std::string out = "<|begin_of_text|>";
-  for (const auto& m : messages) {
-    out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + m.content + "<|eot_id|>";
+using Kind = ChatSegment::Kind;
+
+// Appends segments; empty texts are dropped so adjacent pieces stay easy to merge.
+class Segments {
+ public:
+  Segments& Marker(std::string text) { return Add(Kind::kMarker, std::move(text)); }
+  Segments& Text(std::string text) { return Add(Kind::kText, std::move(text)); }
+  Segments& Content(std::string text) { return Add(Kind::kContent, std::move(text)); }
+  std::vector<ChatSegment> Take() { return std::move(out_); }
+
+ private:
+  Segments& Add(Kind kind, std::string text) {
+    if (!text.empty()) out_.push_back({kind, std::move(text)});
+    return *this;
   }
-  if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-  return out;
+  std::vector<ChatSegment> out_;
+};
+
+std::vector<ChatSegment> RenderLlama3(std::span<const ChatMessage> messages, bool gen) {
+  Segments s;
+  s.Marker("<|begin_of_text|>");
+  for (const auto& m : messages) {
+    s.Marker("<|start_header_id|>").Text(m.role).Marker("<|end_header_id|>").Text("\n\n");
+    s.Content(m.content).Marker("<|eot_id|>");
+  }
+  if (gen)
+    s.Marker("<|start_header_id|>").Text("assistant").Marker("<|end_header_id|>").Text("\n\n");
+  return s.Take();
 }
 
-std::string RenderChatMl(std::span<const ChatMessage> messages, bool gen) {
-  std::string out;
-  for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-  if (gen) out += "<|im_start|>assistant\n";
-  return out;
+std::vector<ChatSegment> RenderChatMl(std::span<const ChatMessage> messages, bool gen) {
+  Segments s;
+  for (const auto& m : messages) {
+    s.Marker("<|im_start|>").Text(m.role + "\n").Content(m.content).Marker("<|im_end|>").Text("\n");
+  }
+  if (gen) s.Marker("<|im_start|>").Text("assistant\n");
+  return s.Take();
 }
 
-std::string RenderLlama2(std::span<const ChatMessage> messages) {
-  std::string out, system;
+std::vector<ChatSegment> RenderLlama2(std::span<const ChatMessage> messages) {
+  Segments s;
+  const ChatMessage* system = nullptr;
   for (const auto& m : messages) {
     if (m.role == "system") {
-      system = "<<SYS>>\n" + m.content + "\n<</SYS>>\n\n";
+      system = &m;
     } else if (m.role == "user") {
-      out += "<s>[INST] " + system + m.content + " [/INST]";
-      system.clear();
+      s.Marker("<s>").Text("[INST] ");
+      if (system != nullptr) s.Text("<<SYS>>\n").Content(system->content).Text("\n<</SYS>>\n\n");
+      s.Content(m.content).Text(" [/INST]");
+      system = nullptr;
     } else {
-      out += " " + m.content + " </s>";
+      s.Text(" ").Content(m.content).Text(" ").Marker("</s>");
     }
   }
-  return out;
+  return s.Take();
 }
 
-std::string RenderZephyr(std::span<const ChatMessage> messages, bool gen) {
-  std::string out;
-  for (const auto& m : messages) out += "<|" + m.role + "|>\n" + m.content + "</s>\n";
-  if (gen) out += "<|assistant|>\n";
-  return out;
+std::vector<ChatSegment> RenderZephyr(std::span<const ChatMessage> messages, bool gen) {
+  Segments s;
+  for (const auto& m : messages) {
+    s.Marker("<|" + m.role + "|>").Text("\n").Content(m.content).Marker("</s>").Text("\n");
+  }
+  if (gen) s.Marker("<|assistant|>").Text("\n");
+  return s.Take();
 }
 
 }  // namespace
@@ -50,8 +78,9 @@ ChatFamily DetectChatFamily(const Tokenizer& tokenizer) {
   return ChatFamily::kChatMl;
 }
 
-std::string ApplyChatTemplate(ChatFamily family, std::span<const ChatMessage> messages,
-                              bool add_generation_prompt) {
+std::vector<ChatSegment> RenderChatSegments(ChatFamily family,
+                                            std::span<const ChatMessage> messages,
+                                            bool add_generation_prompt) {
   switch (family) {
     case ChatFamily::kLlama3:
       return RenderLlama3(messages, add_generation_prompt);
@@ -62,7 +91,39 @@ std::string ApplyChatTemplate(ChatFamily family, std::span<const ChatMessage> me
     case ChatFamily::kZephyr:
       return RenderZephyr(messages, add_generation_prompt);
   }
-  return "";
+  return {};
+}
+
+std::string ApplyChatTemplate(ChatFamily family, std::span<const ChatMessage> messages,
+                              bool add_generation_prompt) {
+  std::string out;
+  for (const auto& seg : RenderChatSegments(family, messages, add_generation_prompt)) {
+    out += seg.text;
+  }
+  return out;
+}
+
+std::vector<int32_t> EncodeChat(const Tokenizer& tokenizer, ChatFamily family,
+                                std::span<const ChatMessage> messages, bool add_generation_prompt) {
+  std::vector<int32_t> ids;
+  std::string pending;  // ordinary text since the last marker, encoded as one piece
+  auto flush = [&] {
+    if (pending.empty()) return;
+    const auto text = tokenizer.Encode(pending, /*parse_special=*/false);
+    ids.insert(ids.end(), text.begin(), text.end());
+    pending.clear();
+  };
+  for (const auto& seg : RenderChatSegments(family, messages, add_generation_prompt)) {
+    const auto id = seg.kind == Kind::kMarker ? tokenizer.TokenId(seg.text) : std::nullopt;
+    if (!id) {  // content, template text, or a marker this vocabulary lacks
+      pending += seg.text;
+      continue;
+    }
+    flush();
+    ids.push_back(*id);
+  }
+  flush();
+  return ids;
 }
 
 std::vector<std::string> ChatStopTokens(ChatFamily family) {
