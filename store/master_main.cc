@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "kvc/common/metrics.h"
 #include "kvc/common/net_address.h"
 #include "kvc/http/metrics_endpoint.h"
+#include "kvc/membership/membership_metrics.h"
 #include "kvc/membership/node_registry.h"
 #include "kvc/membership/registry_service.h"
 #include "kvc/rpc/process_main.h"
@@ -39,13 +41,16 @@ constexpr const char* kDescription =
     "With --etcd-endpoints, several masters elect a leader with an etcd lease; standbys answer\n"
     "NOT_LEADER until they take over.";
 
-// Runs MasterCore::Tick every `period` until stopped.
+// Runs MasterCore::Tick, then `also`, every `period` until stopped.
 class Ticker {
  public:
-  Ticker(kvc::store::MasterCore& core, std::chrono::milliseconds period)
-      : thread_([this, &core, period] {
+  Ticker(kvc::store::MasterCore& core, std::chrono::milliseconds period, std::function<void()> also)
+      : thread_([this, &core, period, also = std::move(also)] {
           std::unique_lock lock(mu_);
-          while (!cv_.wait_for(lock, period, [this] { return stop_; })) Log(core.Tick());
+          while (!cv_.wait_for(lock, period, [this] { return stop_; })) {
+            Log(core.Tick());
+            also();
+          }
         }) {}
   ~Ticker() { Stop(); }
 
@@ -180,7 +185,9 @@ int main(int argc, char** argv) {
   WarnIfOpen(options);
   kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();
   kvc::store::MasterCore core(options.policy, kvc::Clock::Real(), metrics);
-  Ticker ticker(core, std::chrono::milliseconds(options.tick_ms));
+  kvc::membership::NodeRegistry members(MembershipOptionsOf(options), kvc::Clock::Real());
+  Ticker ticker(core, std::chrono::milliseconds(options.tick_ms),
+                [&] { kvc::membership::ExportMembershipGauges(members, metrics); });
   std::unique_ptr<kvc::http::HttpServer> metrics_http;  // stopped after the gRPC server
   if (options.metrics_port >= 0) {
     const kvc::http::MetricsEndpointOptions endpoint{options.metrics_port, options.metrics_address,
@@ -197,7 +204,6 @@ int main(int argc, char** argv) {
     kvc::Logger("master")->info("Prometheus metrics on http://{}:{}/metrics",
                                 options.metrics_address, metrics_http->port());
   }
-  kvc::membership::NodeRegistry members(MembershipOptionsOf(options), kvc::Clock::Real());
   if (options.etcd_endpoints.empty()) {
     kvc::store::MasterService service(core, metrics, options.policy.heartbeat_interval_ms);
     FenceAfterTakeOver(core, kvc::TakeoverGraceMs(options), "start-up (takeover_grace_ms)");

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include "kvc/rpc/auth.h"
+#include "kvc/rpc/client.h"
+#include "kvc/v1/node.grpc.pb.h"
 #include "tests/store/store_cluster.h"
 #include "tests/support/http_client.h"
 #include "tests/support/prometheus.h"
@@ -78,6 +81,70 @@ TEST(MasterMetricsHttpTest, ServesPrometheusTextThatFollowsTheStore) {
   EXPECT_EQ(kvc::testing::HttpRequest(port, "GET", "/health").body, "ok\n");
   EXPECT_EQ(kvc::testing::HttpRequest(port, "GET", "/nope").status, 404);
   EXPECT_EQ(kvc::testing::HttpRequest(port, "POST", "/metrics", "x").status, 405);
+}
+
+// The membership the master holds is exported too: a prefill node that registers
+// (through the real NodeRegistry RPC) is counted up, then down once it is
+// reported unreachable, and the other role/state series are present at 0.
+TEST(MasterMetricsHttpTest, ExportsMembershipGauges) {
+  kvc::testing::TempDir dir;
+  const std::string port_file = dir.path() + "/metrics.port";
+  StoreCluster cluster({"--metrics-port", "0", "--metrics-port-file", port_file}, "tok");
+  cluster.StartMaster();
+  const int port = kvc::testing::WaitForPortFile(port_file, milliseconds(10000));
+  ASSERT_GT(port, 0);
+  auto registry = v1::NodeRegistry::NewStub(MakeChannel(cluster.master_address()));
+  auto ctx = [] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + milliseconds(5000));
+    AddBearerToken(c.get(), "tok");
+    return c;
+  };
+  v1::RegisterNodeRequest req;
+  req.set_node_id("prefill-x");
+  req.set_role(v1::NODE_ROLE_PREFILL);
+  req.set_rpc_address("127.0.0.1:9");
+  v1::RegisterNodeResponse resp;
+  ASSERT_TRUE(registry->Register(ctx().get(), req, &resp).ok());
+  // Gauges follow the housekeeping tick: poll the endpoint, bounded.
+  auto scrape_until = [&](const std::string& sample) {
+    std::string text;
+    for (int i = 0; i < 100 && !Has(text, sample); ++i) {
+      if (i > 0) std::this_thread::sleep_for(milliseconds(50));
+      text = kvc::testing::HttpRequest(port, "GET", "/metrics").body;
+    }
+    return text;
+  };
+  std::string text = scrape_until("kvc_membership_nodes_total 1");
+  EXPECT_EQ(kvc::testing::PromSample(text, "kvc_membership_nodes",
+                                     {{"role", "prefill"}, {"state", "up"}}),
+            1.0)
+      << text;
+  EXPECT_EQ(
+      kvc::testing::PromSample(text, "kvc_membership_nodes", {{"role", "decode"}, {"state", "up"}}),
+      0.0)
+      << text;
+  v1::ReportUnreachableRequest report;
+  report.set_node_id("prefill-x");
+  report.set_reason("test");
+  v1::ReportUnreachableResponse found;
+  ASSERT_TRUE(registry->ReportUnreachable(ctx().get(), report, &found).ok());
+  for (int i = 0; i < 100; ++i) {
+    text = kvc::testing::HttpRequest(port, "GET", "/metrics").body;
+    if (kvc::testing::PromSample(text, "kvc_membership_nodes",
+                                 {{"role", "prefill"}, {"state", "down"}}) == 1.0) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(kvc::testing::PromSample(text, "kvc_membership_nodes",
+                                     {{"role", "prefill"}, {"state", "down"}}),
+            1.0)
+      << text;
+  EXPECT_EQ(kvc::testing::PromSample(text, "kvc_membership_nodes",
+                                     {{"role", "prefill"}, {"state", "up"}}),
+            0.0)
+      << text;
 }
 
 TEST(MasterMetricsHttpTest, BadMetricsPortIsAConfigurationError) {
