@@ -134,8 +134,12 @@ TEST(ReplayTest, AgainstFakeServer) {
   EXPECT_EQ((*records)[0].outcome, "ok") << (*records)[0].error;
   EXPECT_EQ((*records)[0].gaps_s.size(), 3u);  // 4 tokens at scale 0.5
   EXPECT_GT((*records)[0].ttft_s, 0);
-  EXPECT_EQ((*records)[1].cached_tokens, 256) << "block 1 (256 tokens at scale 0.5) was seen";
-  EXPECT_EQ((*records)[2].cached_tokens, 512);
+  // Requests 0-2 share block 1 (256 tokens at scale 0.5), 1 and 2 also block 2;
+  // they are sent 10 ms apart, so under load they may reach the server in any
+  // order. Whatever the order, block 1 is found cached twice and block 2 once.
+  int cached = 0;
+  for (int i = 0; i < 3; ++i) cached += (*records)[i].cached_tokens;
+  EXPECT_EQ(cached, 256 + 256 + 256);
   EXPECT_EQ((*records)[3].outcome, "rejected");
   EXPECT_EQ((*records)[3].http_status, 429);
   ReplaySummary s = Summarize(*records, o, wall);
