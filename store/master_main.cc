@@ -110,6 +110,43 @@ kvc::membership::NodeRegistryOptions MembershipOptionsOf(const kvc::MasterOption
   return m;  // no model check here: each conductor filters the nodes of its own model
 }
 
+// The membership this master serves, joined with its store: a node a conductor
+// reports unreachable (membership) is also suspect for the pool at once, so the
+// next put of a key whose only replica is there replaces it (MasterCore), instead
+// of waiting for store.node_suspect_ms. Everything else goes to the registry.
+class PoolAwareMembership final : public kvc::membership::RegistryBackend {
+ public:
+  PoolAwareMembership(kvc::membership::NodeRegistry& registry, kvc::store::MasterCore& core)
+      : registry_(registry), core_(core) {}
+  kvc::Status Register(const kvc::v1::RegisterNodeRequest& r) override {
+    return registry_.Register(r);
+  }
+  kvc::StatusOr<kvc::v1::NodeHeartbeatResponse> Heartbeat(
+      const kvc::v1::NodeHeartbeatRequest& r) override {
+    return registry_.Heartbeat(r);
+  }
+  kvc::Status Deregister(const std::string& id) override { return registry_.Deregister(id); }
+  kvc::StatusOr<kvc::v1::ListMembersResponse> ListMembers() const override {
+    return registry_.ListMembers();
+  }
+  kvc::StatusOr<kvc::v1::NodeInfo> SetDraining(const std::string& id, bool drain) override {
+    return registry_.SetDraining(id, drain);
+  }
+  kvc::StatusOr<bool> MarkUnreachable(const std::string& id, const std::string& reason) override {
+    // A pool segment of that id (a worker's, or a kvc-store's) turns suspect; an
+    // id the store does not know (NOT_FOUND) changes nothing there.
+    const bool in_pool = core_.ReportUnreachable(id).ok();
+    kvc::StatusOr<bool> member = registry_.MarkUnreachable(id, reason);
+    if (member.ok() && in_pool) return true;
+    return member;
+  }
+  uint32_t heartbeat_interval_ms() const override { return registry_.heartbeat_interval_ms(); }
+
+ private:
+  kvc::membership::NodeRegistry& registry_;
+  kvc::store::MasterCore& core_;
+};
+
 // etcd mode: serve at once (health, and StoreMaster answering NOT_LEADER while a
 // standby), campaign for leadership, exit when leadership is lost.
 int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore& core,
@@ -127,7 +164,8 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
     std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  kvc::membership::RegistryService membership(members, options.cluster_token,
+  PoolAwareMembership backend(members, core);
+  kvc::membership::RegistryService membership(backend, options.cluster_token,
                                               [&leadership] { return leadership.Check(); });
   auto server = kvc::RunningServer::Start("master", options.server, {&service, &membership});
   if (!server.ok()) {
@@ -211,7 +249,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kvc-master: %s\n", std::string(s.message()).c_str());
       return 1;
     }
-    kvc::membership::RegistryService membership(members, options.cluster_token);
+    PoolAwareMembership backend(members, core);
+    kvc::membership::RegistryService membership(backend, options.cluster_token);
     members.StartSettling();  // after a restart, nodes are still re-registering
     return kvc::ServeUntilSignalled("master", options.server, {&service, &membership});
   }

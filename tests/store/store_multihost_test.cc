@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "kvc/rpc/auth.h"
+#include "kvc/rpc/client.h"
+#include "kvc/v1/node.grpc.pb.h"
 #include "tests/store/store_cluster.h"
 #include "tests/support/http_client.h"
 #include "tests/support/prometheus.h"
@@ -110,6 +112,49 @@ TEST(StoreMultihostTest, PutReplacesTheReplicaOfAKilledHolderAtOnce) {
             1.0)
       << text;
   EXPECT_EQ(kvc::testing::PromSample(text, "kvc_store_unreachable_reports_total"), 1.0) << text;
+}
+
+// The same, but the death is observed by a conductor (it could not reach the
+// node) and reported through the membership (NodeRegistry.ReportUnreachable, as
+// MasterMembership does): the master's pool takes it as suspect too, so the next
+// put replaces the replica before any client read failed.
+TEST(StoreMultihostTest, MembershipReportMakesThePoolReplaceAtOnce) {
+  // Silence alone makes a node suspect only after 8 s here.
+  StoreCluster cluster({"--store-node-suspect-ms", "8000"});
+  cluster.set_node_timeout_ms(10000);
+  cluster.StartMaster();
+  cluster.StartNode("big", 8 << 20, false);  // most free space: the put lands here
+  cluster.StartNode("small", 2 << 20, false);
+  cluster.WaitStats([](const auto& s) { return s.nodes() == 2; });
+  constexpr uint64_t kSize = 4096;
+  auto c = cluster.MakeClient(kSize, 1, /*lease_cache=*/false);
+  FillPattern(c->buffer.data(), kSize, 1);
+  const BlockKey key{9, 10};
+  ASSERT_TRUE(c->client->Put(key, c->buffer.data(), kSize).ok());
+  cluster.KillNode("big");
+  const auto killed = std::chrono::steady_clock::now();
+  auto registry = v1::NodeRegistry::NewStub(MakeChannel(cluster.master_address()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ReportUnreachableRequest report;
+  report.set_node_id("big");
+  report.set_reporter("conductor-test");
+  report.set_reason("connection refused");
+  v1::ReportUnreachableResponse found;
+  ASSERT_TRUE(registry->ReportUnreachable(&ctx, report, &found).ok());
+  EXPECT_TRUE(found.found()) << "the pool knows node big";
+  FillPattern(c->buffer.data(), kSize, 2);
+  const Status again = c->client->Put(key, c->buffer.data(), kSize);
+  ASSERT_TRUE(again.ok()) << again
+                          << " (without the join: OBJECT_EXISTS until the node is suspect)";
+  // The report, not the silence (8 s), made the replacement possible.
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, milliseconds(4000));
+  std::fill(c->buffer.begin(), c->buffer.end(), 0);
+  auto got = c->client->Get(key, c->buffer.data(), kSize);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<char> expected(kSize);
+  FillPattern(expected.data(), kSize, 2);
+  EXPECT_EQ(std::vector<char>(c->buffer.begin(), c->buffer.end()), expected);
 }
 
 // The master drops a node that stopped heart-beating and counts it (and its replicas).
