@@ -135,4 +135,10 @@ Status ValidateConductorOptions(const ConductorOptions& o) {
   return Status();
 }
 
+Exposure ConductorExposure(const ConductorOptions& o) {
+  return {{o.server.listen_address, o.http_address},
+          {{"cluster_token", o.cluster_token}, {"admin_token", o.admin_token}},
+          o.server.insecure};
+}
+
 }  // namespace kvc

@@ -90,18 +90,6 @@ void FenceAfterTakeOver(kvc::store::MasterCore& core, uint64_t grace_ms, const c
       why, grace_ms);
 }
 
-// Loud warning for an open master reachable from other hosts.
-void WarnIfOpen(const kvc::MasterOptions& options) {
-  if (!options.cluster_token.empty() || kvc::IsLoopbackAddress(options.server.listen_address)) {
-    return;
-  }
-  kvc::Logger("master")->warn(
-      "*** kvc-master listens on {} WITHOUT a cluster token: anyone who can reach it can mount "
-      "segments and rewrite the pool's metadata. Set --cluster-token (or KVC_CLUSTER_TOKEN); "
-      "--require-token makes a missing token fatal. ***",
-      options.server.listen_address);
-}
-
 // The cluster membership this master serves (soft state, like the store's).
 kvc::membership::NodeRegistryOptions MembershipOptionsOf(const kvc::MasterOptions& o) {
   kvc::membership::NodeRegistryOptions m;
@@ -212,15 +200,14 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
 int main(int argc, char** argv) {
   kvc::MasterOptions options;
   int exit_code = 0;
-  if (!kvc::StartRole(
-          argc, argv,
-          {"kvc-master", kDescription,
-           [&](kvc::OptionSet& set) { kvc::BindMasterOptions(set, &options); },
-           [&] { return kvc::ValidateMasterOptions(options); }, &options.server.log_level},
-          &exit_code)) {
+  if (!kvc::StartRole(argc, argv,
+                      {"kvc-master", kDescription,
+                       [&](kvc::OptionSet& set) { kvc::BindMasterOptions(set, &options); },
+                       [&] { return kvc::ValidateMasterOptions(options); },
+                       &options.server.log_level, [&] { return kvc::MasterExposure(options); }},
+                      &exit_code)) {
     return exit_code;
   }
-  WarnIfOpen(options);
   kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();
   kvc::store::MasterCore core(options.policy, kvc::Clock::Real(), metrics);
   kvc::membership::NodeRegistry members(MembershipOptionsOf(options), kvc::Clock::Real());

@@ -182,6 +182,12 @@ uint64_t TakeoverGraceMs(const MasterOptions& o) {
   return std::max(o.policy.put_timeout_ms, o.policy.task_timeout_ms);
 }
 
+Exposure MasterExposure(const MasterOptions& o) {
+  return {{o.server.listen_address, o.metrics_port >= 0 ? o.metrics_address : ""},
+          {{"cluster_token", o.cluster_token}},
+          o.server.insecure};
+}
+
 bool IsLoopbackAddress(const std::string& host_port) {
   return IsLoopbackHost(HostOfAddress(host_port));
 }

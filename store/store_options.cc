@@ -74,4 +74,11 @@ Status ValidateStoreOptions(const StoreOptions& o) {
   return transfer::CheckTransferAdvertise(t, ClusterAddresses(o));
 }
 
+Exposure StoreExposure(const StoreOptions& o) {
+  return {{o.server.listen_address, o.transfer.listen_address,
+           o.metrics.port >= 0 ? o.metrics.address : ""},
+          {{"cluster_token", o.cluster_token}},
+          o.server.insecure};
+}
+
 }  // namespace kvc

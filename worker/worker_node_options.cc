@@ -122,4 +122,11 @@ Status ValidateWorkerNodeOptions(const WorkerNodeOptions& o) {
   return CheckAnnouncedAddresses(o);
 }
 
+Exposure WorkerExposure(const WorkerNodeOptions& o) {
+  return {{o.server.listen_address, o.transfer.listen_address,
+           o.metrics.port >= 0 ? o.metrics.address : ""},
+          {{"cluster_token", o.membership.cluster_token}},
+          o.server.insecure};
+}
+
 }  // namespace kvc::worker

@@ -24,10 +24,15 @@ bool StartRole(int argc, char** argv, const RoleMain& role, int* exit_code) {
   role.bind(set);
   if (!ParseCommandLine(argc, argv, role.program, role.description, set, exit_code)) return false;
   Status s = role.validate();
+  const Exposure exposure = s.ok() && role.exposure ? role.exposure() : Exposure();
+  if (s.ok()) s = CheckExposure(exposure);
   if (s.ok() && role.log_level != nullptr) s = SetLogLevel(*role.log_level);
   if (!s.ok()) {
     *exit_code = ConfigurationError(role.program, s);
     return false;
+  }
+  if (const std::string warning = InsecureWarning(role.program, exposure); !warning.empty()) {
+    Logger(role.program)->warn("{}", warning);
   }
   return true;
 }

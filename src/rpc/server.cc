@@ -20,6 +20,9 @@ void BindServerOptions(OptionSet& set, ServerOptions* o, const std::string& defa
   set.Add("node_id", &o->node_id, "stable node id (generated when empty)");
   set.Add("shutdown_grace_ms", &o->shutdown_grace_ms,
           "milliseconds in-flight RPCs may run after SIGTERM before they are cancelled");
+  set.Add("insecure", &o->insecure,
+          "start even when a non-loopback listener has no cluster token (conductor: or no "
+          "admin token); logs a warning at every start");
 }
 
 Status ValidateHostPort(const std::string& field, const std::string& value) {

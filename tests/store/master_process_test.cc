@@ -148,8 +148,9 @@ TEST(MasterProcessTest, ClusterTokenIsRequired) {
 
 // --require-token: without a token the master refuses to start (exit code 2,
 // naming the option); with one it serves. An open master on a non-loopback
-// address logs a loud warning; on loopback (development) it does not.
-TEST(MasterProcessTest, RequireTokenAndOpenMasterWarning) {
+// address refuses to start (exit 2) unless --insecure, which it announces with a
+// warning; on loopback (development) it starts open, without the warning.
+TEST(MasterProcessTest, RequireTokenAndSecureByDefault) {
   TempDir dir;
   const std::string bin = testing::BinDir() + "/kvc-master";
   auto start = [&](const std::string& name, std::vector<std::string> flags) {
@@ -163,7 +164,7 @@ TEST(MasterProcessTest, RequireTokenAndOpenMasterWarning) {
   auto port = [&](const std::string& name) {
     return testing::WaitForPortFile(dir.path() + "/" + name + ".port", milliseconds(10000));
   };
-  constexpr const char* kWarning = "WITHOUT a cluster token";
+  constexpr const char* kWarning = "runs with --insecure";
 
   auto refused = start("refused", {"--listen-address", "127.0.0.1:0", "--require-token"});
   const std::optional<int> exit_status = refused->WaitFor(milliseconds(10000));
@@ -172,9 +173,16 @@ TEST(MasterProcessTest, RequireTokenAndOpenMasterWarning) {
   EXPECT_EQ(WEXITSTATUS(*exit_status), 2);
   EXPECT_NE(log("refused").find("require_token"), std::string::npos) << log("refused");
 
+  // Secure by default: open on a non-loopback address only with --insecure, announced.
   auto open = start("open", {"--listen-address", "0.0.0.0:0"});
-  ASSERT_GT(port("open"), 0) << log("open");
-  EXPECT_NE(log("open").find(kWarning), std::string::npos) << log("open");
+  const std::optional<int> open_status = open->WaitFor(milliseconds(10000));
+  ASSERT_TRUE(open_status.has_value()) << "an open master on 0.0.0.0 kept running";
+  EXPECT_TRUE(WIFEXITED(*open_status) && WEXITSTATUS(*open_status) == 2) << log("open");
+  EXPECT_NE(log("open").find("configuration error: cluster_token"), std::string::npos)
+      << log("open");
+  auto insecure = start("insecure", {"--listen-address", "0.0.0.0:0", "--insecure"});
+  ASSERT_GT(port("insecure"), 0) << log("insecure");
+  EXPECT_NE(log("insecure").find(kWarning), std::string::npos) << log("insecure");
 
   auto secured = start(
       "secured", {"--listen-address", "0.0.0.0:0", "--require-token", "--cluster-token", "s"});

@@ -7,6 +7,7 @@
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
+#include "kvc/rpc/exposure.h"
 #include "kvc/rpc/server.h"
 
 namespace kvc {
@@ -60,5 +61,8 @@ struct ConductorOptions {
 
 void BindConductorOptions(OptionSet& set, ConductorOptions* options);
 [[nodiscard]] Status ValidateConductorOptions(const ConductorOptions& options);
+// The gRPC and HTTP listeners and the cluster and admin tokens guarding them
+// (kvc/rpc/exposure.h).
+Exposure ConductorExposure(const ConductorOptions& options);
 
 }  // namespace kvc

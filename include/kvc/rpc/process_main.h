@@ -23,6 +23,7 @@
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
+#include "kvc/rpc/exposure.h"
 
 namespace kvc {
 
@@ -35,14 +36,19 @@ struct RoleMain {
   std::function<void(OptionSet&)> bind;  // binds the role's Options fields
   std::function<Status()> validate;      // checks the parsed options; errors name the field
   const std::string* log_level = nullptr;  // the parsed log level (read after validation)
+  // What the role listens on and the secrets guarding it (read after validation):
+  // StartRole refuses a non-loopback listener without them (exit 2) unless
+  // insecure, and logs InsecureWarning at every start with insecure.
+  std::function<Exposure()> exposure;
 };
 
 // Blocks SIGTERM and SIGINT (BlockTerminationSignals, so main() receives them
 // with WaitForTerminationSignal; call StartRole before any thread starts), then
 // parses flags, the config file (--config / KVC_CONFIG) and KVC_* variables into
-// the options, validates them and sets the log level. Returns true when main()
-// goes on; false with `*exit_code` set when it must exit now: 0 after --help, 2
-// after a usage or configuration error (printed to stderr).
+// the options, validates them, applies the secure-by-default rule
+// (CheckExposure on role.exposure) and sets the log level. Returns true when
+// main() goes on; false with `*exit_code` set when it must exit now: 0 after
+// --help, 2 after a usage or configuration error (printed to stderr).
 bool StartRole(int argc, char** argv, const RoleMain& role, int* exit_code);
 
 // Prints "<program>: configuration error: <message>" to stderr; returns 2.

@@ -24,6 +24,9 @@ struct ServerOptions {
   std::string log_level = "info";     // trace|debug|info|warn|error|critical|off
   std::string node_id;                // stable id of this process; generated when empty
   uint32_t shutdown_grace_ms = 1000;  // in-flight RPCs get this long after SIGTERM
+  // Start even when a non-loopback listener lacks its secrets (cluster token,
+  // admin token); logs a warning at every start. For trusted test networks only.
+  bool insecure = false;
 };
 
 // Binds the shared options; `default_listen` replaces the listen default.

@@ -7,6 +7,7 @@
 
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
+#include "kvc/rpc/exposure.h"
 #include "kvc/rpc/server.h"
 
 namespace kvc {
@@ -78,6 +79,8 @@ struct MasterOptions {
 
 void BindMasterOptions(OptionSet& set, MasterOptions* options);
 [[nodiscard]] Status ValidateMasterOptions(const MasterOptions& options);
+// The gRPC and metrics listeners and the cluster token guarding them (kvc/rpc/exposure.h).
+Exposure MasterExposure(const MasterOptions& options);
 // The take-over grace in effect (see MasterOptions::takeover_grace_ms).
 uint64_t TakeoverGraceMs(const MasterOptions& options);
 // True when `host_port` ("host:port", "[v6]:port") binds a loopback interface only

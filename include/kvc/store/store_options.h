@@ -8,6 +8,7 @@
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
 #include "kvc/http/metrics_endpoint.h"
+#include "kvc/rpc/exposure.h"
 #include "kvc/rpc/server.h"
 #include "kvc/transfer/transfer_engine.h"
 
@@ -48,5 +49,8 @@ void BindStoreOptions(OptionSet& set, StoreOptions* options);
 // Also refuses to announce a gRPC or transfer address that is unspecified, or
 // loopback while the master (or etcd) is on another host.
 [[nodiscard]] Status ValidateStoreOptions(const StoreOptions& options);
+// The gRPC, transfer and metrics listeners and the cluster token guarding them
+// (kvc/rpc/exposure.h).
+Exposure StoreExposure(const StoreOptions& options);
 
 }  // namespace kvc

@@ -30,6 +30,7 @@
 #include "kvc/engine/backend.h"
 #include "kvc/engine/engine.h"
 #include "kvc/http/metrics_endpoint.h"
+#include "kvc/rpc/exposure.h"
 #include "kvc/rpc/node_agent.h"
 #include "kvc/rpc/server.h"
 #include "kvc/store/store_client.h"
@@ -68,6 +69,9 @@ void BindWorkerNodeOptions(OptionSet& set, WorkerNodeOptions* options,
 // cannot dial: a gRPC or transfer address that is unspecified, or loopback while
 // the conductor or the master is on another host.
 [[nodiscard]] Status ValidateWorkerNodeOptions(const WorkerNodeOptions& options);
+// The gRPC, transfer and metrics listeners and the cluster token
+// (membership.cluster_token) guarding them (kvc/rpc/exposure.h).
+Exposure WorkerExposure(const WorkerNodeOptions& options);
 // The gRPC address the node announces before it is bound: advertise_address,
 // else listen_address (a wildcard host read as 127.0.0.1; the bound port
 // replaces port 0 later, see PublishedAddress).
