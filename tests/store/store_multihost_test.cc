@@ -30,7 +30,9 @@ TEST(StoreMultihostTest, WildcardBindRegistersTheAdvertisedAddresses) {
   cluster.StartNode("n1", 4 << 20, false,
                     {"--transfer-listen-address", "0.0.0.0:0", "--transfer-advertise-address",
                      "127.0.0.2", "--advertise-address", "127.0.0.5:65000", "--metrics-port", "0",
-                     "--metrics-port-file", metrics_file});
+                     "--metrics-port-file", metrics_file,
+                     // a wildcard bind without a cluster token: open on purpose here
+                     "--insecure"});
   cluster.WaitStats([](const auto& s) { return s.nodes() == 1; });
 
   grpc::ClientContext ctx;
