@@ -122,6 +122,7 @@ kvc::v1::RequestHeader Call::Header() const {
 void Call::Cancel() {
   std::shared_ptr<grpc::ClientContext> ctx;
   std::string prefill, decode;
+  bool kv_writes_done = false;
   {
     std::lock_guard lock(mu_);
     if (done_) return;
@@ -129,11 +130,14 @@ void Call::Cancel() {
     ctx = inflight_;
     prefill = prefill_address_;
     decode = decode_address_;
+    // No late KV write can reach the reservation when no Prefill was sent or it
+    // answered OK; otherwise the decode node quarantines the blocks.
+    kv_writes_done = prefill.empty() || prefill_answered_;
   }
   Logger("conductor")->debug("request {} cancelled by the client", id_);
   if (ctx) ctx->TryCancel();
   if (!prefill.empty()) CancelOnPrefill(prefill);
-  if (!decode.empty()) CancelOnDecode(decode);
+  if (!decode.empty()) CancelOnDecode(decode, kv_writes_done);
 }
 
 void Call::CancelOnPrefill(const std::string& address) {
@@ -145,9 +149,10 @@ void Call::CancelOnPrefill(const std::string& address) {
       &c->ctx, &c->request, &c->response, [c, impl = impl_](grpc::Status) { impl->CancelDone(); });
 }
 
-void Call::CancelOnDecode(const std::string& address) {
+void Call::CancelOnDecode(const std::string& address, bool kv_writes_done) {
   auto c = std::make_shared<UnaryCall<kvc::v1::CancelRequest, kvc::v1::CancelResponse>>();
   *c->request.mutable_header() = Header();
+  c->request.set_kv_writes_done(kv_writes_done);
   impl_->clients.Prepare(c->ctx, milliseconds(impl_->options.rpc_timeout_ms));
   impl_->CancelSent();
   impl_->clients.Decode(address).async()->Cancel(
@@ -244,6 +249,7 @@ void Call::DoReserve() {
   *c->request.mutable_header() = Header();
   c->request.set_prompt_tokens(static_cast<uint32_t>(prompt_.size()));
   c->request.set_max_new_tokens(max_new_);
+  c->request.set_client_id(request_.client_id);
   impl_->clients.Prepare(c->ctx, milliseconds(impl_->options.rpc_timeout_ms));
   {
     std::lock_guard lock(mu_);
@@ -265,14 +271,15 @@ void Call::OnReserved(const std::shared_ptr<Reserve>& c, const grpc::Status& grp
   const Status s = FromGrpcStatus(grpc_status);
   const auto& node = DecodeNode();
   if (Done()) {
-    if (s.ok()) CancelOnDecode(node.rpc_address());  // cancelled meanwhile: free it
+    // Cancelled meanwhile: free it (no Prefill was sent, so no write can arrive).
+    if (s.ok()) CancelOnDecode(node.rpc_address(), /*kv_writes_done=*/true);
     return;
   }
   if (s.ok()) {
     const size_t b = impl_->options.block_tokens;
     const size_t want = (prompt_.size() + b - 1) / b;
     if (static_cast<size_t>(c->response.kv_size()) != want) {
-      CancelOnDecode(node.rpc_address());
+      CancelOnDecode(node.rpc_address(), /*kv_writes_done=*/true);
       return Fail(WithReason(
           absl::InternalError(absl::StrCat("decode node ", node.node_id(), " reserved ",
                                            c->response.kv_size(), " blocks, expected ", want)),
@@ -319,7 +326,7 @@ void Call::DoPrefill(const kvc::v1::ReserveResponse& reservation) {
   {
     std::lock_guard lock(mu_);
     if (done_) {
-      CancelOnDecode(DecodeNode().rpc_address());
+      CancelOnDecode(DecodeNode().rpc_address(), /*kv_writes_done=*/true);  // Prefill not sent
       return;
     }
     prefill_address_ = node.rpc_address();
@@ -334,11 +341,16 @@ void Call::DoPrefill(const kvc::v1::ReserveResponse& reservation) {
 }
 
 void Call::OnPrefilled(const std::shared_ptr<Prefill>& c, const grpc::Status& grpc_status) {
-  SetInflight(nullptr);
-  impl_->placer.PrefillEnded(placement_.prefill.node_id(), static_cast<uint32_t>(prompt_.size()));
   const Status s = FromGrpcStatus(grpc_status);
+  {
+    std::lock_guard lock(mu_);
+    inflight_ = nullptr;
+    // An OK answer means every KV write into the reservation completed.
+    prefill_answered_ = s.ok();
+  }
+  impl_->placer.PrefillEnded(placement_.prefill.node_id(), static_cast<uint32_t>(prompt_.size()));
   if (Done()) {
-    if (s.ok()) CancelOnDecode(DecodeNode().rpc_address());
+    if (s.ok()) CancelOnDecode(DecodeNode().rpc_address(), /*kv_writes_done=*/true);
     return;
   }
   if (s.ok()) return OnFirstToken(c->response);
@@ -407,7 +419,8 @@ void Call::OnFirstToken(const kvc::v1::PrefillResponse& r) {
   const uint32_t first = first_token_ = r.first_token_id();
   sink_->OnText(text_->Add(first), {first});
   if (text_->finished() || max_new_ <= 1) {
-    CancelOnDecode(DecodeNode().rpc_address());  // Decode is not called: free the reservation
+    // Decode is not called: free the reservation.
+    CancelOnDecode(DecodeNode().rpc_address(), /*kv_writes_done=*/true);
     return Complete(text_->finished() ? "stop" : "length");
   }
   DoDecode();
@@ -427,7 +440,7 @@ void Call::DoDecode() {
     std::lock_guard lock(mu_);
     if (done_) {  // cancelled after the first token arrived
       delete reactor;
-      CancelOnDecode(DecodeNode().rpc_address());
+      CancelOnDecode(DecodeNode().rpc_address(), /*kv_writes_done=*/true);
       return;
     }
     inflight_ = reactor->ctx;

@@ -26,7 +26,7 @@ void Call::OnDecodeMessage(const kvc::v1::DecodeResponse& m, grpc::ClientContext
     finish_reason_ = "stop";
     if (m.finish_reason().empty()) {  // a stop string the decode node cannot see
       ctx.TryCancel();
-      CancelOnDecode(DecodeNode().rpc_address());
+      CancelOnDecode(DecodeNode().rpc_address(), /*kv_writes_done=*/true);
     }
   } else if (!m.finish_reason().empty()) {
     finish_reason_ = m.finish_reason();
@@ -61,7 +61,7 @@ void Call::StreamStalled() {
   impl_->placer.Unreachable(
       node.node_id(),
       absl::StrCat("Decode stream silent for ", impl_->options.stream_idle_timeout_ms, " ms"));
-  CancelOnDecode(node.rpc_address());
+  CancelOnDecode(node.rpc_address(), /*kv_writes_done=*/true);  // the Prefill answered OK
   CancelOnPrefill(placement_.prefill.rpc_address());
   Fail(WithReason(absl::UnavailableError(absl::StrCat(
                       "decode node ", node.node_id(), " sent no token for ",

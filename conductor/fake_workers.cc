@@ -64,6 +64,7 @@ grpc::Status FakeDecode::Reserve(grpc::ServerContext* ctx, const kvc::v1::Reserv
   const uint64_t all = (req->prompt_tokens() + req->max_new_tokens() + b_ - 1) / b_;
   std::lock_guard lock(mu_);
   ++reserves_;
+  reserve_requests_.push_back(*req);
   if (used_ + all > total_) {
     return Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, "no KV space", Reason::kNoKvSpace);
   }
@@ -141,6 +142,7 @@ grpc::Status FakeDecode::Cancel(grpc::ServerContext* ctx, const kvc::v1::CancelR
   if (Status s = CheckBearerToken(*ctx, token_); !s.ok()) return ToGrpcStatus(s);
   std::lock_guard lock(mu_);
   const std::string& id = req->header().request_id();
+  cancel_requests_.push_back(*req);
   resp->set_found(reserved_.count(id) > 0);
   Free(id);
   cancelled_.insert(id);
@@ -171,6 +173,16 @@ std::set<std::string> FakeDecode::cancelled() const {
 std::vector<kvc::v1::DecodeRequest> FakeDecode::seen() const {
   std::lock_guard lock(mu_);
   return seen_;
+}
+
+std::vector<kvc::v1::ReserveRequest> FakeDecode::reserve_requests() const {
+  std::lock_guard lock(mu_);
+  return reserve_requests_;
+}
+
+std::vector<kvc::v1::CancelRequest> FakeDecode::cancel_requests() const {
+  std::lock_guard lock(mu_);
+  return cancel_requests_;
 }
 
 bool FakeDecode::WaitCancelled(const std::string& id, std::chrono::milliseconds timeout) const {

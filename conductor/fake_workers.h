@@ -78,6 +78,8 @@ class FakeDecode final : public kvc::v1::Decode::Service {
   // Waits until `id` was cancelled (bounded).
   bool WaitCancelled(const std::string& id, std::chrono::milliseconds timeout) const;
   std::vector<kvc::v1::DecodeRequest> seen() const;
+  std::vector<kvc::v1::ReserveRequest> reserve_requests() const;
+  std::vector<kvc::v1::CancelRequest> cancel_requests() const;
 
  private:
   void Free(const std::string& id);  // REQUIRES: mu_ held
@@ -92,6 +94,8 @@ class FakeDecode final : public kvc::v1::Decode::Service {
   int reserves_ = 0, streams_ = 0;
   std::set<std::string> cancelled_;
   std::vector<kvc::v1::DecodeRequest> seen_;
+  std::vector<kvc::v1::ReserveRequest> reserve_requests_;
+  std::vector<kvc::v1::CancelRequest> cancel_requests_;
 };
 
 // A gRPC server on 127.0.0.1:<ephemeral> serving one service.

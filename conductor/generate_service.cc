@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/reason.h"
+#include "kvc/conductor/client_id.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/grpc_status.h"
 
@@ -228,6 +229,7 @@ grpc::ServerWriteReactor<GenerateResponse>* GenerateServiceImpl::Generate(
     stream->Send(nullptr, true, ToGrpcStatus(parsed.status()));
     return stream.get();
   }
+  parsed->client_id = ClientId(api_keys_, header, ctx->peer());
   counters_.requests.Increment();
   stream->SetHandle(pipeline_.Start(*std::move(parsed), std::make_shared<StreamSink>(stream)));
   return stream.get();

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "kvc/common/json.h"
+#include "kvc/conductor/client_id.h"
 #include "kvc/conductor/openai_api.h"
 #include "kvc/rpc/auth.h"
 
@@ -128,6 +129,7 @@ void HandleGeneration(const FrontendContext& c, const http::Request& r, const Wr
         "model '" + parsed->model + "' does not exist; this cluster serves '" + c.model->id() + "'",
         "invalid_request_error", "model_not_found");
   }
+  parsed->client_id = ClientId(c.options->api_keys, r.Header("authorization"), r.remote_address);
   c.counters->requests.Increment();
   openai::ResponseIds ids;
   static std::atomic<uint64_t> counter{0};
@@ -181,6 +183,12 @@ void UpdateNodeGauges(const membership::MembershipView& members, MetricsRegistry
         .Set(static_cast<double>(load.free_kv_blocks()));
     metrics.GetGauge("kvc_conductor_node_total_kv_blocks", "KV blocks of a node.", l)
         .Set(static_cast<double>(load.total_kv_blocks()));
+    metrics
+        .GetGauge("kvc_conductor_node_quarantined_kv_blocks",
+                  "KV blocks a decode node holds in quarantine (freed reservations that a late "
+                  "prefill write could still reach).",
+                  l)
+        .Set(static_cast<double>(load.quarantined_kv_blocks()));
     metrics.GetGauge("kvc_conductor_node_queued_requests", "Requests queued on a node.", l)
         .Set(load.queued_requests());
     metrics

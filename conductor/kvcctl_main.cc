@@ -78,15 +78,16 @@ class Ctl {
 };
 
 void PrintNodes(const google::protobuf::RepeatedPtrField<kvc::v1::NodeInfo>& nodes) {
-  std::printf("%-32s %-8s %-22s %-9s %6s %9s %8s  %s\n", "NODE", "ROLE", "ADDRESS", "STATE",
-              "QUEUE", "FREE_KV", "RUNNING", "WHY");
+  std::printf("%-32s %-8s %-22s %-9s %6s %9s %9s %8s  %s\n", "NODE", "ROLE", "ADDRESS", "STATE",
+              "QUEUE", "FREE_KV", "QUAR_KV", "RUNNING", "WHY");
   for (const auto& n : nodes) {
     std::string role = kvc::v1::NodeRole_Name(n.role());
     role = role.substr(role.rfind('_') + 1);
-    std::printf("%-32s %-8s %-22s %-9s %6u %9lu %8u  %s\n", n.node_id().c_str(), role.c_str(),
+    std::printf("%-32s %-8s %-22s %-9s %6u %9lu %9lu %8u  %s\n", n.node_id().c_str(), role.c_str(),
                 n.rpc_address().c_str(), n.state().c_str(), n.load().queued_requests(),
-                static_cast<unsigned long>(n.load().free_kv_blocks()), n.load().running_requests(),
-                n.state_reason().c_str());
+                static_cast<unsigned long>(n.load().free_kv_blocks()),
+                static_cast<unsigned long>(n.load().quarantined_kv_blocks()),
+                n.load().running_requests(), n.state_reason().c_str());
   }
 }
 

@@ -104,9 +104,11 @@ class Call : public RequestHandle, public std::enable_shared_from_this<Call> {
   // The idle watch cut the Decode stream: error to the client, Cancel on both workers.
   void StreamStalled();
   void Fail(const Status& status);
-  // Fire-and-forget Cancel{R} to a worker.
+  // Fire-and-forget Cancel{R} to a worker. `kv_writes_done`: no KV write into the
+  // decode reservation can still arrive (Prefill never sent, or answered OK), so the
+  // decode node frees its blocks without quarantine.
   void CancelOnPrefill(const std::string& address);
-  void CancelOnDecode(const std::string& address);
+  void CancelOnDecode(const std::string& address, bool kv_writes_done = false);
   // Marks the call finished; false when it already was (or was cancelled).
   bool Finish();
   bool Done();
@@ -147,8 +149,9 @@ class Call : public RequestHandle, public std::enable_shared_from_this<Call> {
   std::atomic<bool> stalled_{false};  // the idle watch cancelled the Decode stream
 
   std::mutex mu_;
-  bool done_ = false;       // guarded by mu_: the sink got its last event (or Cancel ran)
-  bool cancelled_ = false;  // guarded by mu_
+  bool done_ = false;              // guarded by mu_: the sink got its last event (or Cancel ran)
+  bool cancelled_ = false;         // guarded by mu_
+  bool prefill_answered_ = false;  // guarded by mu_: the Prefill call returned OK
   std::shared_ptr<grpc::ClientContext> inflight_;  // guarded by mu_
   std::string prefill_address_, decode_address_;   // guarded by mu_: where R may live
 };

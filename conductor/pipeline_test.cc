@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "conductor/fake_workers.h"
@@ -298,6 +299,44 @@ TEST_F(PipelineTest, ChatContentCannotInjectControlTokens) {
     content.push_back(static_cast<uint32_t>(id));
   }
   EXPECT_NE(std::search(ids.begin(), ids.end(), content.begin(), content.end()), ids.end());
+}
+
+// The decode reservation names the client (API key index, else the peer address)
+// so the node can bound its quarantine; a Cancel says whether the KV writes are
+// done: yes when the Prefill answered OK (the first token ended the request), no
+// when it failed (a write may still be on its way).
+TEST_F(PipelineTest, ReserveNamesTheClientAndCancelSaysWhetherKvWritesAreDone) {
+  Start();
+  FakePrefill& bad = AddPrefill("p-a");
+  FakePrefill& good = AddPrefill("p-b");
+  FakeDecode& d = AddDecode("d-1");
+  bad.fail = true;
+  auto cancel_of = [&](const std::string& id) -> std::optional<bool> {
+    for (const auto& c : d.cancel_requests()) {
+      if (c.header().request_id() == id) return c.kv_writes_done();
+    }
+    return std::nullopt;
+  };
+  // The first attempt's prefill fails (its reservation is cancelled without
+  // kv_writes_done); the retry's first token ends it (max_tokens 1: cancelled with it).
+  auto r = Post("/v1/completions", R"({"model":"kvc-tiny","prompt":"Say","max_tokens":1})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(bad.requests() + good.requests(), 2);
+  const auto reserves = d.reserve_requests();
+  ASSERT_EQ(reserves.size(), 2u);
+  for (const auto& q : reserves) EXPECT_EQ(q.client_id(), "addr:127.0.0.1");
+  for (const auto& q : reserves) {
+    ASSERT_TRUE(d.WaitCancelled(q.header().request_id(), milliseconds(3000)));
+  }
+  EXPECT_EQ(cancel_of(reserves[0].header().request_id()), false) << "after a failed prefill";
+  EXPECT_EQ(cancel_of(reserves[1].header().request_id()), true) << "after an answered prefill";
+
+  options_.api_keys = {"key-zero", "key-one"};
+  auto k = Post("/v1/completions", R"({"model":"kvc-tiny","prompt":"Say","max_tokens":1})",
+                {"Authorization: Bearer key-one"});
+  ASSERT_EQ(k.status, 200) << k.body;
+  ASSERT_EQ(d.reserve_requests().size(), 3u);
+  EXPECT_EQ(d.reserve_requests()[2].client_id(), "key:1") << "the key's index, never the key";
 }
 
 // A prefill node that fails before the first token is excluded; the request is

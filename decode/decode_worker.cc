@@ -38,7 +38,7 @@ class DecodeService final : public v1::Decode::WithCallbackMethod_Decode<v1::Dec
   grpc::Status Reserve(grpc::ServerContext*, const v1::ReserveRequest* request,
                        v1::ReserveResponse* response) override {
     auto reservation = table_->Reserve(request->header().request_id(), request->prompt_tokens(),
-                                       request->max_new_tokens());
+                                       request->max_new_tokens(), request->client_id());
     if (!reservation.ok()) return ToGrpcStatus(reservation.status());
     auto& cache = engine_.cache();
     const auto base = reinterpret_cast<uint64_t>(cache.Arena().data());
@@ -79,7 +79,8 @@ class DecodeService final : public v1::Decode::WithCallbackMethod_Decode<v1::Dec
                                      Reason::kMissingRequestId));
     }
     const bool found = table_->Cancel(
-        id, WithReason(absl::CancelledError("request cancelled"), Reason::kCancelled));
+        id, WithReason(absl::CancelledError("request cancelled"), Reason::kCancelled),
+        request->kv_writes_done());
     response->set_found(found);
     if (found && !table_->WaitGone(id, kCancelWait)) {
       return ToGrpcStatus(absl::DeadlineExceededError(absl::StrCat(
@@ -102,13 +103,20 @@ Millis SweepInterval(const DecodeWorkerOptions& o) {
   return std::clamp(Millis(shortest / 4), Millis(5), Millis(100));
 }
 
+// The per-client quarantine bound in blocks (0 = none: the percentage is 100).
+int64_t ClientQuarantineBlocks(const DecodeWorkerOptions& o, engine::Engine& engine) {
+  if (o.kv_quarantine_client_percent >= 100) return 0;
+  const int64_t total = engine.cache().num_blocks();
+  return std::max<int64_t>(1, total * o.kv_quarantine_client_percent / 100);
+}
+
 class DecodeWorkerImpl final : public DecodeWorker {
  public:
   DecodeWorkerImpl(const DecodeWorkerOptions& options, engine::Engine& engine,
                    std::string segment_name)
-      : table_(std::make_shared<RequestTable>(engine.cache(), engine.config(), Clock::Real(),
-                                              Millis(options.reservation_ttl_ms),
-                                              Millis(options.kv_quarantine_ms))),
+      : table_(std::make_shared<RequestTable>(
+            engine.cache(), engine.config(), Clock::Real(), Millis(options.reservation_ttl_ms),
+            Millis(options.kv_quarantine_ms), ClientQuarantineBlocks(options, engine))),
         service_(options, engine, std::move(segment_name), table_),
         loop_(engine, *table_,
               internal::BatchLoopOptions{
@@ -130,6 +138,7 @@ class DecodeWorkerImpl final : public DecodeWorker {
     load.set_reserved_requests(c.reserved);
     load.set_free_kv_blocks(static_cast<uint64_t>(c.free_kv_blocks));
     load.set_total_kv_blocks(static_cast<uint64_t>(c.total_kv_blocks));
+    load.set_quarantined_kv_blocks(static_cast<uint64_t>(c.quarantined_kv_blocks));
     load.set_decode_tokens_per_second(loop_.tokens_per_second());
     return load;
   }

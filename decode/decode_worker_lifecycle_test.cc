@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "decode/decode_worker_test_fixture.h"
+#include "kvc/common/metrics.h"
 
 namespace kvc::decode::test {
 namespace {
@@ -38,6 +39,30 @@ TEST_F(DecodeWorkerTest, NoKvSpaceUntilCancelled) {
   EXPECT_TRUE(WaitAllFree());
   EXPECT_GE(std::chrono::steady_clock::now() - cancelled, milliseconds(300));
   EXPECT_EQ(worker_->Load().total_kv_blocks(), 8u);
+}
+
+// Over the wire: Load() and the process metrics count quarantined blocks; a
+// client over kv_quarantine_client_percent gets NO_KV_SPACE while another client
+// is served; a Cancel with kv_writes_done frees a reservation at once.
+TEST_F(DecodeWorkerTest, QuarantineIsCountedBoundedPerClientAndSkippedWhenWritesAreDone) {
+  DecodeWorkerOptions wo;
+  wo.kv_quarantine_ms = 600'000;         // nothing leaves quarantine during the test
+  wo.kv_quarantine_client_percent = 25;  // 2 of 8 blocks
+  Start(8, wo);
+  v1::ReserveResponse r;
+  ASSERT_TRUE(Reserve("a1", 20, 4, &r, "addr:10.0.0.1").ok());  // 2 blocks
+  EXPECT_TRUE(Cancel("a1").found());
+  EXPECT_EQ(worker_->Load().quarantined_kv_blocks(), 2u);
+  EXPECT_NE(
+      MetricsRegistry::Default().RenderPrometheus().find("kvc_decode_quarantined_kv_blocks 2\n"),
+      std::string::npos);
+  const grpc::Status over = Reserve("a2", 20, 4, &r, "addr:10.0.0.1");
+  EXPECT_EQ(over.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Reason(over), "NO_KV_SPACE");
+  ASSERT_TRUE(Reserve("b1", 20, 4, &r, "addr:10.0.0.2").ok()) << "another client is served";
+  EXPECT_TRUE(Cancel("b1", /*kv_writes_done=*/true).found());
+  EXPECT_EQ(worker_->Load().quarantined_kv_blocks(), 2u) << "b1 was not quarantined";
+  EXPECT_EQ(worker_->Load().free_kv_blocks(), 6u);
 }
 
 // A prefill node's late write into a cancelled reservation (its RPC gave up while the

@@ -15,6 +15,10 @@ void BindDecodeWorkerOptions(OptionSet& set, DecodeWorkerOptions* o) {
           "KV blocks of a reservation freed before Decode (expired, cancelled) return to the "
           "pool only after this many milliseconds: longer than the prefill nodes' "
           "prefill.transfer_timeout_ms, so a late KV write lands in no other request (0 = off)");
+  set.Add("kv_quarantine_client_percent", &o->kv_quarantine_client_percent,
+          "one client (API key or address) may hold at most this percentage of the node's KV "
+          "blocks in quarantine; beyond it its new reservations are refused until they are "
+          "released (100 = no bound)");
   set.Add("queued_keepalive_ms", &o->queued_keepalive_ms,
           "a request waiting for a batch slot gets an empty Decode message this often (below "
           "the conductor's stream_idle_timeout_ms)");
@@ -31,6 +35,8 @@ Status ValidateDecodeWorkerOptions(const DecodeWorkerOptions& o) {
   KVC_RETURN_IF_ERROR(range("tokens_per_message", o.tokens_per_message, 1, 4096));
   KVC_RETURN_IF_ERROR(range("stream_write_timeout_ms", o.stream_write_timeout_ms, 1, 3'600'000));
   KVC_RETURN_IF_ERROR(range("kv_quarantine_ms", o.kv_quarantine_ms, 0, 3'600'000));
+  KVC_RETURN_IF_ERROR(
+      range("kv_quarantine_client_percent", o.kv_quarantine_client_percent, 1, 100));
   return range("queued_keepalive_ms", o.queued_keepalive_ms, 1, 3'600'000);
 }
 

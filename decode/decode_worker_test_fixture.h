@@ -116,17 +116,19 @@ class DecodeWorkerTest : public ::testing::Test {
   }
 
   grpc::Status Reserve(const std::string& id, uint32_t prompt_tokens, uint32_t max_new,
-                       v1::ReserveResponse* out) {
+                       v1::ReserveResponse* out, const std::string& client_id = "") {
     v1::ReserveRequest req;
     req.mutable_header()->set_request_id(id);
+    req.set_client_id(client_id);
     req.set_prompt_tokens(prompt_tokens);
     req.set_max_new_tokens(max_new);
     return stub_->Reserve(Context().get(), req, out);
   }
 
-  v1::CancelResponse Cancel(const std::string& id) {
+  v1::CancelResponse Cancel(const std::string& id, bool kv_writes_done = false) {
     v1::CancelRequest req;
     req.mutable_header()->set_request_id(id);
+    req.set_kv_writes_done(kv_writes_done);
     v1::CancelResponse resp;
     EXPECT_TRUE(stub_->Cancel(Context().get(), req, &resp).ok());
     return resp;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/logging.h"
+#include "kvc/common/metrics.h"
 #include "kvc/common/reason.h"
 
 namespace kvc::decode::internal {
@@ -17,18 +18,55 @@ Status ShuttingDown() {
 }
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Process-wide metrics (one decode worker per process; its /metrics).
+Gauge& QuarantinedGauge() {
+  static Gauge& g = MetricsRegistry::Default().GetGauge(
+      "kvc_decode_quarantined_kv_blocks",
+      "KV blocks of freed reservations held back from the pool until no late write can arrive.");
+  return g;
+}
+Counter& ClientRefusals() {
+  static Counter& c = MetricsRegistry::Default().GetCounter(
+      "kvc_decode_client_quarantine_refusals_total",
+      "Reserves refused because the client held too many quarantined KV blocks.");
+  return c;
+}
+
 }  // namespace
 
 RequestTable::RequestTable(engine::KvCache& cache, const engine::ModelConfig& config, Clock& clock,
-                           std::chrono::milliseconds ttl, std::chrono::milliseconds quarantine)
-    : cache_(cache), config_(config), clock_(clock), ttl_(ttl), quarantine_delay_(quarantine) {}
+                           std::chrono::milliseconds ttl, std::chrono::milliseconds quarantine,
+                           int64_t client_quarantine_blocks)
+    : cache_(cache),
+      config_(config),
+      clock_(clock),
+      ttl_(ttl),
+      quarantine_delay_(quarantine),
+      client_quarantine_blocks_(client_quarantine_blocks) {}
+
+Status RequestTable::CheckClientQuarantineLocked(const std::string& client, int64_t prompt_blocks) {
+  if (client.empty() || client_quarantine_blocks_ <= 0) return absl::OkStatus();
+  auto it = client_quarantined_.find(client);
+  if (it == client_quarantined_.end()) return absl::OkStatus();
+  if (it->second + prompt_blocks <= client_quarantine_blocks_) return absl::OkStatus();
+  ++client_refusals_;
+  ClientRefusals().Increment();
+  return WithReason(
+      absl::ResourceExhaustedError(absl::StrCat(
+          "client ", client, " holds ", it->second,
+          " KV blocks in quarantine on this node (its requests were cancelled before decoding); "
+          "with this prompt's ",
+          prompt_blocks, " it would exceed the per-client bound of ", client_quarantine_blocks_,
+          " (kv_quarantine_client_percent)")),
+      Reason::kNoKvSpace);
+}
 
 int64_t RequestTable::FreeLocked() const {
   return std::max<int64_t>(0, cache_.free_blocks() - room_);
 }
 
 StatusOr<Reservation> RequestTable::Reserve(const std::string& id, uint32_t prompt_tokens,
-                                            uint32_t max_new_tokens) {
+                                            uint32_t max_new_tokens, const std::string& client) {
   if (id.empty()) return Invalid("header.request_id is empty", Reason::kMissingRequestId);
   if (prompt_tokens == 0) return Invalid("prompt_tokens is 0", Reason::kEmptyPrompt);
   if (max_new_tokens == 0) return Invalid("max_new_tokens is 0", Reason::kBadMaxTokens);
@@ -48,6 +86,7 @@ StatusOr<Reservation> RequestTable::Reserve(const std::string& id, uint32_t prom
     return WithReason(absl::AlreadyExistsError("request " + id + " already exists on this node"),
                       Reason::kDuplicateRequest);
   }
+  KVC_RETURN_IF_ERROR(CheckClientQuarantineLocked(client, prompt_blocks));
   if (total_blocks > FreeLocked()) {
     return WithReason(absl::ResourceExhaustedError(absl::StrCat(
                           "request needs ", total_blocks, " KV blocks, ", FreeLocked(), " free (",
@@ -56,6 +95,7 @@ StatusOr<Reservation> RequestTable::Reserve(const std::string& id, uint32_t prom
   }
   auto r = std::make_shared<Request>();
   r->id = id;
+  r->client = client;
   r->prompt_tokens = prompt_tokens;
   r->max_new_tokens = max_new_tokens;
   r->committed_blocks = total_blocks;
@@ -137,12 +177,15 @@ Status RequestTable::Claim(const v1::DecodeRequest& q, std::shared_ptr<TokenSink
   return absl::OkStatus();
 }
 
-bool RequestTable::Cancel(const std::string& id, const Status& why) {
+bool RequestTable::Cancel(const std::string& id, const Status& why, bool kv_writes_done) {
   std::shared_ptr<Request> r;
   {
     std::lock_guard lock(mu_);
     auto it = requests_.find(id);
-    if (it == requests_.end()) return false;
+    if (it == requests_.end()) {
+      if (kv_writes_done) ReleaseQuarantinedRequestLocked(id);
+      return false;
+    }
     r = it->second;
     if (r->phase == Phase::kRunning) {
       if (r->cancelled.ok()) r->cancelled = why;
@@ -151,7 +194,7 @@ bool RequestTable::Cancel(const std::string& id, const Status& why) {
       return true;
     }
     if (r->phase == Phase::kQueued) std::erase(queue_, r);
-    EraseLocked(*r);
+    EraseLocked(*r, /*quarantine=*/!kv_writes_done);
   }
   if (r->sink) r->sink->Fail(why);
   return true;
@@ -171,6 +214,7 @@ TableCounts RequestTable::Counts() const {
   c.free_kv_blocks = FreeLocked();
   c.total_kv_blocks = cache_.num_blocks();
   c.quarantined_kv_blocks = quarantined_;
+  c.client_quarantine_refusals = client_refusals_;
   return c;
 }
 
@@ -259,19 +303,40 @@ int64_t RequestTable::ReleaseQuarantine() {
 
 void RequestTable::ReleaseQuarantineLocked(Clock::TimePoint now) {
   while (!quarantine_.empty() && quarantine_.front().release <= now) {
-    for (engine::BlockId b : quarantine_.front().blocks) cache_.Free(b);
-    quarantined_ -= static_cast<int64_t>(quarantine_.front().blocks.size());
+    FreeQuarantinedLocked(quarantine_.front());
     quarantine_.pop_front();
   }
 }
 
-void RequestTable::EraseLocked(Request& r) {
+void RequestTable::ReleaseQuarantinedRequestLocked(const std::string& request_id) {
+  auto it = std::find_if(quarantine_.begin(), quarantine_.end(),
+                         [&](const Quarantined& q) { return q.request_id == request_id; });
+  if (it == quarantine_.end()) return;
+  FreeQuarantinedLocked(*it);
+  quarantine_.erase(it);
+}
+
+void RequestTable::FreeQuarantinedLocked(const Quarantined& q) {
+  for (engine::BlockId b : q.blocks) cache_.Free(b);
+  const auto n = static_cast<int64_t>(q.blocks.size());
+  quarantined_ -= n;
+  if (auto it = client_quarantined_.find(q.client); it != client_quarantined_.end()) {
+    if ((it->second -= n) <= 0) client_quarantined_.erase(it);
+  }
+  QuarantinedGauge().Set(static_cast<double>(quarantined_));
+}
+
+void RequestTable::EraseLocked(Request& r, bool quarantine) {
   room_ -= std::max<int64_t>(0, r.committed_blocks - static_cast<int64_t>(r.seq.blocks.size()));
   // Never claimed: a prefill node may still write into these blocks (see the header).
-  if (r.phase == Phase::kReserved && quarantine_delay_.count() > 0 && !closed_ &&
+  if (quarantine && r.phase == Phase::kReserved && quarantine_delay_.count() > 0 && !closed_ &&
       !r.seq.blocks.empty()) {
-    quarantined_ += static_cast<int64_t>(r.seq.blocks.size());
-    quarantine_.push_back({clock_.Now() + quarantine_delay_, std::move(r.seq.blocks)});
+    const auto n = static_cast<int64_t>(r.seq.blocks.size());
+    quarantined_ += n;
+    if (!r.client.empty()) client_quarantined_[r.client] += n;
+    quarantine_.push_back(
+        {clock_.Now() + quarantine_delay_, std::move(r.seq.blocks), r.client, r.id});
+    QuarantinedGauge().Set(static_cast<double>(quarantined_));
   } else {
     for (engine::BlockId b : r.seq.blocks) cache_.Free(b);
   }

@@ -15,7 +15,16 @@
 // the cache for `quarantine` (longer than the prefill side's transfer timeout) and
 // only then return to the free pool, so a late write cannot land in another
 // request's blocks. Quarantined blocks are not free (free_kv_blocks excludes them).
-// Blocks of a claimed request (Decode called: every write finished) are freed at once.
+// Blocks of a claimed request (Decode called: every write finished) are freed at once,
+// and so are those of a reservation cancelled with kv_writes_done (the conductor
+// knows its Prefill call answered, or was never sent).
+//
+// Per-client bound: a reservation carries the conductor's client id ("key:<n>" or
+// "addr:<ip>"). While a client holds quarantined blocks, a Reserve for it is refused
+// (NO_KV_SPACE) when its quarantined blocks plus the new prompt's would exceed
+// `client_quarantine_blocks`; so one client that reserves and walks away cannot
+// fill the node with quarantine (it holds at most that bound, or one prompt, plus
+// whatever its reservations in flight hold).
 //
 // Thread-safe. The engine thread alone touches a running request's Sequence and
 // TokenStream.
@@ -64,6 +73,7 @@ enum class Phase { kReserved, kQueued, kRunning };
 
 struct Request {
   std::string id;
+  std::string client;  // ReserveRequest.client_id ("" = unknown)
   uint32_t prompt_tokens = 0;
   uint32_t max_new_tokens = 0;
   int64_t committed_blocks = 0;  // most blocks this request may hold
@@ -88,7 +98,8 @@ struct TableCounts {
   uint32_t running = 0;
   int64_t free_kv_blocks = 0;  // neither allocated nor committed (nor quarantined)
   int64_t total_kv_blocks = 0;
-  int64_t quarantined_kv_blocks = 0;  // freed reservations' blocks waiting out late writes
+  int64_t quarantined_kv_blocks = 0;        // freed reservations' blocks waiting out late writes
+  uint64_t client_quarantine_refusals = 0;  // Reserves refused by the per-client bound
 };
 
 class RequestTable {
@@ -96,26 +107,32 @@ class RequestTable {
   // `cache` and `clock` are borrowed. `config` gives the vocabulary, context and EOS ids.
   // `ttl`: an unclaimed reservation is freed after it. `quarantine`: how long the blocks
   // of a reservation freed before its Decode call stay out of the pool (0 = none).
+  // `client_quarantine_blocks`: the per-client bound above (0 = none).
   RequestTable(engine::KvCache& cache, const engine::ModelConfig& config, Clock& clock,
-               std::chrono::milliseconds ttl, std::chrono::milliseconds quarantine);
+               std::chrono::milliseconds ttl, std::chrono::milliseconds quarantine,
+               int64_t client_quarantine_blocks = 0);
 
   // ---- RPC side ----
   // Allocates the prompt's blocks and commits room for the whole request. Errors:
   // INVALID_ARGUMENT (MISSING_REQUEST_ID, EMPTY_PROMPT, BAD_MAX_TOKENS, PROMPT_TOO_LONG),
-  // ALREADY_EXISTS (DUPLICATE_REQUEST), RESOURCE_EXHAUSTED (NO_KV_SPACE),
-  // UNAVAILABLE (SHUTTING_DOWN). Nothing changes on error.
+  // ALREADY_EXISTS (DUPLICATE_REQUEST), RESOURCE_EXHAUSTED (NO_KV_SPACE: no room, or
+  // `client` is over its quarantine bound), UNAVAILABLE (SHUTTING_DOWN). Nothing
+  // changes on error.
   [[nodiscard]] StatusOr<Reservation> Reserve(const std::string& id, uint32_t prompt_tokens,
-                                              uint32_t max_new_tokens);
+                                              uint32_t max_new_tokens,
+                                              const std::string& client = "");
   // Validates `request` against its reservation and queues it for the batch with
   // `sink`. Errors: NOT_FOUND (UNKNOWN_REQUEST), ALREADY_EXISTS (ALREADY_DECODING),
   // INVALID_ARGUMENT (MISSING_REQUEST_ID, PROMPT_MISMATCH, TOKEN_OUT_OF_RANGE,
   // BAD_SAMPLING, MAX_TOKENS_OVER_RESERVATION), UNAVAILABLE (SHUTTING_DOWN).
   // Nothing changes on error (the reservation stays).
   [[nodiscard]] Status Claim(const v1::DecodeRequest& request, std::shared_ptr<TokenSink> sink);
-  // Frees a reserved (blocks quarantined) or queued request at once (a queued one's
-  // sink fails with `why`); asks the engine thread to stop a running one. False when
-  // `id` is unknown.
-  bool Cancel(const std::string& id, const Status& why);
+  // Frees a reserved (blocks quarantined, unless `kv_writes_done`: no write can still
+  // arrive) or queued request at once (a queued one's sink fails with `why`); asks the
+  // engine thread to stop a running one. False when `id` is unknown; an unknown `id`
+  // cancelled with `kv_writes_done` still has its quarantined blocks (if any, e.g.
+  // from an earlier Cancel that did not know) released at once.
+  bool Cancel(const std::string& id, const Status& why, bool kv_writes_done = false);
   // Waits until `id` is retired; false when it is still there after `timeout`.
   bool WaitGone(const std::string& id, std::chrono::milliseconds timeout);
   TableCounts Counts() const;
@@ -153,11 +170,18 @@ class RequestTable {
   struct Quarantined {
     Clock::TimePoint release;
     std::vector<engine::BlockId> blocks;
+    std::string client;
+    std::string request_id;
   };
 
   int64_t FreeLocked() const;
-  void EraseLocked(Request& request);
+  Status CheckClientQuarantineLocked(const std::string& client, int64_t prompt_blocks);
+  // `quarantine` false: no late write can arrive, free a reservation's blocks at once.
+  void EraseLocked(Request& request, bool quarantine = true);
   void ReleaseQuarantineLocked(Clock::TimePoint now);
+  // Frees the entry of `request_id` (if any) before its time.
+  void ReleaseQuarantinedRequestLocked(const std::string& request_id);
+  void FreeQuarantinedLocked(const Quarantined& q);
   Status ValidateClaimLocked(const v1::DecodeRequest& r, const Request& reserved) const;
 
   engine::KvCache& cache_;
@@ -165,6 +189,7 @@ class RequestTable {
   Clock& clock_;
   const std::chrono::milliseconds ttl_;
   const std::chrono::milliseconds quarantine_delay_;
+  const int64_t client_quarantine_blocks_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;                           // queued work, cancellations, close
@@ -172,7 +197,9 @@ class RequestTable {
   std::map<std::string, std::shared_ptr<Request>> requests_;  // guarded by mu_
   std::deque<std::shared_ptr<Request>> queue_;                // guarded by mu_
   std::deque<Quarantined> quarantine_;                        // release time order; guarded by mu_
-  int64_t quarantined_ = 0;      // blocks in quarantine_; guarded by mu_
+  int64_t quarantined_ = 0;                            // blocks in quarantine_; guarded by mu_
+  std::map<std::string, int64_t> client_quarantined_;  // client -> its blocks in quarantine_
+  uint64_t client_refusals_ = 0;                       // guarded by mu_
   int64_t room_ = 0;             // committed but unallocated blocks; guarded by mu_
   bool cancel_pending_ = false;  // guarded by mu_
   bool closed_ = false;          // guarded by mu_

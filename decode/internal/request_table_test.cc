@@ -125,6 +125,50 @@ TEST_F(RequestTableTest, FreedReservationBlocksAreQuarantined) {
   EXPECT_EQ(table_.Counts().free_kv_blocks, 6);  // c (3) and d (1) remain
 }
 
+// A reservation cancelled with kv_writes_done (its Prefill answered, or never ran)
+// frees its blocks at once: no late write can arrive, so no quarantine.
+TEST_F(RequestTableTest, CancelWithKvWritesDoneSkipsQuarantine) {
+  ASSERT_TRUE(table_.Reserve("a", 40, 8).ok());  // 3 blocks
+  EXPECT_TRUE(table_.Cancel("a", absl::CancelledError("client left"), /*kv_writes_done=*/true));
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 0);
+  EXPECT_EQ(table_.Counts().free_kv_blocks, 10);
+  EXPECT_EQ(cache_.free_blocks(), 10);
+  // Cancelled without knowing (quarantined), then told the writes are done: released.
+  ASSERT_TRUE(table_.Reserve("b", 40, 8).ok());
+  EXPECT_TRUE(table_.Cancel("b", absl::CancelledError("client left")));
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 3);
+  EXPECT_FALSE(table_.Cancel("b", absl::CancelledError("prefill answered"), true));
+  EXPECT_EQ(table_.Counts().quarantined_kv_blocks, 0);
+  EXPECT_EQ(cache_.free_blocks(), 10);
+}
+
+// One client's quarantine is bounded: while it holds quarantined blocks, a Reserve
+// that would take it over the bound is refused (NO_KV_SPACE, nothing changes),
+// other clients are served, and it is served again once its blocks are released.
+TEST_F(RequestTableTest, PerClientQuarantineIsBounded) {
+  RequestTable table(cache_, Config(), clock_, milliseconds(1000), milliseconds(500),
+                     /*client_quarantine_blocks=*/4);
+  ASSERT_TRUE(table.Reserve("a1", 40, 8, "addr:10.0.0.1").ok());  // 3 blocks
+  EXPECT_TRUE(table.Cancel("a1", absl::CancelledError("client left")));
+  EXPECT_EQ(table.Counts().quarantined_kv_blocks, 3);
+  const Status over = table.Reserve("a2", 40, 8, "addr:10.0.0.1").status();  // 3 + 3 > 4
+  EXPECT_EQ(ReasonOf(over), "NO_KV_SPACE") << over;
+  EXPECT_NE(over.message().find("addr:10.0.0.1 holds 3 KV blocks in quarantine"), std::string::npos)
+      << over;
+  EXPECT_EQ(table.Counts().client_quarantine_refusals, 1u);
+  EXPECT_EQ(table.Counts().reserved, 0u) << "a refusal changes nothing";
+  EXPECT_EQ(table.Counts().free_kv_blocks, 7);
+  // Another client is not affected; the same client may still fit under the bound.
+  ASSERT_TRUE(table.Reserve("b1", 40, 8, "addr:10.0.0.2").ok());
+  ASSERT_TRUE(table.Reserve("a3", 16, 1, "addr:10.0.0.1").ok());  // 3 + 1 = 4
+  ASSERT_TRUE(table.Reserve("u1", 16, 1).ok()) << "no client id: not bounded";
+  EXPECT_TRUE(table.Cancel("a3", absl::CancelledError("x"), /*kv_writes_done=*/true));
+  EXPECT_EQ(table.Counts().quarantined_kv_blocks, 3) << "a3 freed at once";
+  clock_.Advance(milliseconds(500));
+  EXPECT_EQ(table.ReleaseQuarantine(), 3);
+  EXPECT_TRUE(table.Reserve("a2", 40, 8, "addr:10.0.0.1").ok()) << "released: served again";
+}
+
 // A queued request is due for a keepalive every interval from its claim; a running
 // one never is.
 TEST_F(RequestTableTest, QueuedRequestsAreDueForKeepAlive) {

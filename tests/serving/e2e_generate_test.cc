@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "kvc/common/utf8.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
 #include "tests/serving/local_cluster.h"
@@ -158,6 +159,62 @@ TEST(E2eGenerateTest, StreamEqualsKvcModelAndSecondRequestIsCached) {
   const std::string metrics = testing::HttpRequest(cluster.http_port(), "GET", "/metrics").body;
   EXPECT_GT(MetricValue(metrics, "kvc_conductor_cached_prompt_tokens_total"), 0) << metrics;
   EXPECT_EQ(MetricValue(metrics, "kvc_conductor_fetched_prompt_tokens_total"), 0) << metrics;
+}
+
+// A random-weight model (kvc-tiny as kvc-local writes it: 256 byte tokens plus
+// specials) sampled at temperature 1 for 300 tokens emits mostly raw bytes, many of
+// them 0x80..0xFF in sequences that are not UTF-8. Every SSE event, the streamed
+// text and the non-streamed message are valid UTF-8 (JSON that parses), and the
+// text contains U+FFFD: invalid bytes really were generated and replaced, so the
+// check is not vacuous.
+TEST(E2eGenerateTest, RandomModelOutputIsValidUtf8InEveryChunk) {
+  LocalCluster cluster({});
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  const auto body = [](bool stream) {
+    json j = {{"model", "kvc-tiny"}, {"prompt", kPrompt}, {"max_tokens", 300}, {"ignore_eos", true},
+              {"temperature", 1.0},  {"seed", 7},         {"stream", stream}};
+    if (stream) j["stream_options"] = {{"include_usage", true}};
+    return j.dump();
+  };
+  const std::string kReplacement = "\xEF\xBF\xBD";
+  auto streamed = testing::PostSse(cluster.http_port(), "/v1/completions", body(true), nullptr,
+                                   milliseconds(120000));
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  ASSERT_FALSE(streamed.events.empty());
+  EXPECT_EQ(streamed.events.back(), "[DONE]");
+  int completion_tokens = -1;
+  for (const std::string& e : streamed.events) {
+    ASSERT_TRUE(IsValidUtf8(e)) << "invalid UTF-8 in an SSE event";
+    if (e == "[DONE]") continue;
+    const json j = json::parse(e, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(j.is_discarded()) << "an SSE event is not JSON";
+    if (j.contains("usage") && j["usage"].is_object()) {
+      completion_tokens = j["usage"]["completion_tokens"].get<int>();
+    }
+  }
+  EXPECT_EQ(completion_tokens, 300) << "ignore_eos: all 300 tokens";
+  const std::string text = testing::StreamedText(streamed.events);
+  EXPECT_TRUE(IsValidUtf8(text));
+  EXPECT_NE(text.find(kReplacement), std::string::npos)
+      << "no invalid byte sequence was generated: the test proves nothing";
+  std::printf("streamed %zu events, %zu bytes of text, %zu U+FFFD\n", streamed.events.size(),
+              text.size(), [&] {
+                size_t n = 0;
+                for (size_t at = text.find(kReplacement); at != std::string::npos;
+                     at = text.find(kReplacement, at + 1))
+                  ++n;
+                return n;
+              }());
+
+  auto whole = testing::HttpRequest(cluster.http_port(), "POST", "/v1/completions", body(false), {},
+                                    milliseconds(120000));
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  ASSERT_TRUE(IsValidUtf8(whole.body));
+  const json j = json::parse(whole.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  const std::string message = j["choices"][0]["text"].get<std::string>();
+  EXPECT_TRUE(IsValidUtf8(message));
+  EXPECT_NE(message.find(kReplacement), std::string::npos);
 }
 
 // With two prefill nodes: the prefix computed on one is fetched by the other

@@ -36,6 +36,9 @@ struct GenerationRequest {
   bool ignore_eos = false;  // extension (vLLM's): EOS and chat end-of-turn ids don't stop
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  // Not parsed: set by the front door (kvc/conductor/client_id.h) and sent with the
+  // decode reservation, which bounds one client's KV quarantine by it.
+  std::string client_id;
 };
 
 // Parse and validate a request body. Errors are INVALID_ARGUMENT with a message

@@ -37,6 +37,11 @@ struct DecodeWorkerOptions {
   // into them. Must exceed the prefill nodes' prefill.transfer_timeout_ms (5000 by
   // default); 0 turns the quarantine off (only safe when no write can arrive late).
   uint32_t kv_quarantine_ms = 10000;
+  // One client (ReserveRequest.client_id: the conductor's API key index or client
+  // address) may hold at most this percentage of the node's KV blocks in quarantine:
+  // while it holds some, a Reserve that would take it over is refused (NO_KV_SPACE),
+  // so a client that reserves and walks away cannot starve the others. 100 = no bound.
+  uint32_t kv_quarantine_client_percent = 25;
   // A claimed request waiting for a batch slot gets an empty stream message this often,
   // so the conductor's stream idle timeout (30 s) only fires on a hung node.
   uint32_t queued_keepalive_ms = 5000;
