@@ -21,6 +21,12 @@ void BindTransferEngineOptions(OptionSet& set, TransferEngineOptions* o, const s
   set.Add(p + "slice_bytes", &o->slice_bytes, "bytes per slice");
   set.Add(p + "shm_slice_bytes", &o->shm_slice_bytes, "bytes per slice on the intra-host path");
   set.Add(p + "tcp_connections_per_peer", &o->tcp_connections_per_peer, "TCP paths per peer");
+  set.Add(p + "tcp_max_connections", &o->tcp_max_connections,
+          "TCP target: most connections held at once (in their hello or served)");
+  set.Add(p + "tcp_max_connections_per_peer", &o->tcp_max_connections_per_peer,
+          "TCP target: most connections held at once from one peer IP address");
+  set.Add(p + "tcp_handshake_timeout_ms", &o->tcp_handshake_timeout_ms,
+          "TCP target: a connection that has not authenticated within this long is closed (ms)");
   set.Add(p + "shm_threads_per_peer", &o->shm_threads_per_peer, "copy threads per intra-host peer");
   set.Add(p + "peer_timeout_ms", &o->peer_timeout_ms, "silence after which a peer is dead");
   set.Add(p + "max_attempts", &o->max_attempts, "attempts per slice, first included");
@@ -89,6 +95,19 @@ Status ValidateTransferEngineOptions(const TransferEngineOptions& o) {
   }
   if (o.tcp_connections_per_peer < 1 || o.tcp_connections_per_peer > 64) {
     return bad("tcp_connections_per_peer", "must be in 1..64");
+  }
+  if (o.tcp_max_connections < 1 || o.tcp_max_connections > 65536) {
+    return bad("tcp_max_connections", absl::StrCat(o.tcp_max_connections, " is not in 1..65536"));
+  }
+  if (o.tcp_max_connections_per_peer < 1 ||
+      o.tcp_max_connections_per_peer > o.tcp_max_connections) {
+    return bad("tcp_max_connections_per_peer",
+               absl::StrCat(o.tcp_max_connections_per_peer, " is not in 1..tcp_max_connections (",
+                            o.tcp_max_connections, ")"));
+  }
+  if (o.tcp_handshake_timeout_ms < 10 || o.tcp_handshake_timeout_ms > 600000) {
+    return bad("tcp_handshake_timeout_ms",
+               absl::StrCat(o.tcp_handshake_timeout_ms, " is not in 10..600000"));
   }
   if (o.shm_threads_per_peer < 1 || o.shm_threads_per_peer > 64) {
     return bad("shm_threads_per_peer", "must be in 1..64");

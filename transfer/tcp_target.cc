@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,8 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "kvc/common/logging.h"
-#include "kvc/common/metrics.h"
-#include "kvc/common/secret.h"
 #include "transfer/internal/socket_util.h"
 #include "transfer/internal/wire.h"
 
@@ -67,17 +64,22 @@ StatusOr<std::unique_ptr<TcpTarget>> TcpTarget::Start(Options options,
   int bound = 0;
   KVC_ASSIGN_OR_RETURN(int fd, internal::ListenTcp(options.listen_address, &bound));
   std::unique_ptr<TcpTarget> target(new TcpTarget(std::move(options), regions, std::move(json)));
-  target->listen_fd_ = fd;
   target->address_ = absl::StrCat(host == "localhost" ? "127.0.0.1" : host, ":", bound);
-  target->acceptor_ = std::thread([t = target.get()] { t->AcceptLoop(); });
+  const Options& o = target->options_;
+  KVC_ASSIGN_OR_RETURN(
+      target->acceptor_,
+      internal::TcpAcceptor::Start(
+          {o.cluster_token, o.max_connections, o.max_connections_per_peer, o.handshake_timeout,
+           o.timeout},
+          fd, [t = target.get()](int fd, const std::string& ip, const std::string& /*peer*/) {
+            t->StartServing(fd, ip);
+          }));
   return target;
 }
 
 TcpTarget::~TcpTarget() {
   stopping_ = true;
-  shutdown(listen_fd_, SHUT_RDWR);  // wakes accept()
-  acceptor_.join();
-  close(listen_fd_);
+  acceptor_->Stop();  // no new connection from here on
   {
     std::lock_guard lock(mu_);
     for (int fd : connections_) shutdown(fd, SHUT_RDWR);
@@ -85,62 +87,29 @@ TcpTarget::~TcpTarget() {
   tracker_.WaitAll();
 }
 
-void TcpTarget::AcceptLoop() {
-  while (!stopping_) {
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (!stopping_) Logger("transfer")->error("accept on {} failed: {}", address_, errno);
-      return;
-    }
-    std::lock_guard lock(mu_);
-    if (stopping_) {
+// On the acceptor's thread, for an authenticated connection.
+void TcpTarget::StartServing(int fd, const std::string& peer_ip) {
+  std::lock_guard lock(mu_);
+  if (stopping_) {
+    close(fd);
+    acceptor_->Closed(peer_ip);
+    return;
+  }
+  connections_.insert(fd);
+  tracker_.Enter();
+  std::thread([this, fd, peer_ip] {
+    Serve(fd);
+    {
+      std::lock_guard lock(mu_);
+      connections_.erase(fd);
       close(fd);
-      return;
     }
-    connections_.insert(fd);
-    tracker_.Enter();
-    std::thread([this, fd] {
-      Serve(fd);
-      {
-        std::lock_guard lock(mu_);
-        connections_.erase(fd);
-        close(fd);
-      }
-      tracker_.Exit();
-    }).detach();
-  }
-}
-
-bool TcpTarget::Authenticate(int fd, const std::string& peer) {
-  internal::HelloFrame hello;
-  if (!RecvAll(fd, &hello, sizeof(hello)).ok()) return false;
-  std::string token(hello.token_length, '\0');
-  if (hello.magic != internal::kWireMagic || hello.token_length > internal::kMaxTokenBytes ||
-      !RecvAll(fd, token.data(), token.size()).ok()) {
-    Logger("transfer")->warn("refused connection from {}: not a kvc transfer hello", peer);
-    return false;
-  }
-  internal::HelloReplyFrame reply;
-  if (hello.version != internal::kWireVersion) {
-    reply.code = static_cast<uint32_t>(absl::StatusCode::kFailedPrecondition);
-  } else if (!ConstantTimeEquals(token, options_.cluster_token)) {
-    reply.code = static_cast<uint32_t>(absl::StatusCode::kUnauthenticated);
-    MetricsRegistry::Default()
-        .GetCounter("kvc_transfer_auth_failures_total",
-                    "Connections refused because of a wrong cluster token")
-        .Increment();
-    Logger("transfer")->warn("refused connection from {}: wrong cluster token", peer);
-  }
-  (void)SendAll(fd, &reply, sizeof(reply));
-  return reply.code == 0;
+    acceptor_->Closed(peer_ip);
+    tracker_.Exit();
+  }).detach();
 }
 
 void TcpTarget::Serve(int fd) {
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  internal::SetSocketTimeout(fd, options_.timeout);
-  if (!Authenticate(fd, PeerName(fd))) return;
   Connection connection;
   connection.fd = fd;
   connection.serial = next_serial_++;

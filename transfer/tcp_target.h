@@ -1,8 +1,10 @@
 // The target side of the TCP backend: accepts connections on listen_address,
-// authenticates each with the cluster token (a wrong token is refused, logged and
-// counted in kvc_transfer_auth_failures_total), then serves READ / WRITE /
-// GET_SEGMENT requests (docs/transfer.md, "TCP wire format"), one thread per
-// connection. Every READ/WRITE is checked against the region table first; an
+// authenticates each with the cluster token within handshake_timeout, under
+// caps per peer and in total (internal::TcpAcceptor: a wrong token is refused,
+// logged and counted in kvc_transfer_auth_failures_total; idle or surplus
+// connections are closed without a thread of their own), then serves READ /
+// WRITE / GET_SEGMENT requests (docs/transfer.md, "TCP wire format"), one thread
+// per authenticated connection. Every READ/WRITE is checked against the region table first; an
 // out-of-region request is refused with OUT_OF_RANGE and touches no memory.
 // SET_ID names a connection; FENCE(id) stops serving that connection (its
 // queued requests are dropped) and waits until the request it is in has ended,
@@ -26,6 +28,7 @@
 
 #include "kvc/common/status.h"
 #include "transfer/internal/region_table.h"
+#include "transfer/internal/tcp_acceptor.h"
 #include "transfer/internal/thread_tracker.h"
 
 namespace kvc::transfer {
@@ -36,6 +39,11 @@ class TcpTarget {
     std::string listen_address = "127.0.0.1:0";
     std::string cluster_token;
     std::chrono::milliseconds timeout{3000};  // silence allowed inside one request
+    // Connections held at once (in their hello or served), in total and per peer
+    // IPv4 address, and the time a connection has to complete its hello.
+    uint32_t max_connections = 1024;
+    uint32_t max_connections_per_peer = 64;
+    std::chrono::milliseconds handshake_timeout{2000};
     // Serves a VERBS_CONNECT payload that arrived on connection `connection` (a
     // number unique for this target); null = UNIMPLEMENTED (no verbs here).
     std::function<StatusOr<std::string>(uint64_t connection, const std::string& request)>
@@ -58,7 +66,6 @@ class TcpTarget {
  private:
   TcpTarget(Options options, internal::RegionTable* regions, std::function<std::string()> json)
       : options_(std::move(options)), regions_(regions), descriptor_json_(std::move(json)) {}
-  void AcceptLoop();
   struct Connection {
     int fd = -1;
     uint64_t id = 0;                  // from SET_ID; 0 = unnamed
@@ -67,8 +74,8 @@ class TcpTarget {
     std::atomic<bool> fenced{false};  // a FENCE named it: serve nothing more
     bool done = false;                // guarded by mu_
   };
+  void StartServing(int fd, const std::string& peer_ip);
   void Serve(int fd);
-  bool Authenticate(int fd, const std::string& peer);
   bool ServeOne(Connection& connection, std::string* acks);
   bool Name(Connection& connection, uint64_t id);
   bool Fence(const Connection& self, uint64_t id);
@@ -78,8 +85,7 @@ class TcpTarget {
   internal::RegionTable* const regions_;
   const std::function<std::string()> descriptor_json_;
   std::string address_;
-  int listen_fd_ = -1;
-  std::thread acceptor_;
+  std::unique_ptr<internal::TcpAcceptor> acceptor_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_serial_{1};
   internal::ThreadTracker tracker_;

@@ -73,6 +73,9 @@ Status TransferEngineImpl::Init() {
     target.listen_address = options_.listen_address;
     target.cluster_token = options_.cluster_token;
     target.timeout = milliseconds(options_.peer_timeout_ms);
+    target.max_connections = options_.tcp_max_connections;
+    target.max_connections_per_peer = options_.tcp_max_connections_per_peer;
+    target.handshake_timeout = milliseconds(options_.tcp_handshake_timeout_ms);
     if (verbs_) {
       target.verbs_connect = [v = verbs_](uint64_t connection, const std::string& request) {
         return v->Accept(connection, request);

@@ -83,6 +83,19 @@ class ConductorAdminTest : public ::testing::Test {
     return stub->Register(&ctx, req, &resp);
   }
 
+  // One heartbeat of `id` carrying `load`, with the cluster token.
+  grpc::Status Heartbeat(const std::string& id, const kvc::v1::NodeLoad& load) {
+    auto stub = kvc::v1::NodeRegistry::NewStub(MakeChannel(target_));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(3000));
+    AddBearerToken(&ctx, "clu-secret");
+    kvc::v1::NodeHeartbeatRequest req;
+    req.set_node_id(id);
+    *req.mutable_load() = load;
+    kvc::v1::NodeHeartbeatResponse resp;
+    return stub->Heartbeat(&ctx, req, &resp);
+  }
+
   // Runs kvcctl with the admin token; returns exit code, stdout+stderr in *out.
   int Kvcctl(std::vector<std::string> args, std::string* out, bool with_token = true) {
     std::vector<std::string> argv = {testing::BinDir() + "/kvcctl", "--target", target_};
@@ -100,6 +113,31 @@ class ConductorAdminTest : public ::testing::Test {
   int grpc_port_ = 0, http_port_ = 0;
   std::string target_;
 };
+
+// A decode node's quarantined KV blocks, reported in its heartbeat's load, reach
+// `kvcctl nodes` (QUAR_KV) and the conductor's /metrics.
+TEST_F(ConductorAdminTest, QuarantinedKvBlocksReachKvcctlAndMetrics) {
+  ASSERT_NO_FATAL_FAILURE(Start(""));
+  ASSERT_TRUE(RegisterNode("d-1", kvc::v1::NODE_ROLE_DECODE, "clu-secret").ok());
+  kvc::v1::NodeLoad load;
+  load.set_total_kv_blocks(64);
+  load.set_free_kv_blocks(50);
+  load.set_quarantined_kv_blocks(7);
+  ASSERT_TRUE(Heartbeat("d-1", load).ok());
+  std::string out;
+  ASSERT_EQ(Kvcctl({"nodes"}, &out), 0) << out;
+  const size_t header = out.find("QUAR_KV");
+  ASSERT_NE(header, std::string::npos) << out;
+  const size_t row = out.find("d-1");
+  ASSERT_NE(row, std::string::npos) << out;
+  const std::string line = out.substr(row, out.find('\n', row) - row);
+  EXPECT_NE(line.find(" 50         7 "), std::string::npos) << "FREE_KV 50, QUAR_KV 7: " << out;
+  const auto metrics = HttpRequest(http_port_, "GET", "/metrics");
+  EXPECT_NE(metrics.body.find(
+                "kvc_conductor_node_quarantined_kv_blocks{node=\"d-1\",role=\"decode\"} 7\n"),
+            std::string::npos)
+      << metrics.body;
+}
 
 // Registration needs the cluster token; nodes then show up in kvcctl, can be
 // drained and undrained, and go down when they stop heartbeating.

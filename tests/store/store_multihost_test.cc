@@ -28,7 +28,8 @@ TEST(StoreMultihostTest, WildcardBindRegistersTheAdvertisedAddresses) {
   cluster.StartMaster();
   const std::string metrics_file = dir.path() + "/n1.metrics";
   cluster.StartNode("n1", 4 << 20, false,
-                    {"--transfer-listen-address", "0.0.0.0:0", "--transfer-advertise-address",
+                    {"--insecure",  // about addresses, not tokens: open on purpose
+                     "--transfer-listen-address", "0.0.0.0:0", "--transfer-advertise-address",
                      "127.0.0.2", "--advertise-address", "127.0.0.5:65000", "--metrics-port", "0",
                      "--metrics-port-file", metrics_file,
                      // a wildcard bind without a cluster token: open on purpose here

@@ -69,6 +69,15 @@ struct TransferEngineOptions {
   // TCP connections kept per peer, each with its own sender/receiver threads.
   // More helps when one stream cannot fill the link; each costs two threads.
   uint32_t tcp_connections_per_peer = 2;
+  // The TCP target's caps on connections it holds at once (still in their hello,
+  // or authenticated and served): in total, and per peer IPv4 address. At a cap,
+  // a new connection replaces the oldest one still in its hello, or is closed
+  // when all are authenticated. Each served connection costs a thread.
+  uint32_t tcp_max_connections = 1024;
+  uint32_t tcp_max_connections_per_peer = 64;
+  // A connection must complete its hello (the cluster token) within this long,
+  // however slowly it sends, or it is closed (ms).
+  uint32_t tcp_handshake_timeout_ms = 2000;
   // Worker threads per intra-host (shm) peer doing the copies.
   uint32_t shm_threads_per_peer = 2;
   // A peer that does not answer (connect, or an in-flight slice making no
