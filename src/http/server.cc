@@ -538,6 +538,9 @@ void Session::WatchPendingRequest(uint64_t generation) {
   stream_.socket().async_wait(
       tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
         if (self->closed_ || generation != self->request_generation_) return;
+        // Aborted: the read deadline cancelled the socket's operations; the read
+        // path answers (408) or closes, not this watch.
+        if (ec == net::error::operation_aborted) return;
         if (ec) return self->Close();
         char byte;
         const ssize_t n =

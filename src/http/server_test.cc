@@ -422,6 +422,28 @@ TEST_F(HttpServerTest, IncompleteRequestGets408AtReadDeadline) {
   EXPECT_EQ(idle.ReadAll(), "");
   EXPECT_TRUE(idle.eof()) << "an idle connection is closed at the deadline";
 
+  // After a request answered later (its socket was watched while pending), an
+  // incomplete second request on the same connection still gets its 408.
+  for (int i = 0; i < 5; ++i) {
+    {
+      std::lock_guard lock(mu_);
+      held_.reset();
+    }
+    Client later(server_->port());
+    later.Send("GET /pending HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(WaitPending());
+    std::shared_ptr<ResponseWriter> w;
+    {
+      std::lock_guard lock(mu_);
+      w = held_;
+    }
+    ASSERT_TRUE(w->Respond(200, "text/plain", "first"));
+    ASSERT_NE(later.ReadUntil("first").find("first"), std::string::npos);
+    later.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    const std::string r2 = later.ReadAll();
+    EXPECT_EQ(r2.rfind("HTTP/1.1 408", 0), 0u) << "round " << i << ": " << r2;
+  }
+
   // The deadline is per request: a keep-alive connection that sends its second
   // request in time is served.
   Client keep(server_->port());
