@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -74,9 +75,38 @@ class PeerSegmentDirectory : public SegmentDirectory {
     return local_.Publish(descriptor);
   }
   Status Remove(const std::string& name) override { return local_.Remove(name); }
+  // Concurrent fetches of one name share a single connection to the peer (the
+  // first caller fetches, the others wait for its answer): a burst of requests to
+  // a new peer opens one connection, not one each (the target caps connections
+  // per peer). Nothing is cached after the fetch ends.
   StatusOr<SegmentDescriptor> Fetch(const std::string& name) override {
     StatusOr<SegmentDescriptor> local = local_.Fetch(name);
     if (local.ok()) return local;
+    std::promise<StatusOr<SegmentDescriptor>> mine;
+    std::shared_future<StatusOr<SegmentDescriptor>> answer;
+    bool owner = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = in_flight_.find(name);
+      if (it != in_flight_.end()) {
+        answer = it->second;
+      } else {
+        answer = mine.get_future().share();
+        in_flight_.emplace(name, answer);
+        owner = true;
+      }
+    }
+    if (!owner) return answer.get();  // the owner's fetch has its own deadline
+    mine.set_value(FetchFromPeer(name));
+    {
+      std::lock_guard lock(mu_);
+      in_flight_.erase(name);
+    }
+    return answer.get();
+  }
+
+ private:
+  StatusOr<SegmentDescriptor> FetchFromPeer(const std::string& name) {
     StatusOr<std::string> json = FetchDescriptorJson(name, token_, timeout_);
     if (!json.ok()) {
       return Status(
@@ -86,10 +116,12 @@ class PeerSegmentDirectory : public SegmentDirectory {
     return DecodeSegmentDescriptor(*json);
   }
 
- private:
   const std::string token_;
   const std::chrono::milliseconds timeout_;
   InProcessSegmentDirectory local_;
+  std::mutex mu_;
+  // Fetches under way, by segment name.
+  std::map<std::string, std::shared_future<StatusOr<SegmentDescriptor>>> in_flight_;  // mu_
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 // target bound to a wildcard publishes the address peers can dial.
 #include <gtest/gtest.h>
 
+#include <thread>
 #include <vector>
 
 #include "kvc/common/metrics.h"
@@ -188,6 +189,34 @@ TEST(TransferEngineHostTest, RolesRefuseLoopbackWhenTheClusterIsRemote) {
   TransferEngineOptions none;
   none.listen_address = "";
   EXPECT_TRUE(CheckTransferAdvertise(none, {"10.0.0.1:50052"}).ok());
+}
+
+}  // namespace
+}  // namespace kvc::transfer
+
+namespace kvc::transfer {
+namespace {
+
+// A burst of concurrent fetches of one new peer's segment shares one connection:
+// with the target allowing only 2 connections per peer address, 32 threads
+// fetching at once all get the descriptor (each opening its own connection, most
+// would be dropped by the per-peer cap).
+TEST(TransferEngineHostTest, ConcurrentFetchesOfOneSegmentShareOneConnection) {
+  TransferEngineOptions o;
+  o.tcp_max_connections_per_peer = 2;
+  auto target_directory = MakeInProcessSegmentDirectory();
+  auto target = StartNode(o, target_directory.get());
+  ASSERT_TRUE(target);
+  const std::string name = target->engine->LocalSegment().name;
+  auto directory = MakePeerSegmentDirectory(o.cluster_token);
+  constexpr int kThreads = 32;
+  std::vector<Status> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] { results[i] = directory->Fetch(name).status(); });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads; ++i) EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // KVC_TEST_KEEP_DIRS=1 keeps them (logs of a failed run), for debugging.
+  if (const char* keep = std::getenv("KVC_TEST_KEEP_DIRS"); keep && std::string(keep) == "1")
+    return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
