@@ -41,7 +41,7 @@ class EtcdCluster {
   EtcdCluster()
       : client_url_("http://127.0.0.1:" + std::to_string(FreePort())),
         peer_url_("http://127.0.0.1:" + std::to_string(FreePort())),
-        etcd_proc_({"/usr/bin/etcd", "--name", "t", "--data-dir", dir_.path() + "/etcd",
+        etcd_proc_({"/usr/bin/etcd", "--name", "t", "--data-dir", data_.path() + "/etcd",
                     "--listen-client-urls", client_url_, "--advertise-client-urls", client_url_,
                     "--listen-peer-urls", peer_url_, "--initial-advertise-peer-urls", peer_url_,
                     "--initial-cluster", "t=" + peer_url_},
@@ -110,6 +110,9 @@ class EtcdCluster {
 
  private:
   kvc::testing::TempDir dir_;
+  // etcd's data in memory: a WAL fsync on a disk busy with compiles can stall etcd
+  // past the masters' lease keep-alive deadlines (a leader then loses its lease).
+  kvc::testing::TempDir data_{"/dev/shm"};
   const std::string client_url_;
   const std::string peer_url_;
   kvc::testing::Subprocess etcd_proc_;

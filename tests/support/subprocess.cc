@@ -21,8 +21,10 @@ std::string BinDir() {
   return ec ? "build/bin" : (exe.parent_path().parent_path() / "bin").string();
 }
 
-TempDir::TempDir() {
-  std::string templ = (std::filesystem::temp_directory_path() / "kvc-test-XXXXXX").string();
+TempDir::TempDir() : TempDir(std::filesystem::temp_directory_path().string()) {}
+
+TempDir::TempDir(const std::string& parent) {
+  std::string templ = (std::filesystem::path(parent) / "kvc-test-XXXXXX").string();
   if (mkdtemp(templ.data()) == nullptr) std::abort();
   path_ = templ;
 }

@@ -20,6 +20,8 @@ std::string BinDir();
 class TempDir {
  public:
   TempDir();
+  // Under `parent` instead of the system temp directory (e.g. /dev/shm).
+  explicit TempDir(const std::string& parent);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
