@@ -136,17 +136,25 @@ void Call::Cancel() {
   }
   Logger("conductor")->debug("request {} cancelled by the client", id_);
   if (ctx) ctx->TryCancel();
-  if (!prefill.empty()) CancelOnPrefill(prefill);
+  // When the prefill node confirms that its writes are over, the decode node is
+  // told so and releases the quarantined reservation.
+  if (!prefill.empty()) CancelOnPrefill(prefill, kv_writes_done ? "" : decode);
   if (!decode.empty()) CancelOnDecode(decode, kv_writes_done);
 }
 
-void Call::CancelOnPrefill(const std::string& address) {
+void Call::CancelOnPrefill(const std::string& address, const std::string& release_on_decode) {
   auto c = std::make_shared<UnaryCall<kvc::v1::CancelRequest, kvc::v1::CancelResponse>>();
   *c->request.mutable_header() = Header();
   impl_->clients.Prepare(c->ctx, milliseconds(impl_->options.rpc_timeout_ms));
   impl_->CancelSent();
+  auto self = shared_from_this();
   impl_->clients.Prefill(address).async()->Cancel(
-      &c->ctx, &c->request, &c->response, [c, impl = impl_](grpc::Status) { impl->CancelDone(); });
+      &c->ctx, &c->request, &c->response, [c, self, release_on_decode](grpc::Status s) {
+        if (s.ok() && c->response.kv_writes_done() && !release_on_decode.empty()) {
+          self->CancelOnDecode(release_on_decode, /*kv_writes_done=*/true);
+        }
+        self->impl_->CancelDone();
+      });
 }
 
 void Call::CancelOnDecode(const std::string& address, bool kv_writes_done) {

@@ -170,12 +170,13 @@ int ServeAndDrain(const kvc::ConductorOptions& options, const std::vector<grpc::
 int main(int argc, char** argv) {
   kvc::ConductorOptions options;
   int exit_code = 0;
-  if (!kvc::StartRole(argc, argv,
-                      {"kvc-conductor", kDescription,
-                       [&](kvc::OptionSet& set) { kvc::BindConductorOptions(set, &options); },
-                       [&] { return kvc::ValidateConductorOptions(options); },
-                       &options.server.log_level, [&] { return kvc::ConductorExposure(options); }},
-                      &exit_code)) {
+  if (!kvc::StartRole(
+          argc, argv,
+          {"kvc-conductor", kDescription,
+           [&](kvc::OptionSet& set) { kvc::BindConductorOptions(set, &options); },
+           [&] { return kvc::ValidateConductorOptions(options); }, &options.server.log_level,
+           [&] { return kvc::ConductorExposure(options); }, &options.server.tls},
+          &exit_code)) {
     return exit_code;
   }
   auto log = kvc::Logger("conductor");

@@ -19,8 +19,14 @@ grpc::Status FakePrefill::Prefill(grpc::ServerContext* ctx, const kvc::v1::Prefi
                                   kvc::v1::PrefillResponse* resp) {
   if (Status s = CheckBearerToken(*ctx, token_); !s.ok()) return ToGrpcStatus(s);
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     seen_.push_back(*req);
+    if (hold) {
+      const std::string& id = req->header().request_id();
+      cancelled_cv_.wait_for(lock, std::chrono::seconds(10),
+                             [&] { return ctx->IsCancelled() || cancelled_.count(id) > 0; });
+      return grpc::Status::CANCELLED;
+    }
   }
   if (fail) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake prefill is broken");
   const size_t want = (req->token_ids_size() + b_ - 1) / b_;
@@ -35,10 +41,12 @@ grpc::Status FakePrefill::Prefill(grpc::ServerContext* ctx, const kvc::v1::Prefi
 }
 
 grpc::Status FakePrefill::Cancel(grpc::ServerContext* ctx, const kvc::v1::CancelRequest* req,
-                                 kvc::v1::CancelResponse*) {
+                                 kvc::v1::CancelResponse* resp) {
   if (Status s = CheckBearerToken(*ctx, token_); !s.ok()) return ToGrpcStatus(s);
   std::lock_guard lock(mu_);
   cancelled_.insert(req->header().request_id());
+  cancelled_cv_.notify_all();
+  resp->set_kv_writes_done(cancel_writes_done);
   return grpc::Status::OK;
 }
 

@@ -37,6 +37,8 @@ class FakePrefill final : public kvc::v1::Prefill::Service {
   uint32_t first_token = 'H';
   uint32_t cached_tokens = 0;
   bool fail = false;  // answer UNAVAILABLE
+  bool hold = false;  // Prefill waits (up to 10 s) until cancelled, then answers CANCELLED
+  bool cancel_writes_done = false;  // Cancel answers kv_writes_done
 
   // Observations.
   int requests() const;
@@ -49,6 +51,7 @@ class FakePrefill final : public kvc::v1::Prefill::Service {
   mutable std::mutex mu_;
   std::vector<kvc::v1::PrefillRequest> seen_;
   std::set<std::string> cancelled_;
+  std::condition_variable cancelled_cv_;
 };
 
 class FakeDecode final : public kvc::v1::Decode::Service {

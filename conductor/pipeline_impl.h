@@ -107,7 +107,9 @@ class Call : public RequestHandle, public std::enable_shared_from_this<Call> {
   // Fire-and-forget Cancel{R} to a worker. `kv_writes_done`: no KV write into the
   // decode reservation can still arrive (Prefill never sent, or answered OK), so the
   // decode node frees its blocks without quarantine.
-  void CancelOnPrefill(const std::string& address);
+  // `release_on_decode`: when the prefill node answers kv_writes_done, Cancel{R,
+  // kv_writes_done} goes to that decode node too (it releases the quarantine).
+  void CancelOnPrefill(const std::string& address, const std::string& release_on_decode = "");
   void CancelOnDecode(const std::string& address, bool kv_writes_done = false);
   // Marks the call finished; false when it already was (or was cancelled).
   bool Finish();

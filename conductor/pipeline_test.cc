@@ -339,6 +339,42 @@ TEST_F(PipelineTest, ReserveNamesTheClientAndCancelSaysWhetherKvWritesAreDone) {
   EXPECT_EQ(d.reserve_requests()[2].client_id(), "key:1") << "the key's index, never the key";
 }
 
+// A client that leaves while the prefill runs: the decode reservation is cancelled
+// without kv_writes_done (quarantined: a write may still land); once the prefill
+// node's Cancel reply confirms its writes are over, the decode node is told so
+// (a second Cancel with kv_writes_done) and can release the blocks.
+TEST_F(PipelineTest, PrefillConfirmedCancelReleasesTheDecodeQuarantine) {
+  Start();
+  FakePrefill& p = AddPrefill("p-1");
+  FakeDecode& d = AddDecode("d-1");
+  p.hold = true;
+  p.cancel_writes_done = true;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body = R"({"model":"kvc-tiny","prompt":"Say","max_tokens":20})";
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  ASSERT_TRUE(Eventually([&] { return p.requests() == 1; })) << "the prefill never started";
+  close(fd);  // the client leaves while the prefill is held
+  const std::string id = p.seen()[0].header().request_id();
+  auto kinds = [&] {
+    std::set<bool> seen;
+    for (const auto& c : d.cancel_requests()) {
+      if (c.header().request_id() == id) seen.insert(c.kv_writes_done());
+    }
+    return seen;
+  };
+  EXPECT_TRUE(Eventually([&] { return kinds().size() == 2; }))
+      << "expected a quarantining Cancel and a releasing one; got " << kinds().size();
+  EXPECT_TRUE(p.cancelled().count(id) == 1);
+}
+
 // A prefill node that fails before the first token is excluded; the request is
 // retried once on the other node and succeeds; the reservation is renewed.
 TEST_F(PipelineTest, RetriesOnAFailingPrefillNode) {

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       {"kvc-decode", kDescription,
        [&](kvc::OptionSet& set) { kvc::BindDecodeOptions(set, &options); },
        [&] { return kvc::ValidateDecodeOptions(options); }, &options.node.server.log_level,
-       [&] { return kvc::worker::WorkerExposure(options.node); }},
+       [&] { return kvc::worker::WorkerExposure(options.node); }, &options.node.server.tls},
       options.node, kvc::v1::NODE_ROLE_DECODE,
       [&](kvc::worker::WorkerNode& n) -> kvc::StatusOr<kvc::worker::WorkerService> {
         KVC_ASSIGN_OR_RETURN(

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
       {"kvc-prefill", kDescription,
        [&](kvc::OptionSet& set) { kvc::BindPrefillOptions(set, &options); },
        [&] { return kvc::ValidatePrefillOptions(options); }, &options.node.server.log_level,
-       [&] { return kvc::worker::WorkerExposure(options.node); }},
+       [&] { return kvc::worker::WorkerExposure(options.node); }, &options.node.server.tls},
       options.node, kvc::v1::NODE_ROLE_PREFILL,
       [&](kvc::worker::WorkerNode& n) -> kvc::StatusOr<kvc::worker::WorkerService> {
         options.worker.model_id = n.model_id();  // block keys are chained from the served id

@@ -11,6 +11,12 @@
 #include "prefill/internal/worker_impl.h"
 
 namespace kvc::prefill {
+namespace {
+
+// How long Cancel waits for a running job to stop before it replies.
+constexpr std::chrono::milliseconds kCancelWait{2000};
+
+}  // namespace
 
 void BindPrefillWorkerOptions(OptionSet& set, PrefillWorkerOptions* o) {
   set.Add("prefill.chunk_tokens", &o->chunk_tokens, "prefill chunk size when a request says 0");
@@ -113,6 +119,13 @@ grpc::Status PrefillWorkerImpl::Cancel(grpc::ServerContext* context,
   response->set_found(found != nullptr &&
                       CancelJob(found, WithReason(absl::CancelledError("cancelled by Cancel"),
                                                   Reason::kCancelled)));
+  if (found != nullptr) {
+    // Wait (bounded) for a running job to stop, so the reply can say whether any
+    // of its KV writes may still land in the decode node's reservation.
+    std::unique_lock lock(mu_);
+    done_cv_.wait_for(lock, kCancelWait, [&] { return found->done; });
+    response->set_kv_writes_done(found->done && !found->writes_pending);
+  }
   return grpc::Status::OK;
 }
 

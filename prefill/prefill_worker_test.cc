@@ -335,6 +335,7 @@ TEST(PrefillWorkerTest, QueueFullAndCancelOfQueuedRequest) {
   grpc::ClientContext ctx;
   ASSERT_TRUE(server.stub().Cancel(&ctx, cancel, &cancelled).ok());
   EXPECT_TRUE(cancelled.found());
+  EXPECT_TRUE(cancelled.kv_writes_done()) << "a queued job never wrote anything";
   t2.join();
   EXPECT_EQ(s2.error_code(), grpc::CANCELLED);
   EXPECT_EQ(server.worker().Load().queued_requests(), 0u);
@@ -355,6 +356,7 @@ TEST(PrefillWorkerTest, QueueFullAndCancelOfQueuedRequest) {
   grpc::ClientContext ctx2;
   ASSERT_TRUE(server.stub().Cancel(&ctx2, cancel, &cancelled).ok());
   EXPECT_FALSE(cancelled.found());
+  EXPECT_FALSE(cancelled.kv_writes_done()) << "unknown: its Prefill may still arrive";
 
   gate.Open();
   t1.join();
@@ -381,8 +383,9 @@ TEST(PrefillWorkerTest, CancelOfRunningRequestFreesItsBlocks) {
   cancel.mutable_header()->set_request_id("run");
   v1::CancelResponse found;
   grpc::ClientContext ctx;
-  ASSERT_TRUE(server.stub().Cancel(&ctx, cancel, &found).ok());
+  ASSERT_TRUE(server.stub().Cancel(&ctx, cancel, &found).ok());  // waits 2 s for the job
   EXPECT_TRUE(found.found());
+  EXPECT_FALSE(found.kv_writes_done()) << "its KV write is still held: it may land later";
   gate.Open();
   t1.join();
   EXPECT_EQ(s1.error_code(), grpc::CANCELLED);

@@ -200,12 +200,13 @@ int ServeWithElection(const kvc::MasterOptions& options, kvc::store::MasterCore&
 int main(int argc, char** argv) {
   kvc::MasterOptions options;
   int exit_code = 0;
-  if (!kvc::StartRole(argc, argv,
-                      {"kvc-master", kDescription,
-                       [&](kvc::OptionSet& set) { kvc::BindMasterOptions(set, &options); },
-                       [&] { return kvc::ValidateMasterOptions(options); },
-                       &options.server.log_level, [&] { return kvc::MasterExposure(options); }},
-                      &exit_code)) {
+  if (!kvc::StartRole(
+          argc, argv,
+          {"kvc-master", kDescription,
+           [&](kvc::OptionSet& set) { kvc::BindMasterOptions(set, &options); },
+           [&] { return kvc::ValidateMasterOptions(options); }, &options.server.log_level,
+           [&] { return kvc::MasterExposure(options); }, &options.server.tls},
+          &exit_code)) {
     return exit_code;
   }
   kvc::MetricsRegistry& metrics = kvc::MetricsRegistry::Default();

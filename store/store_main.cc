@@ -89,12 +89,13 @@ int Serve(const kvc::StoreOptions& options) {
 int main(int argc, char** argv) {
   kvc::StoreOptions options;
   int exit_code = 0;
-  if (!kvc::StartRole(argc, argv,
-                      {"kvc-store", kDescription,
-                       [&](kvc::OptionSet& set) { kvc::BindStoreOptions(set, &options); },
-                       [&] { return kvc::ValidateStoreOptions(options); },
-                       &options.server.log_level, [&] { return kvc::StoreExposure(options); }},
-                      &exit_code)) {
+  if (!kvc::StartRole(
+          argc, argv,
+          {"kvc-store", kDescription,
+           [&](kvc::OptionSet& set) { kvc::BindStoreOptions(set, &options); },
+           [&] { return kvc::ValidateStoreOptions(options); }, &options.server.log_level,
+           [&] { return kvc::StoreExposure(options); }, &options.server.tls},
+          &exit_code)) {
     return exit_code;
   }
   return Serve(options);

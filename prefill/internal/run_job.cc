@@ -71,7 +71,10 @@ Status PrefillWorkerImpl::RunJob(Job& job, v1::PrefillResponse* response) {
   const auto transfer_start = Steady::now();
   const Status written = sender.Finish(std::chrono::milliseconds(options_.transfer_timeout_ms));
   const double transfer_seconds = SecondsSince(transfer_start);
-  if (sender.pending()) pending_batches_.push_back(sender.TakePendingBatch());
+  if (sender.pending()) {
+    pending_batches_.push_back(sender.TakePendingBatch());
+    job.writes_pending = true;
+  }
   if (status.ok()) status = written;
   if (status.ok() && job.cancelled) status = Cancelled();
   if (!status.ok()) {

@@ -25,6 +25,9 @@ struct Job {
   bool running = false;                          // guarded by the worker's mu_
   bool done = false;                             // guarded by the worker's mu_
   std::atomic<bool> cancelled{false};
+  // A KV write batch outlived the job (timed out, still in the transfer engine).
+  // Written by the engine thread before `done` is set under mu_; read after.
+  bool writes_pending = false;
   Status status;  // result, valid once done
   v1::PrefillResponse response;
 };

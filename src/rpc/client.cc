@@ -2,6 +2,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "kvc/rpc/grpc_status.h"
+#include "kvc/rpc/tls.h"
 
 namespace kvc {
 
@@ -10,7 +11,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   // Fail fast instead of waiting out a long reconnect backoff after a peer restart.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, ProcessChannelCredentials(), args);
 }
 
 StatusOr<std::string> CheckHealth(const std::string& target, std::chrono::milliseconds timeout,

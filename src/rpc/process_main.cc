@@ -27,6 +27,7 @@ bool StartRole(int argc, char** argv, const RoleMain& role, int* exit_code) {
   const Exposure exposure = s.ok() && role.exposure ? role.exposure() : Exposure();
   if (s.ok()) s = CheckExposure(exposure);
   if (s.ok() && role.log_level != nullptr) s = SetLogLevel(*role.log_level);
+  if (s.ok() && role.tls != nullptr) s = SetProcessTls(*role.tls);
   if (!s.ok()) {
     *exit_code = ConfigurationError(role.program, s);
     return false;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "kvc/common/ids.h"
 #include "kvc/common/logging.h"
+#include "kvc/rpc/tls.h"
 
 namespace kvc {
 
@@ -23,6 +24,7 @@ void BindServerOptions(OptionSet& set, ServerOptions* o, const std::string& defa
   set.Add("insecure", &o->insecure,
           "start even when a non-loopback listener has no cluster token (conductor: or no "
           "admin token); logs a warning at every start");
+  BindTlsOptions(set, &o->tls);
 }
 
 Status ValidateHostPort(const std::string& field, const std::string& value) {
@@ -41,6 +43,7 @@ Status ValidateHostPort(const std::string& field, const std::string& value) {
 
 Status ValidateServerOptions(const ServerOptions& o) {
   KVC_RETURN_IF_ERROR(ValidateHostPort("listen_address", o.listen_address));
+  KVC_RETURN_IF_ERROR(ValidateTlsOptions(o.tls));
   if (o.shutdown_grace_ms > 60'000) {
     return absl::InvalidArgumentError(
         absl::StrCat("shutdown_grace_ms: ", o.shutdown_grace_ms, " is over the 60000 ms limit"));
@@ -75,7 +78,7 @@ StatusOr<std::unique_ptr<RunningServer>> RunningServer::Start(
   // would silently share it instead of failing.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen_address, ProcessServerCredentials(), &port);
   std::unique_ptr<RunningServer> out(new RunningServer());
   builder.RegisterService(&out->health_);
   for (grpc::Service* s : services) builder.RegisterService(s);

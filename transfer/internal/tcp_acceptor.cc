@@ -116,8 +116,12 @@ void TcpAcceptor::Drop(std::list<Hello>::iterator it, const char* reason) {
 void TcpAcceptor::Loop() {
   std::vector<pollfd> fds;
   while (true) {
-    fds.assign({{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}});
-    auto next = Clock::time_point::max();
+    // While out of file descriptors, leave the listen socket alone for a while
+    // (it would stay readable and spin the loop); the backlog keeps new peers.
+    const bool accepting = Clock::now() >= accept_paused_until_;
+    fds.assign(
+        {{wake_fd_, POLLIN, 0}, {listen_fd_, static_cast<short>(accepting ? POLLIN : 0), 0}});
+    auto next = accepting ? Clock::time_point::max() : accept_paused_until_;
     for (const Hello& h : hellos_) {
       fds.push_back({h.fd, POLLIN, 0});
       next = std::min(next, h.deadline);
@@ -154,7 +158,7 @@ void TcpAcceptor::Loop() {
         Drop(current, "handshake_timeout");
       }
     }
-    if (fds[1].revents != 0) AcceptAll();
+    if (accepting && fds[1].revents != 0) AcceptAll();
   }
   while (!hellos_.empty()) Drop(hellos_.begin(), nullptr);
 }
@@ -167,10 +171,13 @@ void TcpAcceptor::AcceptAll() {
         accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        Logger("transfer")->warn("transfer target accept failed: errno {}; pausing 100 ms", errno);
+        accept_paused_until_ = Clock::now() + std::chrono::milliseconds(100);
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
         Logger("transfer")->warn("transfer target accept failed: errno {}", errno);
       }
-      return;  // EMFILE and the like: poll again (the backlog keeps the rest)
+      return;
     }
     Hello h;
     h.fd = fd;

@@ -83,6 +83,8 @@ class TcpAcceptor {
   std::thread thread_;
   std::once_flag stopped_;
   std::list<Hello> hellos_;  // oldest first; touched by the acceptor thread only
+  // accept() ran out of descriptors: not polled again before then (acceptor thread only).
+  std::chrono::steady_clock::time_point accept_paused_until_;
   std::mutex mu_;
   std::map<std::string, uint32_t> per_peer_;  // guarded by mu_; hellos + served
   uint32_t served_ = 0;                       // guarded by mu_

@@ -11,8 +11,9 @@
 
 namespace kvc {
 
-// An insecure channel to "host:port" (loopback and trusted cluster networks;
-// authentication rides in metadata).
+// A channel to "host:port": plaintext, or TLS with the process's certificates
+// once SetProcessTls has set them (kvc/rpc/tls.h). Authentication rides in
+// metadata either way.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
 
 // Calls grpc.health.v1.Health/Check for `service` ("" = the whole server).

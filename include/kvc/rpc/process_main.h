@@ -24,6 +24,7 @@
 #include "kvc/common/config.h"
 #include "kvc/common/status.h"
 #include "kvc/rpc/exposure.h"
+#include "kvc/rpc/tls.h"
 
 namespace kvc {
 
@@ -40,6 +41,9 @@ struct RoleMain {
   // StartRole refuses a non-loopback listener without them (exit 2) unless
   // insecure, and logs InsecureWarning at every start with insecure.
   std::function<Exposure()> exposure;
+  // The parsed gRPC TLS options (read after validation): StartRole makes them
+  // the process's (SetProcessTls) before main() creates any server or channel.
+  const TlsOptions* tls = nullptr;
 };
 
 // Blocks SIGTERM and SIGINT (BlockTerminationSignals, so main() receives them

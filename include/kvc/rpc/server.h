@@ -14,6 +14,7 @@
 #include "kvc/common/port_file.h"  // WritePortFile, used by every role
 #include "kvc/common/status.h"
 #include "kvc/rpc/health_service.h"
+#include "kvc/rpc/tls.h"
 
 namespace kvc {
 
@@ -27,6 +28,9 @@ struct ServerOptions {
   // Start even when a non-loopback listener lacks its secrets (cluster token,
   // admin token); logs a warning at every start. For trusted test networks only.
   bool insecure = false;
+  // gRPC TLS of this process, server and every channel (tls.*, kvc/rpc/tls.h);
+  // StartRole applies it process-wide.
+  TlsOptions tls;
 };
 
 // Binds the shared options; `default_listen` replaces the listen default.
