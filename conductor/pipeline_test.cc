@@ -267,8 +267,9 @@ TEST_F(PipelineTest, ChatIgnoreEosContinuesPastEndOfTurn) {
   EXPECT_EQ(content.substr(0, 2), "Ha") << content;
   EXPECT_EQ(content.substr(content.size() - 2), "bc") << "stopped at the end-of-turn: " << content;
   EXPECT_EQ(j["usage"]["completion_tokens"], 5);
-  ASSERT_EQ(d.seen().size(), 2u);
-  const auto& sampling = d.seen()[1].sampling();
+  const auto seen = d.seen();  // a copy: keep it alive while reading from it
+  ASSERT_EQ(seen.size(), 2u);
+  const auto& sampling = seen[1].sampling();
   EXPECT_TRUE(sampling.ignore_eos());
   for (uint32_t id : sampling.stop_token_ids()) {
     EXPECT_NE(id, eot) << "the decode node would stop at the end-of-turn";
