@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kvc/common/clock.h"
+#include "kvc/common/json.h"
 #include "kvc/common/net_address.h"
 #include "kvc/http/client.h"
 #include "kvc/rpc/auth.h"
@@ -218,7 +219,7 @@ int PrintDoctorReport(const std::vector<DoctorCheck>& checks, bool json) {
       std::printf("%-4s %-24s %s\n", c.ok ? "ok" : "FAIL", c.name.c_str(), c.detail.c_str());
     }
   }
-  if (json) std::printf("%s\n", j.dump().c_str());
+  if (json) std::printf("%s\n", kvc::DumpJson(j).c_str());
   return all_ok ? 0 : 1;
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "kvc/common/json.h"
 #include "kvc/common/utf8.h"
 #include "kvc/rpc/auth.h"
 #include "kvc/rpc/client.h"
@@ -311,7 +312,8 @@ TEST_F(ConductorAdminTest, HttpFrontDoorAnswers) {
   for (const auto& n : nlohmann::json::parse(out)["nodes"]) {
     if (n["node_id"] == "d-1") {
       EXPECT_EQ(n["state"], "down");
-      EXPECT_NE(n.value("state_reason", "").find("unreachable"), std::string::npos) << n.dump();
+      EXPECT_NE(n.value("state_reason", "").find("unreachable"), std::string::npos)
+          << kvc::DumpJson(n);
     }
   }
   auto models = HttpRequest(http_port_, "GET", "/v1/models", "", auth);
