@@ -77,13 +77,24 @@ Call::Call(std::shared_ptr<Pipeline::Impl> impl, openai::GenerationRequest reque
 
 Call::~Call() {
   impl_->placer.DecodeEnded(id_);
-  if (waiting_gauge_) impl_->counters.waiting.Add(-1);
+  if (waiting_gauge_) {
+    impl_->counters.waiting.Add(-1);
+    impl_->waiting_calls.fetch_sub(1);
+  }
   if (running_gauge_) impl_->counters.running.Add(-1);
 }
 
 void Call::Begin() {
   waiting_gauge_ = true;
   impl_->counters.waiting.Add(1);
+  const int64_t waiting = impl_->waiting_calls.fetch_add(1) + 1;
+  if (waiting > static_cast<int64_t>(impl_->options.max_waiting_requests)) {
+    return Fail(WithReason(
+        absl::ResourceExhaustedError(absl::StrCat("the conductor has ", waiting - 1,
+                                                  " requests waiting for their first token (",
+                                                  "max_waiting_requests)")),
+        Reason::kQueueFull));
+  }
   auto self = shared_from_this();
   if (!impl_->Post([self] { self->Admit(); })) {
     Fail(WithReason(absl::UnavailableError("the conductor is shutting down"),
@@ -420,6 +431,7 @@ void Call::OnFirstToken(const kvc::v1::PrefillResponse& r) {
   impl_->counters.fetched_prompt_tokens.Increment(r.fetched_tokens());
   usage_.cached_tokens = r.cached_tokens();
   impl_->counters.waiting.Add(-1);
+  impl_->waiting_calls.fetch_sub(1);
   waiting_gauge_ = false;
   impl_->counters.running.Add(1);
   running_gauge_ = true;

@@ -77,6 +77,7 @@ kvc::conductor::PipelineOptions PipelineOptionsOf(const kvc::ConductorOptions& o
   p.stream_idle_timeout_ms = o.stream_idle_timeout_ms;
   p.threads = static_cast<int>(o.rpc_threads);
   p.kv_wait_ms = o.kv_wait_ms;
+  p.max_waiting_requests = o.max_waiting_requests;
   return p;
 }
 
@@ -213,6 +214,9 @@ int main(int argc, char** argv) {
   http_options.address = options.http_address;
   http_options.port = static_cast<uint16_t>(options.http_port);
   http_options.io_threads = static_cast<int>(options.http_io_threads);
+  http_options.max_connections = options.http_max_connections;
+  http_options.read_timeout_ms = options.http_read_timeout_ms;
+  http_options.retry_after_s = options.retry_after_s;
   kvc::http::HttpServer http(http_options);
   kvc::conductor::RegisterHttpRoutes(
       http, {&options, &members->view(), &counters, &metrics, &clock, model->get(), &pipeline});

@@ -208,13 +208,24 @@ void UpdateNodeGauges(const membership::MembershipView& members, MetricsRegistry
 }
 
 void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
+  // Readiness: 200 only when this conductor can place a request right now.
   server.Route("GET", "/health", [c](const http::Request&, WriterPtr w) {
-    const bool draining = c.pipeline->draining();
-    json body = {{"status", draining ? "draining" : "ok"},
+    const size_t prefill_up = c.members->Available(kvc::v1::NODE_ROLE_PREFILL).size();
+    const size_t decode_up = c.members->Available(kvc::v1::NODE_ROLE_DECODE).size();
+    const char* status = c.pipeline->draining() ? "draining"
+                         : prefill_up == 0      ? "no_prefill_nodes"
+                         : decode_up == 0       ? "no_decode_nodes"
+                                                : "ok";
+    json body = {{"status", status},
                  {"model", c.model->id()},
-                 {"prefill_nodes_up", c.members->Available(kvc::v1::NODE_ROLE_PREFILL).size()},
-                 {"decode_nodes_up", c.members->Available(kvc::v1::NODE_ROLE_DECODE).size()}};
-    w->Respond(draining ? 503 : 200, "application/json", kvc::DumpJson(body));
+                 {"prefill_nodes_up", prefill_up},
+                 {"decode_nodes_up", decode_up}};
+    w->Respond(std::string_view(status) == "ok" ? 200 : 503, "application/json",
+               kvc::DumpJson(body));
+  });
+  // Liveness: the process and its HTTP loop answer; nothing else is checked.
+  server.Route("GET", "/livez", [](const http::Request&, WriterPtr w) {
+    w->Respond(200, "text/plain; charset=utf-8", "ok\n");
   });
   server.Route("GET", "/metrics", [c](const http::Request&, WriterPtr w) {
     UpdateNodeGauges(*c.members, *c.metrics);

@@ -1,6 +1,7 @@
 #include "kvc/conductor/options.h"
 
 #include <cmath>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "kvc/conductor/policy.h"
@@ -13,6 +14,13 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
   set.Add("http_port", &o->http_port, "HTTP port (0 = ephemeral)");
   set.Add("http_port_file", &o->http_port_file, "write the bound HTTP port here once serving");
   set.Add("http_io_threads", &o->http_io_threads, "event-loop threads of the HTTP server");
+  set.Add("http_max_connections", &o->http_max_connections,
+          "open HTTP connections at most; one more gets 503 + Retry-After and is closed");
+  set.Add("http_read_timeout_ms", &o->http_read_timeout_ms,
+          "deadline to read one whole request (header and body; 408 after) and for an idle "
+          "keep-alive connection (ms)");
+  set.Add("max_waiting_requests", &o->max_waiting_requests,
+          "requests before their first token at most; one more gets 429 QUEUE_FULL");
   set.Add("model", &o->model_dir,
           "model directory (tokenizer, config.json); empty = the built-in kvc-tiny");
   set.Add("served_model", &o->served_model,
@@ -76,6 +84,14 @@ Status ValidateConductorOptions(const ConductorOptions& o) {
   if (o.http_io_threads < 1 || o.http_io_threads > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("http_io_threads: ", o.http_io_threads, " is not in 1..64"));
+  }
+  for (auto [name, v, lo, hi] : {std::tuple<const char*, uint32_t, uint32_t, uint32_t>{
+                                     "http_max_connections", o.http_max_connections, 1, 1'000'000},
+                                 {"http_read_timeout_ms", o.http_read_timeout_ms, 100, 3'600'000},
+                                 {"max_waiting_requests", o.max_waiting_requests, 1, 1'000'000}}) {
+    if (v < lo || v > hi) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", v, " is not in ", lo, "..", hi));
+    }
   }
   if (o.block_tokens < 1 || o.block_tokens > 65536) {
     return absl::InvalidArgumentError(

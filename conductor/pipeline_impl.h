@@ -54,6 +54,9 @@ struct Pipeline::Impl {
   store::PrefixMatcher* const store;
   const Clock& clock;
   WorkerClients clients;
+  // Calls before their first token (Call::Begin .. first token or end); bounded by
+  // options.max_waiting_requests.
+  std::atomic<int64_t> waiting_calls{0};
 
   std::mutex mu;
   std::condition_variable cv;

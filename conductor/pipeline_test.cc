@@ -104,6 +104,7 @@ class PipelineTest : public ::testing::Test {
     pipe.prefill_timeout_ms = 5000;
     pipe.request_timeout_ms = 20000;
     pipe.kv_wait_ms = kv_wait_ms_;
+    pipe.max_waiting_requests = max_waiting_requests_;
     pipe.stream_idle_timeout_ms = stream_idle_timeout_ms_;
     pipeline_ =
         std::make_unique<Pipeline>(pipe, *model_, *placer_, *counters_, nullptr, Clock::Real());
@@ -170,6 +171,7 @@ class PipelineTest : public ::testing::Test {
   std::vector<std::unique_ptr<FakeServer>> servers_;
   int port_ = 0;
   uint32_t kv_wait_ms_ = 2000;
+  uint32_t max_waiting_requests_ = 4096;
   uint32_t stream_idle_timeout_ms_ = 30000;
 };
 
@@ -374,6 +376,57 @@ TEST_F(PipelineTest, PrefillConfirmedCancelReleasesTheDecodeQuarantine) {
   EXPECT_TRUE(Eventually([&] { return kinds().size() == 2; }))
       << "expected a quarantining Cancel and a releasing one; got " << kinds().size();
   EXPECT_TRUE(p.cancelled().count(id) == 1);
+}
+
+// Opens a raw connection and sends one completion request on it (the caller
+// closes the returned fd to leave).
+int SendRawCompletion(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  const std::string body = R"({"model":"kvc-tiny","prompt":"Say","max_tokens":5})";
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  if (send(fd, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Requests before their first token are bounded: one over max_waiting_requests is
+// refused at once with 429 queue_full + Retry-After and reaches no worker; once
+// the waiting one leaves, a new request is admitted again.
+TEST_F(PipelineTest, WaitingRequestsAreBounded) {
+  max_waiting_requests_ = 1;
+  Start();
+  FakePrefill& p = AddPrefill("p-1");
+  AddDecode("d-1");
+  p.hold = true;
+  const int held = SendRawCompletion(port_);
+  ASSERT_GE(held, 0);
+  ASSERT_TRUE(Eventually([&] { return p.requests() == 1; })) << "the prefill never started";
+
+  auto refused = Post("/v1/completions", R"({"model":"kvc-tiny","prompt":"Say","max_tokens":5})");
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(nlohmann::json::parse(refused.body)["error"]["code"], "queue_full") << refused.body;
+  EXPECT_NE(refused.headers.find("Retry-After"), std::string::npos);
+  EXPECT_EQ(p.requests(), 1) << "the refused request reached a worker";
+
+  close(held);  // the waiting request leaves: its slot frees
+  ASSERT_TRUE(Eventually([&] { return counters_->waiting.Value() == 0; }));
+  const int next = SendRawCompletion(port_);
+  ASSERT_GE(next, 0);
+  EXPECT_TRUE(Eventually([&] { return p.requests() == 2; })) << "not admitted after the slot freed";
+  close(next);
+  EXPECT_TRUE(Eventually([&] { return counters_->waiting.Value() == 0; }));
 }
 
 // A prefill node that fails before the first token is excluded; the request is

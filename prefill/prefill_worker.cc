@@ -141,6 +141,7 @@ Status PrefillWorkerImpl::Enqueue(const std::shared_ptr<Job>& job) {
     return WithReason(absl::AlreadyExistsError("request '" + id + "' is already queued"),
                       Reason::kDuplicateRequest);
   }
+  if (queue_.size() >= options_.max_queue) DropAbandonedLocked();
   if (queue_.size() >= options_.max_queue) {
     return WithReason(absl::ResourceExhaustedError("prefill queue is full (" +
                                                    std::to_string(queue_.size()) + " requests)"),
@@ -155,20 +156,40 @@ Status PrefillWorkerImpl::Enqueue(const std::shared_ptr<Job>& job) {
 Status PrefillWorkerImpl::AwaitJob(grpc::ServerContext* context, const std::shared_ptr<Job>& job) {
   const Clock::time_point deadline = DeadlineOf(context, job->request.header());
   std::unique_lock lock(mu_);
-  while (!job->done) {
-    if (context->IsCancelled() || Clock::now() >= deadline) {
-      const bool expired = !context->IsCancelled();
-      lock.unlock();
-      Status why = expired
-                       ? WithReason(absl::DeadlineExceededError("prefill deadline passed"),
-                                    Reason::kDeadlineExceeded)
-                       : WithReason(absl::CancelledError("client went away"), Reason::kCancelled);
-      CancelJob(job, why);
-      return why;
+  job->context = context;
+  done_cv_.wait_until(lock, deadline, [&] { return job->done; });
+  job->context = nullptr;  // the engine thread must not touch it once we return
+  if (job->done) return job->status;
+  lock.unlock();
+  Status why =
+      WithReason(absl::DeadlineExceededError("prefill deadline passed"), Reason::kDeadlineExceeded);
+  CancelJob(job, why);
+  return why;
+}
+
+bool PrefillWorkerImpl::ClientGone(const Job& job) {
+  return job.context != nullptr && job.context->IsCancelled();
+}
+
+void PrefillWorkerImpl::DropAbandonedLocked() {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    const std::shared_ptr<Job>& j = *it;
+    if (!ClientGone(*j)) {
+      ++it;
+      continue;
     }
-    done_cv_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
+    queued_tokens_ -= static_cast<uint64_t>(j->request.token_ids_size());
+    j->status = WithReason(absl::CancelledError("client went away"), Reason::kCancelled);
+    j->done = true;
+    it = queue_.erase(it);
+    done_cv_.notify_all();
   }
-  return job->status;
+}
+
+bool PrefillWorkerImpl::ShouldStop(const Job& job) const {
+  if (job.cancelled) return true;
+  std::lock_guard lock(mu_);
+  return ClientGone(job);
 }
 
 bool PrefillWorkerImpl::CancelJob(const std::shared_ptr<Job>& job, const Status& why) {
@@ -194,6 +215,13 @@ void PrefillWorkerImpl::EngineLoop() {
     running_ = queue_.front();
     queue_.pop_front();
     queued_tokens_ -= static_cast<uint64_t>(running_->request.token_ids_size());
+    if (ClientGone(*running_)) {
+      running_->status = WithReason(absl::CancelledError("client went away"), Reason::kCancelled);
+      running_->done = true;
+      running_.reset();
+      done_cv_.notify_all();
+      continue;
+    }
     running_->running = true;
     std::shared_ptr<Job> job = running_;
     lock.unlock();

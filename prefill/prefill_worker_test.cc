@@ -364,6 +364,68 @@ TEST(PrefillWorkerTest, QueueFullAndCancelOfQueuedRequest) {
   EXPECT_EQ(server.worker().Load().free_kv_blocks(), 64u);
 }
 
+// Waits (bounded, 5 s) until `pred` holds.
+template <typename Pred>
+bool WaitFor(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// A queued request whose client goes away without a Cancel RPC does not hold its
+// queue slot: a full queue is swept before it refuses, so the next request is
+// admitted (and served) instead of getting QUEUE_FULL.
+TEST(PrefillWorkerTest, AbandonedQueuedRequestFreesItsSlot) {
+  transfer::test_util::SliceGate gate;  // holds the first KV write: the engine thread waits
+  Node prefill("prefill-0", "", &gate), decode("decode-0", "");
+  PrefillWorkerOptions options;
+  options.max_queue = 1;
+  PrefillServer server(prefill, options);
+  struct OpenAtExit {
+    transfer::test_util::SliceGate& g;
+    ~OpenAtExit() { g.Open(); }
+  } open_at_exit{gate};
+  const auto prompt = Prompt(37, 7);
+  const auto kv1 = decode.Describe(decode.Allocate(37));
+  const auto kv2 = decode.Describe(decode.Allocate(37));
+  const auto kv3 = decode.Describe(decode.Allocate(41));
+  grpc::Status s1, s2, s3;
+  v1::PrefillResponse r1, r2, r3;
+  std::thread t1([&] { s1 = server.Call(Request("one", prompt, kv1), &r1); });
+  gate.WaitHeld();
+  grpc::ClientContext abandoned;
+  abandoned.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::thread t2([&] { s2 = server.stub().Prefill(&abandoned, Request("two", prompt, kv2), &r2); });
+  ASSERT_TRUE(WaitFor([&] { return server.worker().Load().queued_requests() == 1; }));
+  abandoned.TryCancel();  // the client leaves; no Cancel RPC reaches the worker
+  t2.join();
+  EXPECT_EQ(s2.error_code(), grpc::CANCELLED);
+
+  // The server learns of the cancellation asynchronously (RST_STREAM): until it
+  // has, "three" may still find the queue full; it must be admitted within the
+  // deadline and while "one" still holds the engine.
+  const auto prompt3 = Prompt(41, 7);
+  std::thread t3([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    do {
+      s3 = server.Call(Request("three", prompt3, kv3), &r3);
+      if (s3.error_code() != grpc::RESOURCE_EXHAUSTED) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (std::chrono::steady_clock::now() < deadline);
+  });
+  // 37 running + 41 queued: "three" took the slot.
+  EXPECT_TRUE(WaitFor([&] { return server.worker().Load().queued_prefill_tokens() == 78; }));
+  gate.Open();
+  t1.join();
+  t3.join();
+  EXPECT_TRUE(s1.ok()) << s1.error_message();
+  EXPECT_TRUE(s3.ok()) << "the abandoned request kept the only queue slot: " << s3.error_message();
+  EXPECT_EQ(server.worker().Load().queued_requests(), 0u);
+}
+
 TEST(PrefillWorkerTest, CancelOfRunningRequestFreesItsBlocks) {
   transfer::test_util::SliceGate gate;
   Node prefill("prefill-0", "", &gate), decode("decode-0", "");

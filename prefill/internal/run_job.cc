@@ -34,7 +34,7 @@ Status NoSpace(const Status& cause) {
 Status PrefillWorkerImpl::RunJob(Job& job, v1::PrefillResponse* response) {
   const auto start = Steady::now();
   FreePendingBatches();
-  if (job.cancelled) return Cancelled();
+  if (ShouldStop(job)) return Cancelled();
   const v1::PrefillRequest& req = job.request;
   const std::vector<int32_t> prompt(req.token_ids().begin(), req.token_ids().end());
   const auto n = static_cast<int64_t>(prompt.size());
@@ -54,7 +54,7 @@ Status PrefillWorkerImpl::RunJob(Job& job, v1::PrefillResponse* response) {
   Status status = sender.Begin();
   StatusOr<std::vector<float>> logits = absl::CancelledError();
   const auto compute_start = Steady::now();
-  if (status.ok() && !job.cancelled) {
+  if (status.ok() && !ShouldStop(job)) {
     const int64_t chunk = req.chunk_tokens() > 0 ? req.chunk_tokens() : options_.chunk_tokens;
     engine::LayerReadyHook hook;
     if (per_layer) hook = [&sender](int64_t l, int64_t b, int64_t e) { sender.OnLayer(l, b, e); };
@@ -76,7 +76,7 @@ Status PrefillWorkerImpl::RunJob(Job& job, v1::PrefillResponse* response) {
     job.writes_pending = true;
   }
   if (status.ok()) status = written;
-  if (status.ok() && job.cancelled) status = Cancelled();
+  if (status.ok() && ShouldStop(job)) status = Cancelled();
   if (!status.ok()) {
     engine_.Release(seq);
     return status;

@@ -1,7 +1,11 @@
 // PrefillWorkerImpl: the implementation behind kvc::prefill::PrefillWorker.
 // The RPC threads validate a request, open the decode segment and queue it; one
-// engine thread runs the queue FIFO (RunJob, run_job.cc); each RPC thread waits
-// for its own job's result until the request deadline.
+// engine thread runs the queue FIFO (RunJob, run_job.cc); each RPC thread sleeps
+// on a condition variable until its own job is done or the request deadline
+// passes (no polling). A client that goes away without a Cancel is noticed where
+// the engine thread looks: when it takes the job from the queue, at RunJob's
+// cancellation checks, and when a full queue is swept before a refusal. Parked
+// RPC threads are bounded by prefill.max_queue + 1.
 #pragma once
 
 #include <atomic>
@@ -25,6 +29,9 @@ struct Job {
   bool running = false;                          // guarded by the worker's mu_
   bool done = false;                             // guarded by the worker's mu_
   std::atomic<bool> cancelled{false};
+  // The waiting RPC's context, so the engine thread can ask whether the client is
+  // gone; null once that RPC returned. Guarded by the worker's mu_.
+  grpc::ServerContext* context = nullptr;
   // A KV write batch outlived the job (timed out, still in the transfer engine).
   // Written by the engine thread before `done` is set under mu_; read after.
   bool writes_pending = false;
@@ -53,6 +60,12 @@ class PrefillWorkerImpl final : public PrefillWorker, public v1::Prefill::Servic
   Status AwaitJob(grpc::ServerContext* context, const std::shared_ptr<Job>& job);
   // Removes a queued job (done with `why`) or flags the running one as cancelled.
   bool CancelJob(const std::shared_ptr<Job>& job, const Status& why);
+  // True when the job's client went away. REQUIRES: mu_ held.
+  static bool ClientGone(const Job& job);
+  // Ends every queued job whose client went away. REQUIRES: mu_ held.
+  void DropAbandonedLocked();
+  // True when the running job should stop: cancelled or its client gone.
+  bool ShouldStop(const Job& job) const;
   void EngineLoop();
 
   // ---- run_job.cc: engine thread only ----

@@ -40,9 +40,11 @@ StatusOr<std::unique_ptr<HttpServer>> StartMetricsEndpoint(const MetricsEndpoint
                   w->Respond(200, "text/plain; version=0.0.4; charset=utf-8",
                              metrics.RenderPrometheus(constant_labels));
                 });
-  server->Route("GET", "/health", [](const Request&, std::shared_ptr<ResponseWriter> w) {
-    w->Respond(200, "text/plain; charset=utf-8", "ok\n");
-  });
+  for (const char* path : {"/health", "/livez"}) {
+    server->Route("GET", path, [](const Request&, std::shared_ptr<ResponseWriter> w) {
+      w->Respond(200, "text/plain; charset=utf-8", "ok\n");
+    });
+  }
   if (Status s = server->Start(); !s.ok()) {
     return Status(s.code(), absl::StrCat("metrics_port: ", s.message()));
   }

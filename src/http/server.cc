@@ -43,7 +43,6 @@ struct HttpServer::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)), acceptor(ioc) {}
   void Accept();
   void RunIoThread();
-  void Register(const std::shared_ptr<Session>& s);
   void Unregister(Session* s);
 
   const ServerOptions options;
@@ -54,6 +53,7 @@ struct HttpServer::Impl {
   std::vector<std::thread> threads;
   uint16_t port = 0;
   std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> refused{0};  // connections refused at max_connections
   mutable std::mutex mu;
   std::map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
 };
@@ -77,6 +77,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+  // The server is at max_connections: answer 503 + Retry-After without reading a
+  // request, then close.
+  void StartRefused() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->Reject(bhttp::status::service_unavailable,
+                   "the server is at its connection limit; retry later", "too_many_connections",
+                   "server_error");
+    });
   }
   void CloseFromAnyThread() {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
@@ -119,7 +128,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnReadError(beast::error_code ec);
   bool ReceivedAny() const;
   bool RequestLineTooLong() const;
-  void Reject(bhttp::status status, const std::string& message, const std::string& code);
+  void Reject(bhttp::status status, const std::string& message, const std::string& code,
+              const std::string& type = "invalid_request_error");
   void LingeringClose();
   void Drain();
   void Dispatch();
@@ -358,13 +368,17 @@ void Session::OnReadError(beast::error_code ec) {
 // Answers an error that ends the connection: the client may still be sending
 // (a body, the rest of a header), so the socket is half-closed and drained
 // rather than reset, or the client could lose the answer.
-void Session::Reject(bhttp::status status, const std::string& message, const std::string& code) {
+void Session::Reject(bhttp::status status, const std::string& message, const std::string& code,
+                     const std::string& type) {
   if (closed_) return;
   reply_state_ = ReplyState::kResponded;
   auto r = std::make_shared<bhttp::response<bhttp::string_body>>(status, 11);
   r->set(bhttp::field::server, "kvc");
   r->set(bhttp::field::content_type, "application/json");
-  r->body() = OpenAiErrorBody(message, "invalid_request_error", code);
+  if (status == bhttp::status::service_unavailable) {
+    r->set(bhttp::field::retry_after, std::to_string(server_->options.retry_after_s));
+  }
+  r->body() = OpenAiErrorBody(message, type, code);
   r->keep_alive(false);
   r->prepare_payload();
   stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
@@ -585,11 +599,6 @@ void HttpServer::Impl::RunIoThread() {
   }
 }
 
-void HttpServer::Impl::Register(const std::shared_ptr<Session>& s) {
-  std::lock_guard lock(mu);
-  sessions[s.get()] = s;
-}
-
 void HttpServer::Impl::Unregister(Session* s) {
   std::lock_guard lock(mu);
   sessions.erase(s);
@@ -600,8 +609,18 @@ void HttpServer::Impl::Accept() {
     if (stopping) return;
     if (!ec) {
       auto session = std::make_shared<Session>(std::move(socket), this);
-      Register(session);
-      session->Start();
+      size_t open = 0;
+      {
+        std::lock_guard lock(mu);
+        open = sessions.size();
+        sessions[session.get()] = session;
+      }
+      if (open >= options.max_connections) {
+        refused.fetch_add(1);
+        session->StartRefused();
+      } else {
+        session->Start();
+      }
     }
     Accept();
   });
@@ -641,6 +660,8 @@ Status HttpServer::Start() {
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
+
+uint64_t HttpServer::RefusedConnections() const { return impl_->refused.load(); }
 
 size_t HttpServer::OpenConnections() const {
   std::lock_guard lock(impl_->mu);

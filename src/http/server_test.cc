@@ -240,7 +240,9 @@ TEST_F(HttpServerTest, GarbageRequestIsDropped) {
   StartServer();
   Client bad(server_->port());
   bad.Send("\x16\x03\x01 not http at all\r\n\r\n");
-  bad.ReadAll();
+  const std::string answer = bad.ReadAll();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_TRUE(bad.eof()) << "the server closes a connection that sent garbage";
   Client good(server_->port());
   good.Send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   EXPECT_NE(good.ReadAll().find("200"), std::string::npos);
@@ -472,6 +474,47 @@ TEST_F(HttpServerTest, Http10EventStreamIsCloseDelimited) {
 }
 
 // Binding a taken port fails with a clear message.
+// Waits (bounded) until the server counts `n` open connections.
+bool WaitOpenConnections(const HttpServer& server, size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server.OpenConnections() != n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+// At max_connections a new connection gets 503 + Retry-After and is closed
+// without being read; the open ones keep working, and once one closes a new
+// client is served again.
+TEST_F(HttpServerTest, ConnectionLimitRefusesWith503ThenServesAgain) {
+  ServerOptions o;
+  o.max_connections = 2;
+  o.retry_after_s = 7;
+  StartServer(o);
+  Client a(server_->port()), b(server_->port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  ASSERT_TRUE(WaitOpenConnections(*server_, 2));
+
+  Client refused(server_->port());
+  const std::string r = refused.ReadAll();
+  EXPECT_EQ(r.rfind("HTTP/1.1 503", 0), 0u) << r;
+  EXPECT_NE(r.find("Retry-After: 7"), std::string::npos) << r;
+  EXPECT_NE(r.find("too_many_connections"), std::string::npos) << r;
+  EXPECT_TRUE(refused.eof());
+  EXPECT_EQ(server_->RefusedConnections(), 1u);
+
+  a.Send("GET /hello?still HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(a.ReadUntil("hello still").find("HTTP/1.1 200"), std::string::npos);
+
+  b.Close();
+  ASSERT_TRUE(WaitOpenConnections(*server_, 1));
+  Client again(server_->port());
+  again.Send("GET /hello?again HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(again.ReadAll().find("hello again"), std::string::npos);
+  EXPECT_EQ(server_->RefusedConnections(), 1u);
+}
+
 TEST(HttpServerStartTest, PortInUse) {
   ServerOptions o;
   o.port = 0;

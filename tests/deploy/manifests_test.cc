@@ -104,14 +104,17 @@ void ExpectPinnedImage(const std::string& what, const std::string& image) {
   EXPECT_NE(image.substr(colon + 1), "latest") << what << ": image '" << image << "'";
 }
 
-// A probe on a real health check of this container.
-void ExpectProbe(const std::string& what, const YAML::Node& probe, const YAML::Node& container) {
+// A probe on a real health check of this container. An HTTP liveness probe uses
+// the cheap /livez (a conductor with no workers yet is alive, not ready); an HTTP
+// readiness probe uses /health.
+void ExpectProbe(const std::string& what, const YAML::Node& probe, const YAML::Node& container,
+                 const std::string& http_path = "/health") {
   ASSERT_TRUE(probe.IsMap()) << what << " is missing";
   const std::set<int> ports = ContainerPorts(container);
   if (probe["grpc"]) {
     EXPECT_TRUE(ports.count(probe["grpc"]["port"].as<int>())) << what << ": grpc port not exposed";
   } else if (probe["httpGet"]) {
-    EXPECT_EQ(probe["httpGet"]["path"].as<std::string>(), "/health") << what;
+    EXPECT_EQ(probe["httpGet"]["path"].as<std::string>(), http_path) << what;
   } else {
     ASSERT_TRUE(probe["exec"]) << what << ": neither grpc, httpGet nor exec";
     EXPECT_NE(probe["exec"]["command"][0].as<std::string>().find("kvc-healthcheck.sh"),
@@ -233,7 +236,7 @@ void ExpectWorkload(const Expected& w, const std::vector<YAML::Node>& docs) {
   ExpectPinnedImage(w.name, c["image"].as<std::string>());
   EXPECT_EQ(c["args"][0].as<std::string>(), w.role) << "the entrypoint's ROLE argument";
   ExpectProbe(w.name + " readinessProbe", c["readinessProbe"], c);
-  ExpectProbe(w.name + " livenessProbe", c["livenessProbe"], c);
+  ExpectProbe(w.name + " livenessProbe", c["livenessProbe"], c, "/livez");
   EXPECT_TRUE(c["resources"]["requests"]["cpu"] && c["resources"]["requests"]["memory"]);
   EXPECT_TRUE(pod["securityContext"]["runAsNonRoot"].as<bool>(false));
   // Graceful stop: the kubelet must wait longer than the process's own drain and grace.

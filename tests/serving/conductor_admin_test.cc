@@ -266,7 +266,7 @@ TEST_F(ConductorAdminTest, InvalidUtf8RequestsGet4xxAndProcessLives) {
     }
   }
   EXPECT_FALSE(conductor_->WaitFor(milliseconds(0)).has_value()) << "kvc-conductor exited";
-  EXPECT_EQ(HttpRequest(http_port_, "GET", "/health").status, 200);
+  EXPECT_EQ(HttpRequest(http_port_, "GET", "/livez").status, 200);
 }
 
 // HTTP: 401 without a key, 400 for bad bodies, 404 for unknown models, 503 with
@@ -303,7 +303,8 @@ TEST_F(ConductorAdminTest, HttpFrontDoorAnswers) {
   EXPECT_NE(dead.headers.find("Retry-After"), std::string::npos);
 
   auto health = HttpRequest(http_port_, "GET", "/health");
-  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.status, 503) << "no decode node up: not ready";
+  EXPECT_EQ(nlohmann::json::parse(health.body)["status"], "no_decode_nodes");
   EXPECT_EQ(nlohmann::json::parse(health.body)["decode_nodes_up"], 0)
       << "the decode node refused the connection: it is down, not up";
   EXPECT_EQ(nlohmann::json::parse(health.body)["prefill_nodes_up"], 1);

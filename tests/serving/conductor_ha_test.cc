@@ -330,6 +330,7 @@ TEST_F(ConductorHaTest, ConductorSigtermDrainsRunningStream) {
   EXPECT_GT(draining_at.load(), 0);
   EXPECT_GT(last_event_at, draining_at.load()) << "the stream was still running during the drain";
   EXPECT_EQ(health_status, 503) << health_body;
+  EXPECT_NE(health_body.find("\"draining\""), std::string::npos) << health_body;
   EXPECT_NE(health_body.find("draining"), std::string::npos);
   EXPECT_EQ(grpc_health, "NOT_SERVING");
   EXPECT_EQ(new_status, 503) << new_body;

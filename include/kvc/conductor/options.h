@@ -51,6 +51,9 @@ struct ConductorOptions {
   uint32_t stream_idle_timeout_ms = 30000;  // no decode token this long: decode_stalled (0 = off)
   uint32_t retry_after_s = 1;               // Retry-After on 429 / 503
   uint32_t kv_wait_ms = 10000;              // wait for decode KV room before 429 (0 = none)
+  uint32_t max_waiting_requests = 4096;     // before their first token; more get 429 QUEUE_FULL
+  uint32_t http_max_connections = 10000;    // open HTTP connections; more get 503 and are closed
+  uint32_t http_read_timeout_ms = 30000;    // one request's header+body, and keep-alive idle
   uint32_t rpc_threads = 4;                 // bounded pool: tokenize, MatchPrefix, placement
   // Cost model defaults, used until nodes report measured speeds.
   double prefill_tokens_per_s = 2000;     // prefill speed of a node that reported none

@@ -44,6 +44,10 @@ struct PipelineOptions {
   int threads = 4;              // the pool for tokenize / MatchPrefix / place
   int max_attempts = 2;         // first try + one retry elsewhere
   uint32_t kv_wait_ms = 10000;  // wait this long for decode KV room before 429 (0 = no wait)
+  // Requests before their first token (queued for placement, waiting for KV room or
+  // prefilling) at most; one more is refused at once with RESOURCE_EXHAUSTED
+  // QUEUE_FULL (HTTP 429 + Retry-After), so a flood costs no unbounded memory.
+  uint32_t max_waiting_requests = 4096;
 };
 
 struct GenerationResult {

@@ -1,6 +1,6 @@
 // The Prometheus endpoint every server role can serve: GET /metrics renders a
 // MetricsRegistry as Prometheus text (format 0.0.4) with constant labels (role,
-// node id) on every series; GET /health answers "ok". Other paths are 404, other
+// node id) on every series; GET /health and GET /livez answer "ok". Other paths are 404, other
 // methods 405. Options are the same on every role: metrics_port,
 // metrics_address, metrics_port_file.
 #pragma once

@@ -10,7 +10,8 @@
 // Malformed requests (bad request line, bad header line, invalid or conflicting
 // Content-Length, Transfer-Encoding with Content-Length) get 400, an oversized
 // header block 431, an oversized target 414, an incomplete request at the read
-// deadline 408; each then closes the connection. An HTTP/1.0 client's event
+// deadline 408; each then closes the connection. Past max_connections open
+// connections, a new one is answered 503 with Retry-After and closed. An HTTP/1.0 client's event
 // stream is close-delimited (no chunked encoding).
 //
 // Thread-safety: HttpServer's methods are thread-safe. ResponseWriter's methods
@@ -82,6 +83,12 @@ struct ServerOptions {
   // an idle connection is closed silently.
   uint32_t read_timeout_ms = 30'000;
   uint32_t write_timeout_ms = 60'000;  // a client that stops reading is dropped
+  // Open connections at most. One more is answered 503 (Retry-After:
+  // retry_after_s, code "too_many_connections") without reading its request and
+  // closed, so a flood of idle connections costs bounded memory and file
+  // descriptors and a client learns why.
+  size_t max_connections = 10'000;
+  uint32_t retry_after_s = 1;
 };
 
 class HttpServer {
@@ -103,6 +110,8 @@ class HttpServer {
   void Shutdown();
   // Open connections right now (for metrics and tests).
   size_t OpenConnections() const;
+  // Connections refused so far because max_connections were open.
+  uint64_t RefusedConnections() const;
 
   struct Impl;
 
