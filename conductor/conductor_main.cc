@@ -217,6 +217,8 @@ int main(int argc, char** argv) {
   http_options.max_connections = options.http_max_connections;
   http_options.read_timeout_ms = options.http_read_timeout_ms;
   http_options.retry_after_s = options.retry_after_s;
+  http_options.tls_cert_file = options.http_tls_cert_file;
+  http_options.tls_key_file = options.http_tls_key_file;
   kvc::http::HttpServer http(http_options);
   kvc::conductor::RegisterHttpRoutes(
       http, {&options, &members->view(), &counters, &metrics, &clock, model->get(), &pipeline});

@@ -16,6 +16,7 @@
 #include "kvc/rpc/grpc_status.h"
 #include "kvc/rpc/process_main.h"
 #include "kvc/rpc/server.h"
+#include "kvc/rpc/tls.h"
 #include "kvc/v1/admin.grpc.pb.h"
 
 namespace {
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
   CtlOptions options;
   Args args;
   kvc::ctl::DoctorOptions doctor;
+  kvc::TlsOptions tls;
   kvc::OptionSet set;
   set.Add("target", &options.target,
           "gRPC address host:port of the conductor (any kvc server for health)");
@@ -192,6 +194,9 @@ int main(int argc, char** argv) {
   set.Add("timeout_ms", &options.timeout_ms, "deadline of each call in milliseconds");
   set.Add("json", &options.json, "print JSON instead of a table");
   kvc::ctl::BindDoctorOptions(set, &doctor);
+  // The same tls.* as the servers' (a role's config file or KVC_TLS_* works here
+  // too): tls.ca_file to reach TLS servers, tls.cert_file for mutual TLS.
+  kvc::BindTlsOptions(set, &tls);
 
   CLI::App app("kvcctl: admin CLI for a kvc cluster (talks to kvc-conductor's Admin gRPC API).",
                "kvcctl");
@@ -229,6 +234,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (kvc::Status s = set.Resolve(); !s.ok()) {
+    return kvc::ConfigurationError("kvcctl", s);
+  }
+  if (kvc::Status s = kvc::SetProcessTls(tls); !s.ok()) {
     return kvc::ConfigurationError("kvcctl", s);
   }
   if (kvc::Status s = kvc::ValidateHostPort("target", options.target); !s.ok()) {

@@ -14,6 +14,9 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
   set.Add("http_port", &o->http_port, "HTTP port (0 = ephemeral)");
   set.Add("http_port_file", &o->http_port_file, "write the bound HTTP port here once serving");
   set.Add("http_io_threads", &o->http_io_threads, "event-loop threads of the HTTP server");
+  set.Add("http_tls_cert_file", &o->http_tls_cert_file,
+          "HTTPS for the OpenAI API: PEM certificate chain (empty = plain HTTP)");
+  set.Add("http_tls_key_file", &o->http_tls_key_file, "HTTPS: PEM private key of the certificate");
   set.Add("http_max_connections", &o->http_max_connections,
           "open HTTP connections at most; one more gets 503 + Retry-After and is closed");
   set.Add("http_read_timeout_ms", &o->http_read_timeout_ms,
@@ -81,6 +84,11 @@ Status ValidateConductorOptions(const ConductorOptions& o) {
   KVC_RETURN_IF_ERROR(ValidateServerOptions(o.server));
   if (o.http_port > 65535)
     return absl::InvalidArgumentError(absl::StrCat("http_port: ", o.http_port, " is over 65535"));
+  if (o.http_tls_cert_file.empty() != o.http_tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        o.http_tls_cert_file.empty() ? "http_tls_cert_file: must be set with http_tls_key_file"
+                                     : "http_tls_key_file: must be set with http_tls_cert_file");
+  }
   if (o.http_io_threads < 1 || o.http_io_threads > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("http_io_threads: ", o.http_io_threads, " is not in 1..64"));

@@ -108,7 +108,9 @@ class PipelineTest : public ::testing::Test {
     pipe.stream_idle_timeout_ms = stream_idle_timeout_ms_;
     pipeline_ =
         std::make_unique<Pipeline>(pipe, *model_, *placer_, *counters_, nullptr, Clock::Real());
-    http_ = std::make_unique<http::HttpServer>(http::ServerOptions{"127.0.0.1", 0, 2});
+    http::ServerOptions http_options;
+    http_options.port = 0;
+    http_ = std::make_unique<http::HttpServer>(http_options);
     RegisterHttpRoutes(*http_, {&options_, registry_.get(), counters_.get(), &metrics_,
                                 &Clock::Real(), model_.get(), pipeline_.get()});
     ASSERT_TRUE(http_->Start().ok());

@@ -29,9 +29,10 @@ import sys
 ALLOWED = {
     "proto": [],
     "common": [],
-    "rpc": ["common", "proto"],
-    "membership": ["common", "rpc", "proto"],
     "http": ["common"],
+    # http: SetProcessTls also sets the HTTP client's TLS (https etcd gateway, probes).
+    "rpc": ["common", "proto", "http"],
+    "membership": ["common", "rpc", "proto"],
     "perfmodel": ["common"],
     "tokenizer": ["common"],
     "engine": ["common", "tokenizer", "perfmodel"],

@@ -14,7 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libxxhash-dev
   libopenblas-dev libboost-dev libsentencepiece-dev
   etcd-server etcd-client iperf3 gnuplot-nox
-  iproute2 jq openssl
+  iproute2 jq openssl libssl-dev
 )
 
 SUDO=""

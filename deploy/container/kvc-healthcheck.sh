@@ -4,7 +4,10 @@
 #   kvc-healthcheck.sh [ROLE [HOST:PORT]]
 #
 # master, prefill, decode, store: grpc.health.v1 Check through `kvcctl health` on the
-# role's gRPC address. conductor: HTTP GET /health on its HTTP address must answer 200.
+# role's gRPC address. conductor: HTTP GET /livez on its HTTP address must answer 200
+# (alive); conductor-ready: GET /health must (it can place requests: not draining, at
+# least one prefill and one decode node up). Plain HTTP only: with http_tls_cert_file
+# set, probe the conductor's gRPC health instead (kvc-healthcheck.sh master HOST:PORT).
 # master-leader: the master check, and with KVC_ETCD_ENDPOINTS set also that etcd's
 # leader key (${KVC_ETCD_PREFIX:-/kvc/master}/leader) names this master's address: the
 # readiness probe that routes a Kubernetes Service to the elected leader only.
@@ -92,7 +95,9 @@ case "$role" in
   prefill) default=127.0.0.1:50061 ;;
   decode) default=127.0.0.1:50071 ;;
   store) default=127.0.0.1:50081 ;;
-  conductor)
+  conductor | conductor-ready)
+    path=/livez
+    [ "$role" = conductor-ready ] && path=/health
     if [ -n "${2:-}" ]; then
       address="$2"
     else
@@ -105,12 +110,12 @@ case "$role" in
     # Plain HTTP/1.0 over bash's /dev/tcp: the image needs no curl.
     status_line="$(timeout "$timeout_s" bash -c '
       exec 3<>"/dev/tcp/$1/$2" || exit 1
-      printf "GET /health HTTP/1.0\r\nHost: %s\r\n\r\n" "$1" >&3
-      head -n 1 <&3' _ "$host" "$port" 2>/dev/null || true)"
+      printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$3" "$1" >&3
+      head -n 1 <&3' _ "$host" "$port" "$path" 2>/dev/null || true)"
     case "$status_line" in
       "HTTP/1."?" 200"*) exit 0 ;;
       *)
-        echo "kvc-healthcheck: conductor http://$address/health: ${status_line:-no answer}" >&2
+        echo "kvc-healthcheck: conductor http://$address$path: ${status_line:-no answer}" >&2
         exit 1
         ;;
     esac

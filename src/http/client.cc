@@ -8,10 +8,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "src/http/internal/client_tls.h"
 
 namespace kvc::http {
 namespace {
@@ -115,6 +117,30 @@ StatusOr<size_t> ReadSome(int fd, char* buf, size_t cap, SteadyClock::time_point
     return static_cast<size_t>(n);
   }
 }
+
+// The connection a request runs on: plain TCP, or TLS over it.
+class Connection {
+ public:
+  Status Open(const Url& url, std::chrono::milliseconds timeout) {
+    const auto deadline = SteadyClock::now() + timeout;
+    KVC_RETURN_IF_ERROR(Connect(url, timeout, &sock_));
+    if (!url.tls) return Status();
+    KVC_ASSIGN_OR_RETURN(tls_, internal::TlsConnection::Handshake(sock_.fd, url.host, deadline));
+    return Status();
+  }
+  Status Send(const std::string& data, SteadyClock::time_point deadline) {
+    return tls_ ? tls_->SendAll(data, deadline) : SendAll(sock_.fd, data, deadline);
+  }
+  StatusOr<size_t> Read(char* buf, size_t cap, SteadyClock::time_point total_deadline,
+                        std::chrono::milliseconds idle) {
+    return tls_ ? tls_->ReadSome(buf, cap, total_deadline, idle)
+                : ReadSome(sock_.fd, buf, cap, total_deadline, idle);
+  }
+
+ private:
+  Fd sock_;                                       // declared first: outlives tls_
+  std::unique_ptr<internal::TlsConnection> tls_;  // null for plain http
+};
 
 // Incremental decoder: raw bytes → body bytes (chunked, length-delimited or up to
 // EOF) → SSE events.
@@ -224,12 +250,16 @@ std::string Response::Header(std::string_view name) const {
 }
 
 StatusOr<Url> ParseUrl(const std::string& url) {
-  static constexpr std::string_view kScheme = "http://";
-  if (url.rfind(kScheme, 0) != 0) {
-    return absl::InvalidArgumentError("url: '" + url + "' must start with http://");
-  }
-  std::string rest = url.substr(kScheme.size());
   Url u;
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else if (url.rfind("https://", 0) == 0) {
+    rest = url.substr(8);
+    u.tls = true;
+  } else {
+    return absl::InvalidArgumentError("url: '" + url + "' must start with http:// or https://");
+  }
   u.path_prefix.clear();
   const size_t slash = rest.find('/');
   if (slash != std::string::npos) {
@@ -258,7 +288,7 @@ StatusOr<Url> ParseUrl(const std::string& url) {
     }
   }
   if (u.host.empty()) return absl::InvalidArgumentError("url: '" + url + "' has no host");
-  u.port = 80;
+  u.port = u.tls ? 443 : 80;
   if (!port.empty() && (!absl::SimpleAtoi(port, &u.port) || u.port <= 0 || u.port > 65535)) {
     return absl::InvalidArgumentError("url: '" + url + "' has a bad port");
   }
@@ -277,17 +307,15 @@ Status FetchInto(const Url& url, const std::string& method, const std::string& p
                  const EventCallback& on_event, Response* r) {
   *r = Response();
   const auto deadline = SteadyClock::now() + options.total_timeout;
-  Fd sock;
-  KVC_RETURN_IF_ERROR(
-      Connect(url, std::min(options.connect_timeout, options.total_timeout), &sock));
-  KVC_RETURN_IF_ERROR(SendAll(sock.fd, RequestText(url, method, path, body, options), deadline));
+  Connection conn;
+  KVC_RETURN_IF_ERROR(conn.Open(url, std::min(options.connect_timeout, options.total_timeout)));
+  KVC_RETURN_IF_ERROR(conn.Send(RequestText(url, method, path, body, options), deadline));
 
   std::string head;
   char buf[16384];
   size_t split = std::string::npos;
   while (split == std::string::npos) {
-    KVC_ASSIGN_OR_RETURN(size_t n,
-                         ReadSome(sock.fd, buf, sizeof buf, deadline, options.idle_timeout));
+    KVC_ASSIGN_OR_RETURN(size_t n, conn.Read(buf, sizeof buf, deadline, options.idle_timeout));
     if (n == 0) return absl::UnavailableError("connection closed before a response");
     head.append(buf, n);
     split = head.find("\r\n\r\n");
@@ -312,7 +340,7 @@ Status FetchInto(const Url& url, const std::string& method, const std::string& p
   Status s;
   if (length != 0) s = decoder.Feed(std::string_view(head).substr(split + 4));
   while (s.ok() && length != 0 && !decoder.done() && !decoder.stopped()) {
-    StatusOr<size_t> n = ReadSome(sock.fd, buf, sizeof buf, deadline, options.idle_timeout);
+    StatusOr<size_t> n = conn.Read(buf, sizeof buf, deadline, options.idle_timeout);
     if (!n.ok()) {
       s = n.status();
     } else if (*n == 0) {

@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <deque>
 #include <mutex>
@@ -49,11 +50,13 @@ struct HttpServer::Impl {
   std::map<std::pair<std::string, std::string>, Handler> routes;  // constant after Start()
   net::io_context ioc;
   tcp::acceptor acceptor;
+  std::unique_ptr<net::ssl::context> tls;  // set by Start() when options.tls_cert_file is given
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   uint16_t port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> refused{0};  // connections refused at max_connections
+  std::atomic<uint64_t> tls_handshake_failures{0};
   mutable std::mutex mu;
   std::map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
 };
@@ -68,59 +71,113 @@ std::string ChunkOf(const std::string& payload) {
 
 }  // namespace
 
-// One TCP connection. Every member below is touched only on the connection's
-// strand, except the atomics and the disconnect callback (guarded by cb_mu_).
+// One connection, as the writer and the server see it: what is shared between
+// threads (the atomics, the disconnect callback under cb_mu_) lives here; the
+// stream and everything touched only on the connection's strand live in
+// StreamSession below.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), server_(server), read_timer_(stream_.get_executor()) {}
-
-  void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
-  }
+  virtual ~Session() = default;
+  virtual void Start() = 0;
   // The server is at max_connections: answer 503 + Retry-After without reading a
   // request, then close.
-  void StartRefused() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      self->Reject(bhttp::status::service_unavailable,
-                   "the server is at its connection limit; retry later", "too_many_connections",
-                   "server_error");
-    });
-  }
-  void CloseFromAnyThread() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
-  }
+  virtual void StartRefused() = 0;
+  virtual void CloseFromAnyThread() = 0;
+  virtual void PostResponse(bhttp::response<bhttp::string_body> response) = 0;
+  virtual void PostRaw(std::string bytes, bool last) = 0;
+  // Called when a stream started: watch the socket so a client that goes away
+  // is noticed even while no event is being written.
+  virtual void PostWatchForDisconnect() = 0;
 
   bool closed() const { return closed_.load(); }
   std::atomic<ReplyState>& reply_state() { return reply_state_; }
-
-  void PostResponse(bhttp::response<bhttp::string_body> response) {
-    net::post(stream_.get_executor(),
-              [self = shared_from_this(), r = std::move(response)]() mutable {
-                self->WriteResponse(std::move(r));
-              });
-  }
-  void PostRaw(std::string bytes, bool last) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), b = std::move(bytes),
-                                       last]() mutable { self->Enqueue(std::move(b), last); });
-  }
   void SetDisconnectCallback(std::function<void()> cb) {
     std::unique_lock lock(cb_mu_);
     if (closed_.load()) {
       lock.unlock();
-      net::post(stream_.get_executor(), std::move(cb));
+      net::post(executor_, std::move(cb));
       return;
     }
     on_disconnect_ = std::move(cb);
   }
-  // Called when a stream started: watch the socket so a client that goes away
-  // is noticed even while no event is being written.
-  void PostWatchForDisconnect() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->WatchForDisconnect(); });
+
+ protected:
+  explicit Session(net::any_io_executor executor) : executor_(std::move(executor)) {}
+
+  const net::any_io_executor executor_;  // the connection's strand
+  std::atomic<bool> closed_{false};
+  std::atomic<ReplyState> reply_state_{ReplyState::kNone};
+  std::mutex cb_mu_;
+  std::function<void()> on_disconnect_;  // guarded by cb_mu_
+};
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// A connection over `Stream` (PlainStream or TlsStream). Every member below is
+// touched only on the connection's strand.
+template <class Stream>
+class StreamSession final : public Session {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  StreamSession(tcp::socket socket, HttpServer::Impl* server)
+      : Session(socket.get_executor()),
+        stream_(MakeStream(std::move(socket), server)),
+        server_(server),
+        read_timer_(socket_executor()) {}
+
+  void Start() override {
+    net::dispatch(executor_, [self = Self()] {
+      if constexpr (kTls) {
+        self->Handshake([self] { self->Read(); });
+      } else {
+        self->Read();
+      }
+    });
   }
-  void BeginStream() { streaming_ = true; }
+  void StartRefused() override {
+    net::dispatch(executor_, [self = Self()] {
+      auto refuse = [self] {
+        self->Reject(bhttp::status::service_unavailable,
+                     "the server is at its connection limit; retry later", "too_many_connections",
+                     "server_error");
+      };
+      if constexpr (kTls) {
+        self->Handshake(refuse);
+      } else {
+        refuse();
+      }
+    });
+  }
+  void CloseFromAnyThread() override {
+    net::post(executor_, [self = Self()] { self->Close(); });
+  }
+  void PostResponse(bhttp::response<bhttp::string_body> response) override {
+    net::post(executor_, [self = Self(), r = std::move(response)]() mutable {
+      self->WriteResponse(std::move(r));
+    });
+  }
+  void PostRaw(std::string bytes, bool last) override {
+    net::post(executor_, [self = Self(), b = std::move(bytes), last]() mutable {
+      self->Enqueue(std::move(b), last);
+    });
+  }
+  void PostWatchForDisconnect() override {
+    net::post(executor_, [self = Self()] { self->WatchForDisconnect(); });
+  }
 
  private:
+  static Stream MakeStream(tcp::socket socket, HttpServer::Impl* server);
+  net::any_io_executor socket_executor() { return executor_; }
+  std::shared_ptr<StreamSession> Self() {
+    return std::static_pointer_cast<StreamSession>(shared_from_this());
+  }
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  // TLS: the server handshake within read_timeout_ms, then `next`; a failed or
+  // late handshake closes the connection.
+  void Handshake(std::function<void()> next);
   void Read();
   void ArmReadDeadline();
   void DisarmReadDeadline();
@@ -142,7 +199,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void WatchPendingRequest(uint64_t generation);
   void Close();
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -157,11 +214,17 @@ class Session : public std::enable_shared_from_this<Session> {
   bool read_timed_out_ = false;
   uint64_t request_generation_ = 0;  // bumped per dispatched request
   std::string drain_;                // scratch for LingeringClose
-  std::atomic<bool> closed_{false};
-  std::atomic<ReplyState> reply_state_{ReplyState::kNone};
-  std::mutex cb_mu_;
-  std::function<void()> on_disconnect_;  // guarded by cb_mu_
 };
+
+template <>
+PlainStream StreamSession<PlainStream>::MakeStream(tcp::socket socket, HttpServer::Impl*) {
+  return PlainStream(std::move(socket));
+}
+
+template <>
+TlsStream StreamSession<TlsStream>::MakeStream(tcp::socket socket, HttpServer::Impl* server) {
+  return TlsStream(std::move(socket), *server->tls);
+}
 
 namespace {
 
@@ -253,39 +316,60 @@ class WriterImpl final : public ResponseWriter {
 
 }  // namespace
 
-void Session::Read() {
+template <class Stream>
+void StreamSession<Stream>::Handshake(std::function<void()> next) {
+  if constexpr (kTls) {
+    Tcp().expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
+    stream_.async_handshake(net::ssl::stream_base::server,
+                            [self = Self(), next = std::move(next)](beast::error_code ec) {
+                              if (ec) {
+                                self->server_->tls_handshake_failures.fetch_add(1);
+                                return self->Close();  // not TLS, a bad client, or too slow
+                              }
+                              self->Tcp().expires_never();
+                              next();
+                            });
+  } else {
+    next();
+  }
+}
+
+template <class Stream>
+void StreamSession<Stream>::Read() {
   if (closed_) return;
   parser_.emplace();
   parser_->body_limit(server_->options.max_body_bytes);
   parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
   // The read deadline is our own timer, not the stream's: beast::tcp_stream
   // closes the socket when its timer fires, and a 408 must still be written.
-  stream_.expires_never();
+  Tcp().expires_never();
   ArmReadDeadline();
-  bhttp::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = Self()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
 // On expiry, cancels the pending read; OnReadError sees read_timed_out_.
-void Session::ArmReadDeadline() {
+template <class Stream>
+void StreamSession<Stream>::ArmReadDeadline() {
   read_timed_out_ = false;
   const uint64_t generation = ++read_generation_;
   read_timer_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
-  read_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+  read_timer_.async_wait([self = Self(), generation](beast::error_code ec) {
     if (ec || generation != self->read_generation_ || self->closed_) return;
     self->read_timed_out_ = true;
     beast::error_code ignored;
-    self->stream_.socket().cancel(ignored);
+    self->Tcp().socket().cancel(ignored);
   });
 }
 
-void Session::DisarmReadDeadline() {
+template <class Stream>
+void StreamSession<Stream>::DisarmReadDeadline() {
   ++read_generation_;
   read_timer_.cancel();
 }
 
-void Session::OnHeader(beast::error_code ec) {
+template <class Stream>
+void StreamSession<Stream>::OnHeader(beast::error_code ec) {
   if (!ec && read_timed_out_) ec = net::error::operation_aborted;
   if (ec) return OnReadError(ec);
   if (parser_->get().target().size() > server_->options.max_target_bytes) {
@@ -294,7 +378,7 @@ void Session::OnHeader(beast::error_code ec) {
                                "-byte limit"),
                   "uri_too_long");
   }
-  auto on_body = [self = shared_from_this()](beast::error_code ec, size_t) {
+  auto on_body = [self = Self()](beast::error_code ec, size_t) {
     if (!ec && self->read_timed_out_) ec = net::error::operation_aborted;
     if (ec) return self->OnReadError(ec);
     self->DisarmReadDeadline();
@@ -305,12 +389,16 @@ void Session::OnHeader(beast::error_code ec) {
 }
 
 // True when any byte of the next request arrived (else the connection was idle).
-bool Session::ReceivedAny() const { return buffer_.size() > 0 || parser_->got_some(); }
+template <class Stream>
+bool StreamSession<Stream>::ReceivedAny() const {
+  return buffer_.size() > 0 || parser_->got_some();
+}
 
 // With the header limit hit: true when the request line is what is too long
 // (so the answer is 414, not 431). The parser consumes the request line once
 // it is complete, so an empty target means it never was.
-bool Session::RequestLineTooLong() const {
+template <class Stream>
+bool StreamSession<Stream>::RequestLineTooLong() const {
   const size_t target = parser_->get().target().size();
   return target == 0 || target > server_->options.max_target_bytes;
 }
@@ -330,7 +418,8 @@ bool IsMalformedRequest(beast::error_code ec) {
 
 }  // namespace
 
-void Session::OnReadError(beast::error_code ec) {
+template <class Stream>
+void StreamSession<Stream>::OnReadError(beast::error_code ec) {
   DisarmReadDeadline();
   if (read_timed_out_) {
     if (!ReceivedAny()) return Close();  // an idle keep-alive connection
@@ -368,8 +457,9 @@ void Session::OnReadError(beast::error_code ec) {
 // Answers an error that ends the connection: the client may still be sending
 // (a body, the rest of a header), so the socket is half-closed and drained
 // rather than reset, or the client could lose the answer.
-void Session::Reject(bhttp::status status, const std::string& message, const std::string& code,
-                     const std::string& type) {
+template <class Stream>
+void StreamSession<Stream>::Reject(bhttp::status status, const std::string& message,
+                                   const std::string& code, const std::string& type) {
   if (closed_) return;
   reply_state_ = ReplyState::kResponded;
   auto r = std::make_shared<bhttp::response<bhttp::string_body>>(status, 11);
@@ -381,33 +471,35 @@ void Session::Reject(bhttp::status status, const std::string& message, const std
   r->body() = OpenAiErrorBody(message, type, code);
   r->keep_alive(false);
   r->prepare_payload();
-  stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
-  bhttp::async_write(stream_, *r, [self = shared_from_this(), r](beast::error_code ec, size_t) {
+  Tcp().expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+  bhttp::async_write(stream_, *r, [self = Self(), r](beast::error_code ec, size_t) {
     if (ec) return self->Close();
     self->LingeringClose();
   });
 }
 
-void Session::LingeringClose() {
+template <class Stream>
+void StreamSession<Stream>::LingeringClose() {
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
   drain_.resize(4096);
-  stream_.expires_after(std::chrono::seconds(1));  // bounds how long we drain
+  Tcp().expires_after(std::chrono::seconds(1));  // bounds how long we drain
   Drain();
 }
 
-void Session::Drain() {
-  stream_.async_read_some(net::buffer(drain_),
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            if (ec) return self->Close();  // EOF, reset or the drain deadline
-                            self->Drain();
-                          });
+template <class Stream>
+void StreamSession<Stream>::Drain() {
+  stream_.async_read_some(net::buffer(drain_), [self = Self()](beast::error_code ec, size_t) {
+    if (ec) return self->Close();  // EOF, reset or the drain deadline
+    self->Drain();
+  });
 }
 
 // The last-resort handler: nothing a route handler (or the request's bytes)
 // does may escape onto the I/O thread. The 500 it answers carries no
 // exception text and echoes nothing from the request.
-void Session::Dispatch() {
+template <class Stream>
+void StreamSession<Stream>::Dispatch() {
   const uint64_t generation = ++request_generation_;
   std::shared_ptr<ResponseWriter> writer;
   try {
@@ -424,7 +516,9 @@ void Session::Dispatch() {
   if (!closed_ && reply_state_.load() == ReplyState::kNone) WatchPendingRequest(generation);
 }
 
-void Session::AnswerInternalError(const std::shared_ptr<ResponseWriter>& writer) noexcept {
+template <class Stream>
+void StreamSession<Stream>::AnswerInternalError(
+    const std::shared_ptr<ResponseWriter>& writer) noexcept {
   try {
     static const std::string body =
         OpenAiErrorBody("internal server error", "server_error", "internal_error");
@@ -445,7 +539,8 @@ void Session::AnswerInternalError(const std::shared_ptr<ResponseWriter>& writer)
   }
 }
 
-void Session::DispatchOrThrow(std::shared_ptr<ResponseWriter>* writer_out) {
+template <class Stream>
+void StreamSession<Stream>::DispatchOrThrow(std::shared_ptr<ResponseWriter>* writer_out) {
   auto& msg = parser_->get();
   keep_alive_ = msg.keep_alive();
   Request req;
@@ -460,11 +555,11 @@ void Session::DispatchOrThrow(std::shared_ptr<ResponseWriter>* writer_out) {
   }
   req.body = std::move(msg.body());
   beast::error_code ignored;
-  auto endpoint = stream_.socket().remote_endpoint(ignored);
+  auto endpoint = Tcp().socket().remote_endpoint(ignored);
   req.remote_address = ignored ? "" : endpoint.address().to_string();
 
   reply_state_ = ReplyState::kNone;
-  auto writer = std::make_shared<WriterImpl>(shared_from_this(), keep_alive_, msg.version());
+  auto writer = std::make_shared<WriterImpl>(Self(), keep_alive_, msg.version());
   *writer_out = writer;
   auto it = server_->routes.find({req.method, req.path});
   if (it == server_->routes.end()) {
@@ -485,29 +580,30 @@ void Session::DispatchOrThrow(std::shared_ptr<ResponseWriter>* writer_out) {
   it->second(req, writer);
 }
 
-void Session::WriteResponse(bhttp::response<bhttp::string_body> response) {
+template <class Stream>
+void StreamSession<Stream>::WriteResponse(bhttp::response<bhttp::string_body> response) {
   if (closed_) return;
   auto shared = std::make_shared<bhttp::response<bhttp::string_body>>(std::move(response));
   const bool keep = shared->keep_alive();
-  stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
-  bhttp::async_write(stream_, *shared,
-                     [self = shared_from_this(), shared, keep](beast::error_code ec, size_t) {
-                       if (ec || !keep) {
-                         {
-                           std::lock_guard lock(self->cb_mu_);
-                           self->on_disconnect_ = nullptr;  // the request completed normally
-                         }
-                         return self->Close();
-                       }
-                       {
-                         std::lock_guard lock(self->cb_mu_);
-                         self->on_disconnect_ = nullptr;
-                       }
-                       self->Read();
-                     });
+  Tcp().expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+  bhttp::async_write(stream_, *shared, [self = Self(), shared, keep](beast::error_code ec, size_t) {
+    if (ec || !keep) {
+      {
+        std::lock_guard lock(self->cb_mu_);
+        self->on_disconnect_ = nullptr;  // the request completed normally
+      }
+      return self->Close();
+    }
+    {
+      std::lock_guard lock(self->cb_mu_);
+      self->on_disconnect_ = nullptr;
+    }
+    self->Read();
+  });
 }
 
-void Session::Enqueue(std::string bytes, bool last) {
+template <class Stream>
+void StreamSession<Stream>::Enqueue(std::string bytes, bool last) {
   if (closed_) return;
   streaming_ = true;
   if (!bytes.empty()) out_.push_back(std::move(bytes));
@@ -515,7 +611,8 @@ void Session::Enqueue(std::string bytes, bool last) {
   if (!writing_) WriteNext();
 }
 
-void Session::WriteNext() {
+template <class Stream>
+void StreamSession<Stream>::WriteNext() {
   if (closed_) return;
   if (out_.empty()) {
     writing_ = false;
@@ -527,30 +624,31 @@ void Session::WriteNext() {
     return;
   }
   writing_ = true;
-  stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+  Tcp().expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
   net::async_write(stream_, net::buffer(out_.front()),
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                   [self = Self()](beast::error_code ec, size_t) {
                      if (ec) return self->Close();
                      self->out_.pop_front();
                      self->WriteNext();
                    });
 }
 
-void Session::WatchForDisconnect() {
+template <class Stream>
+void StreamSession<Stream>::WatchForDisconnect() {
   if (closed_) return;
   // A streaming client sends nothing; any completion here means it closed
   // (EOF/reset) or sent garbage — either way the stream is over.
-  stream_.socket().async_read_some(
-      net::buffer(probe_),
-      [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
+  Tcp().socket().async_read_some(net::buffer(probe_),
+                                 [self = Self()](beast::error_code, size_t) { self->Close(); });
 }
 
 // Notices a client that goes away (EOF or reset) while request `generation`
 // awaits its answer, without consuming a byte: a pipelined next request stays
 // in the socket for the next Read. A half-close by the client counts as gone.
-void Session::WatchPendingRequest(uint64_t generation) {
-  stream_.socket().async_wait(
-      tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
+template <class Stream>
+void StreamSession<Stream>::WatchPendingRequest(uint64_t generation) {
+  Tcp().socket().async_wait(
+      tcp::socket::wait_read, [self = Self(), generation](beast::error_code ec) {
         if (self->closed_ || generation != self->request_generation_) return;
         // Aborted: the read deadline cancelled the socket's operations; the read
         // path answers (408) or closes, not this watch.
@@ -558,7 +656,7 @@ void Session::WatchPendingRequest(uint64_t generation) {
         if (ec) return self->Close();
         char byte;
         const ssize_t n =
-            ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            ::recv(self->Tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
           return self->WatchPendingRequest(generation);  // woke up without data
         }
@@ -567,12 +665,13 @@ void Session::WatchPendingRequest(uint64_t generation) {
       });
 }
 
-void Session::Close() {
+template <class Stream>
+void StreamSession<Stream>::Close() {
   if (closed_.exchange(true)) return;
   read_timer_.cancel();
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.socket().close(ignored);
+  Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  Tcp().socket().close(ignored);
   std::function<void()> cb;
   {
     std::lock_guard lock(cb_mu_);
@@ -608,7 +707,12 @@ void HttpServer::Impl::Accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (stopping) return;
     if (!ec) {
-      auto session = std::make_shared<Session>(std::move(socket), this);
+      std::shared_ptr<Session> session;
+      if (tls) {
+        session = std::make_shared<StreamSession<TlsStream>>(std::move(socket), this);
+      } else {
+        session = std::make_shared<StreamSession<PlainStream>>(std::move(socket), this);
+      }
       size_t open = 0;
       {
         std::lock_guard lock(mu);
@@ -634,7 +738,40 @@ void HttpServer::Route(const std::string& method, const std::string& path, Handl
   impl_->routes[{method, path}] = std::move(handler);
 }
 
+namespace {
+
+// The TLS server context of `o` (TLS 1.2 and later), or an error naming the file
+// that cannot be used.
+StatusOr<std::unique_ptr<net::ssl::context>> MakeTlsContext(const ServerOptions& o) {
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                   net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(o.tls_cert_file, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("https certificate '", o.tls_cert_file, "': ", ec.message()));
+  }
+  ctx->use_private_key_file(o.tls_key_file, net::ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("https key '", o.tls_key_file, "': ", ec.message()));
+  }
+  return ctx;
+}
+
+}  // namespace
+
 Status HttpServer::Start() {
+  if (impl_->options.tls_cert_file.empty() != impl_->options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("https needs both a certificate and a key file");
+  }
+  if (!impl_->options.tls_cert_file.empty()) {
+    auto ctx = MakeTlsContext(impl_->options);
+    if (!ctx.ok()) return ctx.status();
+    impl_->tls = std::move(*ctx);
+  }
   beast::error_code ec;
   auto address = net::ip::make_address(impl_->options.address, ec);
   if (ec)
@@ -662,6 +799,8 @@ Status HttpServer::Start() {
 uint16_t HttpServer::port() const { return impl_->port; }
 
 uint64_t HttpServer::RefusedConnections() const { return impl_->refused.load(); }
+
+uint64_t HttpServer::TlsHandshakeFailures() const { return impl_->tls_handshake_failures.load(); }
 
 size_t HttpServer::OpenConnections() const {
   std::lock_guard lock(impl_->mu);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "kvc/http/client.h"
 
 namespace kvc {
 namespace {
@@ -81,6 +82,8 @@ Status SetProcessTls(const TlsOptions& o) {
   KVC_ASSIGN_OR_RETURN(pems.key, ReadPem("tls.key_file", o.key_file));
   KVC_ASSIGN_OR_RETURN(pems.ca, ReadPem("tls.ca_file", o.ca_file));
   KVC_ASSIGN_OR_RETURN(pems.client_ca, ReadPem("tls.client_ca_file", o.client_ca_file));
+  // The same CA and certificate for https requests (the etcd gateway, probes).
+  KVC_RETURN_IF_ERROR(http::SetClientTls({o.ca_file, o.cert_file, o.key_file}));
   std::lock_guard lock(Mu());
   Current() = std::move(pems);
   return Status();

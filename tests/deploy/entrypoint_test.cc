@@ -139,6 +139,9 @@ TEST(EntrypointTest, ConductorTakesApiKeysAndAdminTokenFromFiles) {
 
   CommandResult healthy = Healthcheck(dir, {"conductor", "127.0.0.1:" + std::to_string(http_port)});
   EXPECT_EQ(healthy.exit_code, 0) << healthy.output;
+  CommandResult ready =
+      Healthcheck(dir, {"conductor-ready", "127.0.0.1:" + std::to_string(http_port)});
+  EXPECT_EQ(ready.exit_code, 1) << "alive but no workers: not ready: " << ready.output;
   CommandResult wrong_port =
       Healthcheck(dir, {"conductor", "127.0.0.1:" + std::to_string(grpc_port)});
   EXPECT_EQ(wrong_port.exit_code, 1)

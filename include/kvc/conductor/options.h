@@ -18,6 +18,8 @@ struct ConductorOptions {
   uint32_t http_port = 8000;               // 0 = ephemeral (written to http_port_file)
   std::string http_port_file;              // when set, the bound HTTP port is written here
   uint32_t http_io_threads = 2;            // event-loop threads of the HTTP server
+  std::string http_tls_cert_file;          // HTTPS: PEM certificate chain ("" = plain HTTP)
+  std::string http_tls_key_file;           // HTTPS: its private key
   std::string model_dir;                   // tokenizer + config; "" = built-in kvc-tiny
   std::string served_model;                // model id clients must name; "" = from the model
   std::vector<std::string> api_keys;       // accepted HTTP bearer keys; empty = open

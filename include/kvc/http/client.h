@@ -2,7 +2,10 @@
 // health probes, the replay tool, tests): one request per connection
 // ("Connection: close"), deadlines on connect, on every read (idle) and on the
 // whole request; chunked bodies are decoded; Server-Sent Events are delivered one
-// by one as they arrive. No TLS, no redirects, no keep-alive.
+// by one as they arrive. https:// URLs use TLS (1.2 or later, OpenSSL) with the
+// server's certificate verified against the process's client CA (SetClientTls;
+// the system roots until it is called) and the dialled host name or IP address.
+// No redirects, no keep-alive.
 //
 //   KVC_ASSIGN_OR_RETURN(http::Url url, http::ParseUrl("http://127.0.0.1:2379"));
 //   KVC_ASSIGN_OR_RETURN(http::Response r, http::Fetch(url, "POST", "/v3/kv/range", body));
@@ -24,14 +27,26 @@ struct Url {
   std::string host = "127.0.0.1";  // name or address (IPv4 or IPv6, without brackets)
   int port = 80;
   std::string path_prefix;  // prepended to every request path ("" or e.g. "/proxy")
+  bool tls = false;         // https
 };
 
-// Parses "http://host[:port][/prefix]" (a trailing '/' is dropped; "[::1]:80" for
-// IPv6). INVALID_ARGUMENT naming the URL for anything else (https is not supported).
+// Parses "http://host[:port][/prefix]" or "https://..." (default port 80 / 443; a
+// trailing '/' is dropped; "[::1]:80" for IPv6). INVALID_ARGUMENT naming the URL
+// for anything else.
 [[nodiscard]] StatusOr<Url> ParseUrl(const std::string& url);
 
 // http://127.0.0.1:<port>, for local clients that know only a port.
 Url Loopback(int port);
+
+// The TLS settings of every https request this process makes from now on.
+struct ClientTlsOptions {
+  std::string ca_file;    // PEM CA bundle servers must chain to ("" = system roots)
+  std::string cert_file;  // PEM client certificate (mutual TLS; "" = none)
+  std::string key_file;   // its private key
+};
+// INVALID_ARGUMENT naming the field whose file cannot be used; the settings are
+// then unchanged. Thread-safe; requests already running keep their settings.
+[[nodiscard]] Status SetClientTls(const ClientTlsOptions& options);
 
 struct RequestOptions {
   std::vector<std::string> headers;               // extra "Name: value" lines

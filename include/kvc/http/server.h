@@ -1,7 +1,7 @@
 // A small asynchronous HTTP/1.1 server for kvc's front door (the OpenAI-compatible
-// API, /health, /metrics). Built on Boost.Beast: a fixed pool of I/O threads serves
-// any number of connections, so thousands of open streaming responses cost memory,
-// not threads.
+// API, /health, /metrics), plain or HTTPS (OpenSSL; ServerOptions::tls_cert_file). Built on
+// Boost.Beast: a fixed pool of I/O threads serves any number of connections, so thousands of open
+// streaming responses cost memory, not threads.
 //
 // A handler runs on an I/O thread and must not block: it answers at once with
 // Respond(), or keeps the ResponseWriter and answers later from any thread,
@@ -89,6 +89,11 @@ struct ServerOptions {
   // descriptors and a client learns why.
   size_t max_connections = 10'000;
   uint32_t retry_after_s = 1;
+  // HTTPS: PEM certificate chain and private key ("" = plain HTTP). Both or
+  // neither. With them every connection must complete a TLS (1.2 or later)
+  // handshake within read_timeout_ms, else it is closed.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {
@@ -101,7 +106,7 @@ class HttpServer {
   // Routes an exact method + path. Register before Start().
   void Route(const std::string& method, const std::string& path, Handler handler);
   // Binds and starts serving. Fails with a message naming the address when it
-  // cannot bind.
+  // cannot bind, or naming the file when the HTTPS certificate or key is unusable.
   [[nodiscard]] Status Start();
   // The bound port (useful with port 0). REQUIRES: Start() succeeded.
   uint16_t port() const;
@@ -112,6 +117,8 @@ class HttpServer {
   size_t OpenConnections() const;
   // Connections refused so far because max_connections were open.
   uint64_t RefusedConnections() const;
+  // HTTPS connections closed because their TLS handshake failed or was late.
+  uint64_t TlsHandshakeFailures() const;
 
   struct Impl;
 

@@ -13,6 +13,9 @@
 //   tls.client_ca_file            server side: require a client certificate
 //                                 chaining to this CA (mutual TLS); "" = none asked
 //
+// The same CA and certificate apply to the process's https requests (kvc/http/
+// client.h: an https:// etcd endpoint, probes), so one cluster CA covers both.
+//
 // Servers are dialled by the host in their address: their certificate must name
 // it (subjectAltName IP or DNS). Thread-safe.
 #pragma once
