@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <thread>
 #include <vector>
 
@@ -76,7 +77,9 @@ TEST(TransferTcpFenceTest, AbandonedHalfWriteNeverLandsAfterTheFencedRetry) {
   std::vector<char> first(kBytes, 'A');
   ASSERT_TRUE(internal::SendAll(a, &write, sizeof(write)).ok());
   ASSERT_TRUE(internal::SendAll(a, first.data(), kHead).ok());  // then "the path breaks"
-  std::this_thread::sleep_for(milliseconds(50));  // the target is now inside A's write
+  // Not a synchronisation: a pause that makes the target likely to be inside
+  // A's write when the fence comes. The assertions below hold in either order.
+  std::this_thread::sleep_for(milliseconds(50));
 
   const int b = t.Connect(0xB);
   RequestFrame fence = Frame(WireOp::kFence, 0, 0xA, 0);
@@ -84,10 +87,17 @@ TEST(TransferTcpFenceTest, AbandonedHalfWriteNeverLandsAfterTheFencedRetry) {
   ASSERT_NO_FATAL_FAILURE(Write(b, t.Address(), kBytes, 'B', 0));  // the retry
 
   (void)internal::SendAll(a, first.data() + kHead, kBytes - kHead);  // the late rest of A
-  std::this_thread::sleep_for(milliseconds(50));
-  for (uint64_t i = 0; i < kBytes; ++i) ASSERT_EQ(t.region[i], 'B') << "byte " << i;
+  // Wait until the target has closed A (done with it: nothing of A can land
+  // later), not for a fixed time that a slow machine could outlast.
+  timeval tv{5, 0};
+  setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   char byte;
-  EXPECT_LE(recv(a, &byte, 1, 0), 0) << "the fenced connection is closed";
+  const ssize_t n = recv(a, &byte, 1, 0);
+  const int err = errno;
+  ASSERT_LE(n, 0) << "the fenced connection sent data";
+  ASSERT_TRUE(n == 0 || (err != EAGAIN && err != EWOULDBLOCK))
+      << "the target did not close the fenced connection within 5 s";
+  for (uint64_t i = 0; i < kBytes; ++i) ASSERT_EQ(t.region[i], 'B') << "byte " << i;
   close(a);
   close(b);
 }

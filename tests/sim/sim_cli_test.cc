@@ -88,9 +88,10 @@ TEST(SimCliTest, RunPrintsSummaryAndWritesOutputs) {
   EXPECT_GT(j["cache_hit_rate"].get<double>(), 0.0);
   EXPECT_TRUE(std::filesystem::exists(out + "/summary.json"));
   EXPECT_EQ(CountLines(out + "/requests.csv"), 41);
-  if (std::filesystem::exists("/usr/bin/gnuplot")) {
-    EXPECT_GT(std::filesystem::file_size(out + "/cdf_ttft.png"), 0u);
-  }
+  // gnuplot-nox is a dependency (scripts/install-deps.sh): the plots must exist.
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/gnuplot")) << "run scripts/install-deps.sh";
+  ASSERT_TRUE(std::filesystem::exists(out + "/cdf_ttft.png"));
+  EXPECT_GT(std::filesystem::file_size(out + "/cdf_ttft.png"), 0u);
 }
 
 // A bad trace line fails with exit 2 and names the line; a bad flag value fails too.
@@ -147,10 +148,9 @@ TEST(SimCliTest, SweepCoversEveryPoint) {
     EXPECT_LE(ratio, 1.0);
   }
   EXPECT_EQ(CountLines(out + "/sweep.jsonl"), 8);
-  if (std::filesystem::exists("/usr/bin/gnuplot")) {
-    EXPECT_TRUE(std::filesystem::exists(out + "/effective_vs_tbt_rate4.png"));
-    EXPECT_TRUE(std::filesystem::exists(out + "/effective_vs_rate_tbt0.3.png"));
-  }
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/gnuplot")) << "run scripts/install-deps.sh";
+  EXPECT_TRUE(std::filesystem::exists(out + "/effective_vs_tbt_rate4.png"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/effective_vs_rate_tbt0.3.png"));
 }
 
 // The published facts on the synthetic trace (a copy of ../shared/traces lives in tests/data):
