@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 #include <vector>
@@ -154,6 +155,7 @@ void TcpConnection::SenderMain() {
       } else {
         TakeGroupLocked(&group);
         sending_ = true;
+        sending_group_ = group;
         work_.notify_all();
       }
     }
@@ -162,13 +164,19 @@ void TcpConnection::SenderMain() {
       return;
     }
     Status sent = SendGroup(*fd, group, &sequence);
-    std::lock_guard lock(mu_);
-    sending_ = false;
-    work_.notify_all();
-    if (!sent.ok()) {
-      Break(absl::UnavailableError(absl::StrCat("connection to ", params_.endpoint,
-                                                " lost while sending: ", sent.message())));
+    std::vector<std::pair<Slice*, Status>> done;
+    {
+      std::lock_guard lock(mu_);
+      sending_ = false;
+      sending_group_.clear();
+      done.swap(early_done_);
+      work_.notify_all();
+      if (!sent.ok()) {
+        Break(absl::UnavailableError(absl::StrCat("connection to ", params_.endpoint,
+                                                  " lost while sending: ", sent.message())));
+      }
     }
+    for (auto& [slice, status] : done) slice->sink->OnSliceDone(slice, status);
   }
 }
 
@@ -265,6 +273,10 @@ void TcpConnection::ReceiverMain() {
       }
       if (broken_) continue;  // the slice is failed with the rest; its data may be partial
       inflight_.pop_front();
+      if (std::find(sending_group_.begin(), sending_group_.end(), slice) != sending_group_.end()) {
+        early_done_.emplace_back(slice, slice_status);  // the sender completes it
+        continue;
+      }
     }
     slice->sink->OnSliceDone(slice, slice_status);
   }

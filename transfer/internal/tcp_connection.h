@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "transfer/internal/channel.h"
@@ -73,8 +74,14 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   std::deque<Slice*> inflight_;  // guarded by mu_; sent, awaiting reply (FIFO)
   bool broken_ = false;          // guarded by mu_
   bool sending_ = false;         // guarded by mu_; the sender is reading slice buffers
-  Status why_broken_;            // guarded by mu_
-  int fd_ = -1;                  // guarded by mu_ (set once by the sender)
+  // The group the sender is writing now, and replies that came back for slices
+  // of it before its sendmsg returned: those complete only once the sender is
+  // done with their buffers (it completes them), so a caller that reuses a
+  // buffer after its slice is done never races the sender reading it.
+  std::vector<Slice*> sending_group_;                  // guarded by mu_
+  std::vector<std::pair<Slice*, Status>> early_done_;  // guarded by mu_
+  Status why_broken_;                                  // guarded by mu_
+  int fd_ = -1;                                        // guarded by mu_ (set once by the sender)
 };
 
 }  // namespace kvc::transfer::internal
