@@ -40,6 +40,9 @@ apt_install() {
 }
 
 apt_install "${PACKAGES[@]}"
+# node + npm: the chat-template conformance test (tests/jinja) renders real models'
+# templates with @huggingface/jinja (scripts/chat-template-refs.sh installs it).
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then apt_install nodejs npm; fi
 if [ "$apt_updated" -eq 1 ]; then
   # etcd-server's package starts a system etcd on :2379; tests start their own on
   # ephemeral ports, so the system one is stopped to keep the machine quiet.
