@@ -35,6 +35,13 @@ class BpeTokenizer final : public Tokenizer {
   bool IsSpecial(int32_t id) const override {
     return id >= 0 && static_cast<size_t>(id) < special_.size() && special_[id];
   }
+  std::vector<std::string> SpecialTokenTexts() const override {
+    std::vector<std::string> out;
+    for (const auto& a : added_) {
+      if (!a.content.empty()) out.push_back(a.content);
+    }
+    return out;
+  }
   std::string kind() const override { return "byte_level_bpe"; }
 
   Status Init(const json& j);
