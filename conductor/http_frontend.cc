@@ -306,8 +306,10 @@ void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
       return Error(w, 401, "invalid or missing API key", "invalid_request_error",
                    "invalid_api_key");
     }
-    w->Respond(200, "application/json",
-               openai::RenderModelList({c.model->id()}, c.clock->UnixMillis() / 1000));
+    w->Respond(
+        200, "application/json",
+        openai::RenderModelList({{c.model->id(), c.model->root(), c.model->context_tokens()}},
+                                c.clock->UnixMillis() / 1000));
   });
   server.Route("POST", "/v1/chat/completions", [c](const http::Request& r, WriterPtr w) {
     HandleGeneration(c, r, w, /*chat=*/true);

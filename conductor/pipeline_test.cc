@@ -708,6 +708,27 @@ TEST_F(PipelineTest, TokenizeDetokenizeAndUnsupportedFields) {
             400);
 }
 
+// The gRPC entry applies the same validation as HTTP: roles, stop strings, limits.
+TEST(GenerateValidationTest, GrpcRequestsGetTheHttpChecks) {
+  kvc::v1::GenerateRequest req;
+  auto* m = req.mutable_messages()->add_messages();
+  m->set_role("robot");
+  m->set_content("x");
+  auto bad_role = FromGenerateRequest(req, "kvc-tiny");
+  ASSERT_FALSE(bad_role.ok());
+  EXPECT_EQ(bad_role.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_role.status().message().find("messages[0].role 'robot'"), std::string::npos);
+  m->set_role("developer");
+  for (const char* stop : {"a", "b", "c", "d", "e"}) req.mutable_sampling()->add_stop(stop);
+  auto many_stops = FromGenerateRequest(req, "kvc-tiny");
+  ASSERT_FALSE(many_stops.ok());
+  EXPECT_NE(many_stops.status().message().find("stop takes at most 4"), std::string::npos);
+  req.mutable_sampling()->mutable_stop()->RemoveLast();
+  auto ok = FromGenerateRequest(req, "kvc-tiny");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->messages[0].role, "system") << "developer is the system role, as over HTTP";
+}
+
 // Many concurrent streams through one conductor all complete, memory all freed.
 TEST_F(PipelineTest, ManyConcurrentStreams) {
   Start();

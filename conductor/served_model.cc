@@ -24,6 +24,7 @@ StatusOr<std::unique_ptr<ServedModel>> ServedModel::Load(const std::string& dir,
     model_dir = tmpl;
     KVC_RETURN_IF_ERROR(engine::WriteTinyModel(model_dir, /*seed=*/0));
   }
+  m->root_ = dir.empty() ? std::string(engine::kTinyModelId) : dir;
   KVC_ASSIGN_OR_RETURN(m->config_, engine::LoadModelConfig(model_dir));
   KVC_ASSIGN_OR_RETURN(m->tokenizer_, tokenizer::LoadTokenizer(model_dir));
   m->id_ = !served_id.empty()     ? served_id

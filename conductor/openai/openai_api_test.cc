@@ -217,8 +217,10 @@ TEST(OpenAiResponseTest, WholeResponses) {
   json t = json::parse(RenderResponse(comp, ids, std::string("bad \xff byte"), "stop", {}));
   EXPECT_EQ(t["object"], "text_completion");
   EXPECT_NE(t["choices"][0]["text"].get<std::string>().find("bad"), std::string::npos);
-  json models = json::parse(RenderModelList({"kvc-tiny"}, 5));
+  json models = json::parse(RenderModelList({{"kvc-tiny", "/models/tiny", 4096}}, 5));
   EXPECT_EQ(models["data"][0]["id"], "kvc-tiny");
+  EXPECT_EQ(models["data"][0]["root"], "/models/tiny");
+  EXPECT_EQ(models["data"][0]["max_model_len"], 4096);
 }
 
 }  // namespace

@@ -193,16 +193,41 @@ StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body) 
       }
     }
     const std::string role = m["role"].get<std::string>();
-    if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
-        role != "developer") {
-      return Invalid(absl::StrCat("messages[", i, "].role '", role,
-                                  "' is not one of system, developer, user, assistant, tool"));
-    }
     KVC_ASSIGN_OR_RETURN(std::string content, ReadContent(m, i));
-    r.messages.push_back({role == "developer" ? "system" : role, std::move(content)});
+    r.messages.push_back({role, std::move(content)});
     ++i;
   }
+  KVC_RETURN_IF_ERROR(ValidateGenerationRequest(&r));
   return r;
+}
+
+Status ValidateGenerationRequest(GenerationRequest* r) {
+  if (r->endpoint == GenerationRequest::Endpoint::kChat) {
+    if (r->messages.empty()) return Invalid("messages must not be empty");
+    for (size_t i = 0; i < r->messages.size(); ++i) {
+      std::string& role = r->messages[i].role;
+      if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+          role != "developer") {
+        return Invalid(absl::StrCat("messages[", i, "].role '", role,
+                                    "' is not one of system, developer, user, assistant, tool"));
+      }
+      if (role == "developer") role = "system";
+    }
+  } else if (r->prompt_is_tokens ? r->prompt_tokens.empty() : r->prompt_text.empty()) {
+    return Invalid("the prompt must not be empty");
+  }
+  std::erase(r->stop, std::string());
+  if (r->stop.size() > 4) {
+    return Invalid(absl::StrCat("stop takes at most 4 sequences, got ", r->stop.size()));
+  }
+  if (!(r->temperature >= 0 && r->temperature <= 2)) {
+    return Invalid(absl::StrCat("temperature must be between 0 and 2, got ", r->temperature));
+  }
+  if (!(r->top_p > 0 && r->top_p <= 1)) {
+    return Invalid(absl::StrCat("top_p must be greater than 0 and at most 1, got ", r->top_p));
+  }
+  if (r->max_tokens && *r->max_tokens < 1) return Invalid("max_tokens must be >= 1");
+  return Status();
 }
 
 StatusOr<TokenizeRequest> ParseTokenizeRequest(const std::string& body) {
@@ -286,6 +311,7 @@ StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body) {
         "(batched prompts are not supported)");
   }
   if (!r.prompt_is_tokens && r.prompt_text.empty()) return Invalid("prompt must not be empty");
+  KVC_RETURN_IF_ERROR(ValidateGenerationRequest(&r));
   return r;
 }
 

@@ -47,6 +47,13 @@ struct GenerationRequest {
 StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body);
 StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body);
 
+// The checks every entry (HTTP chat/completions and gRPC Conductor.Generate) applies to
+// a request after reading it: roles (system, developer -> system, user, assistant,
+// tool), non-empty prompt or messages, at most 4 non-empty stop strings (empty ones
+// dropped), temperature in [0, 2], top_p in (0, 1], max_tokens >= 1. INVALID_ARGUMENT
+// naming the field.
+[[nodiscard]] Status ValidateGenerationRequest(GenerationRequest* request);
+
 // POST /tokenize (vLLM's shape): {"model", "prompt"} or {"model", "messages",
 // "add_generation_prompt"}, optional "add_special_tokens" (default: true for a prompt,
 // i.e. BOS; false for messages, whose template writes its own).
@@ -92,6 +99,12 @@ std::string RenderResponse(const GenerationRequest& request, const ResponseIds& 
                            const std::string& text, const std::string& finish_reason,
                            const Usage& usage);
 // GET /v1/models.
-std::string RenderModelList(const std::vector<std::string>& model_ids, int64_t created);
+// GET /v1/models, with vLLM's extra fields: the model's directory and context length.
+struct ModelCard {
+  std::string id;
+  std::string root;           // the served model directory ("kvc-tiny" for the built-in)
+  int64_t max_model_len = 0;  // prompt + generated tokens at most
+};
+std::string RenderModelList(const std::vector<ModelCard>& models, int64_t created);
 
 }  // namespace kvc::openai

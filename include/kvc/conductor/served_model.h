@@ -28,6 +28,8 @@ class ServedModel {
   ~ServedModel();
 
   const std::string& id() const { return id_; }
+  // The model directory as given ("kvc-tiny" for the built-in model).
+  const std::string& root() const { return root_; }
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const engine::ModelConfig& config() const { return config_; }
   // Most tokens (prompt + generated) a request may hold.
@@ -56,6 +58,7 @@ class ServedModel {
   ServedModel() = default;
 
   std::string id_;
+  std::string root_;
   std::string temp_dir_;  // removed on destruction when set
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   engine::ModelConfig config_;
