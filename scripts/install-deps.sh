@@ -15,6 +15,7 @@ PACKAGES=(
   libopenblas-dev libboost-dev libsentencepiece-dev
   etcd-server etcd-client iperf3 gnuplot-nox
   iproute2 jq openssl libssl-dev
+  clang llvm
 )
 
 SUDO=""

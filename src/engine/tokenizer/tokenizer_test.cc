@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "kvc/common/utf8.h"
@@ -84,6 +85,26 @@ TEST(BpeTokenizerTest, RejectsNonByteLevel) {
   ASSERT_FALSE(tok.ok());
   EXPECT_NE(std::string(tok.status().message()).find("Unigram"), std::string::npos);
   EXPECT_FALSE(ParseTokenizerJson("not json").ok());
+}
+
+// Token ids that are not integers in [0, 2^22) are refused, in the vocabulary and
+// in added_tokens (found by tests/fuzz: 1e70 was converted to int32 with undefined
+// behaviour; a huge id sized the id tables at gigabytes).
+TEST(BpeTokenizerTest, RejectsBadTokenIds) {
+  const std::string good = BuildByteLevelTokenizerJson({{{"h", "i"}}, {"<|eot_id|>"}});
+  ASSERT_TRUE(ParseTokenizerJson(good).ok());
+  for (const char* bad : {"1e70", "3.5", "-1", "2147483647", "4194304", "18446744073709551615"}) {
+    nlohmann::json vocab_case = nlohmann::json::parse(good);
+    vocab_case["model"]["vocab"]["hi"] = nlohmann::json::parse(bad);
+    auto tok = ParseTokenizerJson(vocab_case.dump());
+    ASSERT_FALSE(tok.ok()) << bad;
+    EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    nlohmann::json added_case = nlohmann::json::parse(good);
+    added_case["added_tokens"][0]["id"] = nlohmann::json::parse(bad);
+    EXPECT_EQ(ParseTokenizerJson(added_case.dump()).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
 }
 
 // Pre-tokenization covers the text exactly and splits words from their spaces.
