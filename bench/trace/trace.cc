@@ -126,10 +126,10 @@ StatusOr<std::vector<TraceRequest>> LoadTrace(const std::string& path) {
 }
 
 int64_t PrefixTokens(const TraceRequest& request, int64_t matched_blocks) {
-  // Clamped before multiplying, so a huge block count cannot overflow.
-  const int64_t blocks =
-      std::clamp<int64_t>(matched_blocks, 0, request.input_length / kBlockTokens + 1);
-  return std::clamp<int64_t>(blocks * kBlockTokens, 0, request.input_length);
+  // Compared before multiplying, so a huge block count cannot overflow.
+  if (matched_blocks <= 0) return 0;
+  if (matched_blocks > request.input_length / kBlockTokens) return request.input_length;
+  return matched_blocks * kBlockTokens;
 }
 
 }  // namespace kvc::trace
