@@ -17,6 +17,9 @@ struct StoreBenchConfig {
   std::string backend = "auto";  // the clients' transfer engine backend (auto, tcp, shm, ...)
   uint64_t value_size = 1 << 20;
   uint32_t clients = 1;
+  // Values per client call: 1 = Put / Get, more = BatchPut / BatchGet of that many
+  // (one PutStart and one PutEnd round trip per batch, as a prefill node publishes).
+  uint32_t batch = 1;
   double duration = 5.0;  // seconds: half put, half get
   bool ssd = false;
   uint64_t dram_bytes = 0;  // 0 = sized from the run (4 GiB cap; 1/4 of the data with --ssd)
@@ -39,9 +42,10 @@ struct StoreBenchResult {
   uint64_t demotions = 0;
   uint64_t master_gets = 0;      // Get lookups the master served (timed, verify pass and misses)
   uint64_t values_verified = 0;  // values compared byte by byte after the timed run
-  double memcpy_bytes_per_second = 0;    // --memcpy-reference, else 0
-  double transfer_bytes_per_second = 0;  // --transfer-reference, else 0
-  std::string transfer_backend;          // the backend the reference ran on
+  double memcpy_bytes_per_second = 0;               // --memcpy-reference, else 0
+  double transfer_bytes_per_second = 0;             // --transfer-reference, else 0
+  std::string transfer_backend;                     // the backend the reference ran on
+  double transfer_p50_us = 0, transfer_p99_us = 0;  // per read of the reference
 };
 
 // The local cluster: kvc-master and kvc-store children, stopped on destruction.
@@ -65,10 +69,12 @@ double MemcpyReference(const StoreBenchConfig& config, uint64_t keys_per_client,
 // Bytes per second of one thread per client reading that client's stored values
 // (keys {client+1, 0..stored[client]-1}, in turn) with one-entry batches straight
 // through `engine`, as `kvc-bench transfer --batch 1` does. `buffers[t]` is a
-// registered value_size buffer per client. Sets *backend. 0 on failure.
+// registered value_size buffer per client. Sets *backend and the per-read
+// latency percentiles. 0 on failure.
 double TransferReference(const StoreBenchConfig& config, const std::string& master_address,
                          transfer::TransferEngine& engine, const std::vector<char*>& buffers,
-                         const std::vector<uint64_t>& stored, double seconds, std::string* backend);
+                         const std::vector<uint64_t>& stored, double seconds, std::string* backend,
+                         double* p50_us, double* p99_us);
 
 // Runs the clients against master_address.
 StatusOr<StoreBenchResult> RunStoreClients(const StoreBenchConfig& config,

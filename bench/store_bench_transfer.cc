@@ -65,8 +65,8 @@ bool ReadOnce(transfer::TransferEngine& engine, const Location& at, char* buffer
 
 double TransferReference(const StoreBenchConfig& c, const std::string& master_address,
                          transfer::TransferEngine& engine, const std::vector<char*>& buffers,
-                         const std::vector<uint64_t>& stored, double seconds,
-                         std::string* backend) {
+                         const std::vector<uint64_t>& stored, double seconds, std::string* backend,
+                         double* p50_us, double* p99_us) {
   auto master = v1::StoreMaster::NewStub(MakeChannel(master_address));
   std::vector<std::vector<Location>> where(c.clients);
   for (uint32_t t = 0; t < c.clients; ++t) {
@@ -82,21 +82,33 @@ double TransferReference(const StoreBenchConfig& c, const std::string& master_ad
   const auto end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                std::chrono::duration<double>(seconds));
   std::vector<std::thread> threads;
+  std::vector<std::vector<double>> lat(c.clients);
   for (uint32_t t = 0; t < c.clients; ++t) {
     threads.emplace_back([&, t] {
       uint64_t mine = 0;
       for (uint64_t n = 0; std::chrono::steady_clock::now() < end; ++n) {
         const Location& at = where[t][n % where[t].size()];
+        const auto t0 = std::chrono::steady_clock::now();
         if (!ReadOnce(engine, at, buffers[t])) {
           failed = true;
           return;
         }
+        lat[t].push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count());
         mine += at.length;
       }
       bytes += mine;
     });
   }
   for (auto& th : threads) th.join();
+  std::vector<double> all;
+  for (const auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  if (!all.empty()) {
+    *p50_us = all[all.size() / 2];
+    *p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return failed || elapsed <= 0 ? 0 : static_cast<double>(bytes.load()) / elapsed;

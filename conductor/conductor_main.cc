@@ -181,7 +181,8 @@ int main(int argc, char** argv) {
     return exit_code;
   }
   auto log = kvc::Logger("conductor");
-  auto model = kvc::conductor::ServedModel::Load(options.model_dir, options.served_model);
+  auto model = kvc::conductor::ServedModel::Load(options.model_dir, options.served_model,
+                                                    options.chat_template);
   if (!model.ok()) {
     log->error("model: {}", model.status().ToString());
     return 2;

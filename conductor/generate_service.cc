@@ -202,6 +202,8 @@ StatusOr<openai::GenerationRequest> FromGenerateRequest(const kvc::v1::GenerateR
   }
   r.ignore_eos = s.ignore_eos();
   r.include_usage = req.include_usage();
+  // The same checks as the HTTP entry (roles, stop strings, limits).
+  KVC_RETURN_IF_ERROR(openai::ValidateGenerationRequest(&r));
   return r;
 }
 

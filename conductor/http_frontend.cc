@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "kvc/common/json.h"
+#include "kvc/common/logging.h"
 #include "kvc/conductor/client_id.h"
 #include "kvc/conductor/openai_api.h"
 #include "kvc/rpc/auth.h"
@@ -131,6 +132,10 @@ void HandleGeneration(const FrontendContext& c, const http::Request& r, const Wr
   }
   parsed->client_id = ClientId(c.options->api_keys, r.Header("authorization"), r.remote_address);
   c.counters->requests.Increment();
+  if (!parsed->user.empty()) {
+    static auto log = Logger("conductor");
+    log->info("request from user '{}' (client {})", parsed->user, parsed->client_id);
+  }
   openai::ResponseIds ids;
   static std::atomic<uint64_t> counter{0};
   ids.id = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(c.clock->UnixMillis()) + "-" +
@@ -142,6 +147,71 @@ void HandleGeneration(const FrontendContext& c, const http::Request& r, const Wr
   w->OnDisconnect([handle] {
     if (auto h = handle.lock()) h->Cancel();
   });
+}
+
+// True (after answering 401/404) unless the request may go on.
+bool RefuseTokenize(const FrontendContext& c, const WriterPtr& w, const std::string& model) {
+  if (!model.empty() && model != c.model->id()) {
+    Error(w, 404,
+          "model '" + model + "' does not exist; this cluster serves '" + c.model->id() + "'",
+          "invalid_request_error", "model_not_found");
+    return true;
+  }
+  return false;
+}
+
+// POST /tokenize: {"count", "max_model_len", "tokens"}, the ids a generation request with
+// the same prompt or messages would run on.
+void HandleTokenize(const FrontendContext& c, const http::Request& r, const WriterPtr& w) {
+  if (!Authorized(c, r)) {
+    return Error(w, 401, "invalid or missing API key", "invalid_request_error", "invalid_api_key");
+  }
+  auto t = openai::ParseTokenizeRequest(r.body);
+  if (!t.ok()) {
+    return Error(w, 400, std::string(t.status().message()), "invalid_request_error",
+                 "invalid_request");
+  }
+  if (RefuseTokenize(c, w, t->model)) return;
+  StatusOr<std::vector<uint32_t>> ids = std::vector<uint32_t>();
+  if (t->chat) {
+    ids = c.model->ChatTokens(t->messages, t->add_generation_prompt);
+  } else {
+    ids = c.model->TextTokens(t->prompt);
+    if (!t->add_special_tokens && !ids->empty() && c.model->config().bos_token_id >= 0) {
+      ids->erase(ids->begin());
+    }
+  }
+  if (!ids.ok()) {
+    return Error(w, 400, std::string(ids.status().message()), "invalid_request_error",
+                 "invalid_request");
+  }
+  json body = {
+      {"count", ids->size()}, {"max_model_len", c.model->context_tokens()}, {"tokens", *ids}};
+  w->Respond(200, "application/json", kvc::DumpJson(body));
+}
+
+// POST /detokenize: {"prompt": the text of the ids}.
+void HandleDetokenize(const FrontendContext& c, const http::Request& r, const WriterPtr& w) {
+  if (!Authorized(c, r)) {
+    return Error(w, 401, "invalid or missing API key", "invalid_request_error", "invalid_api_key");
+  }
+  auto d = openai::ParseDetokenizeRequest(r.body);
+  if (!d.ok()) {
+    return Error(w, 400, std::string(d.status().message()), "invalid_request_error",
+                 "invalid_request");
+  }
+  if (RefuseTokenize(c, w, d->model)) return;
+  const int64_t vocab = c.model->tokenizer().vocab_size();
+  for (int32_t id : d->tokens) {
+    if (id >= vocab) {
+      return Error(w, 400,
+                   "token id " + std::to_string(id) + " is outside the vocabulary (size " +
+                       std::to_string(vocab) + ")",
+                   "invalid_request_error", "invalid_request");
+    }
+  }
+  json body = {{"prompt", c.model->tokenizer().Decode(d->tokens)}};
+  w->Respond(200, "application/json", kvc::DumpJson(body));
 }
 
 std::string RoleName(kvc::v1::NodeRole role) {
@@ -236,8 +306,10 @@ void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
       return Error(w, 401, "invalid or missing API key", "invalid_request_error",
                    "invalid_api_key");
     }
-    w->Respond(200, "application/json",
-               openai::RenderModelList({c.model->id()}, c.clock->UnixMillis() / 1000));
+    w->Respond(
+        200, "application/json",
+        openai::RenderModelList({{c.model->id(), c.model->root(), c.model->context_tokens()}},
+                                c.clock->UnixMillis() / 1000));
   });
   server.Route("POST", "/v1/chat/completions", [c](const http::Request& r, WriterPtr w) {
     HandleGeneration(c, r, w, /*chat=*/true);
@@ -245,6 +317,10 @@ void RegisterHttpRoutes(http::HttpServer& server, FrontendContext c) {
   server.Route("POST", "/v1/completions", [c](const http::Request& r, WriterPtr w) {
     HandleGeneration(c, r, w, /*chat=*/false);
   });
+  server.Route("POST", "/tokenize",
+               [c](const http::Request& r, WriterPtr w) { HandleTokenize(c, r, w); });
+  server.Route("POST", "/detokenize",
+               [c](const http::Request& r, WriterPtr w) { HandleDetokenize(c, r, w); });
 }
 
 }  // namespace kvc::conductor

@@ -26,6 +26,9 @@ void BindConductorOptions(OptionSet& set, ConductorOptions* o) {
           "requests before their first token at most; one more gets 429 QUEUE_FULL");
   set.Add("model", &o->model_dir,
           "model directory (tokenizer, config.json); empty = the built-in kvc-tiny");
+  set.Add("chat_template", &o->chat_template,
+          "Jinja chat template file overriding the model's own (tokenizer_config.json "
+          "chat_template / chat_template.jinja); empty = the model's");
   set.Add("served_model", &o->served_model,
           "model id clients must name in requests; empty = the model's id (kvc-tiny, or the "
           "directory name)");

@@ -675,6 +675,60 @@ TEST_F(PipelineTest, ErrorBodies) {
   EXPECT_EQ(Post("/v1/chat/completions", Chat("x"), key).status, 200);
 }
 
+// POST /tokenize returns the ids a generation request runs on (vLLM's shape),
+// /detokenize inverts it, and fields kvc does not implement get a 400 naming them.
+TEST_F(PipelineTest, TokenizeDetokenizeAndUnsupportedFields) {
+  Start();
+  auto chat =
+      Post("/tokenize", R"({"model":"kvc-tiny","messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  auto j = json::parse(chat.body);
+  const auto expected = PromptOf(Chat("Hi"));
+  EXPECT_EQ(j["tokens"].get<std::vector<uint32_t>>(), expected);
+  EXPECT_EQ(j["count"], expected.size());
+  EXPECT_EQ(j["max_model_len"], model_->context_tokens());
+  auto text = Post("/tokenize", R"({"model":"kvc-tiny","prompt":"Say"})");
+  ASSERT_EQ(text.status, 200) << text.body;
+  const auto ids = json::parse(text.body)["tokens"];
+  EXPECT_EQ(ids.size(), 4u) << "BOS + 'Say' as bytes";
+  auto bare = Post("/tokenize", R"({"prompt":"Say","add_special_tokens":false})");
+  EXPECT_EQ(json::parse(bare.body)["count"], 3);
+  auto back = Post("/detokenize", json{{"model", "kvc-tiny"}, {"tokens", ids}}.dump());
+  ASSERT_EQ(back.status, 200) << back.body;
+  EXPECT_EQ(json::parse(back.body)["prompt"], "<|begin_of_text|>Say");
+  EXPECT_EQ(Post("/detokenize", R"({"tokens":[99999999]})").status, 400);
+  EXPECT_EQ(Post("/tokenize", R"({"model":"other","prompt":"x"})").status, 404);
+  auto extra = Post("/tokenize", R"({"prompt":"x","bogus":1})");
+  EXPECT_EQ(extra.status, 400);
+  EXPECT_NE(extra.body.find("'bogus'"), std::string::npos) << extra.body;
+  auto logprobs = Post("/v1/chat/completions", Chat("x", R"(,"logprobs":true)"));
+  EXPECT_EQ(logprobs.status, 400);
+  EXPECT_NE(logprobs.body.find("'logprobs'"), std::string::npos) << logprobs.body;
+  EXPECT_EQ(Post("/v1/completions", R"({"model":"kvc-tiny","prompt":"x","echo":true})").status,
+            400);
+}
+
+// The gRPC entry applies the same validation as HTTP: roles, stop strings, limits.
+TEST(GenerateValidationTest, GrpcRequestsGetTheHttpChecks) {
+  kvc::v1::GenerateRequest req;
+  auto* m = req.mutable_messages()->add_messages();
+  m->set_role("robot");
+  m->set_content("x");
+  auto bad_role = FromGenerateRequest(req, "kvc-tiny");
+  ASSERT_FALSE(bad_role.ok());
+  EXPECT_EQ(bad_role.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_role.status().message().find("messages[0].role 'robot'"), std::string::npos);
+  m->set_role("developer");
+  for (const char* stop : {"a", "b", "c", "d", "e"}) req.mutable_sampling()->add_stop(stop);
+  auto many_stops = FromGenerateRequest(req, "kvc-tiny");
+  ASSERT_FALSE(many_stops.ok());
+  EXPECT_NE(many_stops.status().message().find("stop takes at most 4"), std::string::npos);
+  req.mutable_sampling()->mutable_stop()->RemoveLast();
+  auto ok = FromGenerateRequest(req, "kvc-tiny");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->messages[0].role, "system") << "developer is the system role, as over HTTP";
+}
+
 // Many concurrent streams through one conductor all complete, memory all freed.
 TEST_F(PipelineTest, ManyConcurrentStreams) {
   Start();

@@ -11,7 +11,8 @@
 namespace kvc::conductor {
 
 StatusOr<std::unique_ptr<ServedModel>> ServedModel::Load(const std::string& dir,
-                                                         const std::string& served_id) {
+                                                         const std::string& served_id,
+                                                         const std::string& chat_template_file) {
   std::unique_ptr<ServedModel> m(new ServedModel());
   std::string model_dir = dir;
   if (model_dir.empty()) {
@@ -23,13 +24,17 @@ StatusOr<std::unique_ptr<ServedModel>> ServedModel::Load(const std::string& dir,
     model_dir = tmpl;
     KVC_RETURN_IF_ERROR(engine::WriteTinyModel(model_dir, /*seed=*/0));
   }
+  m->root_ = dir.empty() ? std::string(engine::kTinyModelId) : dir;
   KVC_ASSIGN_OR_RETURN(m->config_, engine::LoadModelConfig(model_dir));
   KVC_ASSIGN_OR_RETURN(m->tokenizer_, tokenizer::LoadTokenizer(model_dir));
   m->id_ = !served_id.empty()     ? served_id
            : m->temp_dir_.empty() ? engine::ServedModelId(model_dir, m->config_)
                                   : std::string(engine::kTinyModelId);
-  m->family_ = tokenizer::DetectChatFamily(*m->tokenizer_);
-  for (const auto& t : tokenizer::ChatStopTokens(m->family_)) {
+  KVC_ASSIGN_OR_RETURN(auto chat,
+                       tokenizer::ChatFormat::Load(model_dir, *m->tokenizer_, chat_template_file));
+  m->chat_ = std::make_unique<tokenizer::ChatFormat>(std::move(chat));
+  Logger("conductor")->info("chat template: {}", m->chat_->origin());
+  for (const auto& t : m->chat_->stop_tokens()) {
     if (auto id = m->tokenizer_->TokenId(t))
       m->chat_stop_ids_.push_back(static_cast<uint32_t>(*id));
   }
@@ -68,12 +73,7 @@ StatusOr<std::vector<uint32_t>> ServedModel::PromptTokens(
     const openai::GenerationRequest& r) const {
   std::vector<uint32_t> ids;
   if (r.endpoint == openai::GenerationRequest::Endpoint::kChat) {
-    std::vector<tokenizer::ChatMessage> messages;
-    for (const auto& m : r.messages) messages.push_back({m.role, m.content});
-    // Control tokens come only from the template: content is never parsed for them.
-    for (int32_t id : tokenizer::EncodeChat(*tokenizer_, family_, messages)) {
-      ids.push_back(static_cast<uint32_t>(id));
-    }
+    KVC_ASSIGN_OR_RETURN(ids, ChatTokens(r.messages, /*add_generation_prompt=*/true));
   } else if (r.prompt_is_tokens) {
     const int64_t vocab = tokenizer_->vocab_size();
     for (uint32_t id : r.prompt_tokens) {
@@ -88,6 +88,15 @@ StatusOr<std::vector<uint32_t>> ServedModel::PromptTokens(
   }
   if (ids.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
   return ids;
+}
+
+StatusOr<std::vector<uint32_t>> ServedModel::ChatTokens(
+    const std::vector<openai::ChatMessage>& messages, bool add_generation_prompt) const {
+  std::vector<tokenizer::ChatMessage> chat;
+  for (const auto& m : messages) chat.push_back({m.role, m.content});
+  // Control tokens come only from the template: content is never parsed for them.
+  KVC_ASSIGN_OR_RETURN(auto ids, chat_->Encode(chat, add_generation_prompt));
+  return std::vector<uint32_t>(ids.begin(), ids.end());
 }
 
 }  // namespace kvc::conductor

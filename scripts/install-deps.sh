@@ -15,6 +15,7 @@ PACKAGES=(
   libopenblas-dev libboost-dev libsentencepiece-dev
   etcd-server etcd-client iperf3 gnuplot-nox
   iproute2 jq openssl libssl-dev
+  clang llvm
 )
 
 SUDO=""
@@ -40,6 +41,9 @@ apt_install() {
 }
 
 apt_install "${PACKAGES[@]}"
+# node + npm: the chat-template conformance test (tests/jinja) renders real models'
+# templates with @huggingface/jinja (scripts/chat-template-refs.sh installs it).
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then apt_install nodejs npm; fi
 if [ "$apt_updated" -eq 1 ]; then
   # etcd-server's package starts a system etcd on :2379; tests start their own on
   # ephemeral ports, so the system one is stopped to keep the machine quiet.

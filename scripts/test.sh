@@ -2,8 +2,11 @@
 # The test command: checks the include layers, installs dependencies, builds, runs
 # every test with ctest (the layer check runs there again, with its self-test).
 # Step 2 rebuilds the unit tests with AddressSanitizer + UBSan and runs them
-# (skip with KVC_SKIP_SANITIZE=1). KVC_TSAN=1 adds a ThreadSanitizer pass of the
-# multi-threaded unit tests (opt-in: it still reports known races, docs/development.md).
+# (skip with KVC_SKIP_SANITIZE=1). Step 3 builds the libFuzzer targets (build-fuzz/,
+# clang) and runs each for KVC_FUZZ_SECONDS (default 15) on its seed corpus
+# (scripts/fuzz.sh; skip with KVC_SKIP_FUZZ=1). KVC_TSAN=1 adds a ThreadSanitizer
+# pass of the multi-threaded unit tests (opt-in: it still reports known races,
+# docs/development.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -22,6 +25,11 @@ if [ "${KVC_SKIP_SANITIZE:-0}" != "1" ]; then
     scripts/build.sh -DKVC_SANITIZE=address,undefined -DKVC_CUDA=OFF
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 600 -L unit
+fi
+
+if [ "${KVC_SKIP_FUZZ:-0}" != "1" ]; then
+  echo "== fuzz targets (build-fuzz/, libFuzzer + ASan/UBSan), ${KVC_FUZZ_SECONDS:-15} s each =="
+  scripts/fuzz.sh "${KVC_FUZZ_SECONDS:-15}"
 fi
 
 if [ "${KVC_TSAN:-0}" = "1" ]; then

@@ -48,7 +48,9 @@ Status ReadHashIds(const json& obj, TraceRequest& request) {
     }
     request.hash_ids.push_back(id.get<int64_t>());
   }
-  const int64_t max_blocks = (request.input_length + kBlockTokens - 1) / kBlockTokens;
+  // Rounded up without overflow: input_length may be as large as INT64_MAX (found by tests/fuzz).
+  const int64_t max_blocks =
+      request.input_length / kBlockTokens + (request.input_length % kBlockTokens != 0 ? 1 : 0);
   if (static_cast<int64_t>(request.hash_ids.size()) > max_blocks) {
     return absl::InvalidArgumentError(
         absl::StrCat("'hash_ids' has ", request.hash_ids.size(), " blocks but input_length ",
@@ -124,7 +126,10 @@ StatusOr<std::vector<TraceRequest>> LoadTrace(const std::string& path) {
 }
 
 int64_t PrefixTokens(const TraceRequest& request, int64_t matched_blocks) {
-  return std::clamp<int64_t>(matched_blocks * kBlockTokens, 0, request.input_length);
+  // Compared before multiplying, so a huge block count cannot overflow.
+  if (matched_blocks <= 0) return 0;
+  if (matched_blocks > request.input_length / kBlockTokens) return request.input_length;
+  return matched_blocks * kBlockTokens;
 }
 
 }  // namespace kvc::trace

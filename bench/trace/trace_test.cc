@@ -94,5 +94,17 @@ TEST(TraceTest, PrefixTokensCapsAtInput) {
   EXPECT_EQ(PrefixTokens(r, 3), 1100);
 }
 
+// The largest input_length parses and bounds hash_ids and PrefixTokens without
+// overflow (found by tests/fuzz: input_length + 511 overflowed int64).
+TEST(TraceTest, HugeLengthsDoNotOverflow) {
+  auto r = Parse(
+      "{\"timestamp\": 0, \"input_length\": 9223372036854775807, \"output_length\": 1, "
+      "\"hash_ids\": [1, 2]}\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(PrefixTokens((*r)[0], 2), 1024);
+  EXPECT_EQ(PrefixTokens((*r)[0], INT64_MAX), INT64_MAX);
+  EXPECT_EQ(PrefixTokens((*r)[0], -5), 0);
+}
+
 }  // namespace
 }  // namespace kvc::trace

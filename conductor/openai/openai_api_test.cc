@@ -39,6 +39,36 @@ TEST(OpenAiRequestTest, ChatFieldsParsed) {
   EXPECT_EQ(r->top_k, 40u);
 }
 
+// Unknown or unimplemented fields are refused by name unless their value means "off".
+TEST(OpenAiRequestTest, UnsupportedFieldsNamed) {
+  const std::string base = R"("model":"m","messages":[{"role":"user","content":"x"}])";
+  for (const char* field :
+       {R"("tools":[{"type":"function"}])", R"("presence_penalty":0.5)", R"("logit_bias":{"5":1})",
+        R"("response_format":{"type":"json_object"})", R"("n":2)", R"("frobnicate":1)"}) {
+    auto r = ParseChatCompletionRequest("{" + base + "," + field + "}");
+    ASSERT_FALSE(r.ok()) << field;
+    const std::string name = std::string(field).substr(1, std::string(field).find('"', 1) - 1);
+    EXPECT_NE(r.status().message().find(name), std::string::npos) << r.status().message();
+  }
+  EXPECT_TRUE(ParseChatCompletionRequest("{" + base +
+                                         R"(,"presence_penalty":0,"logprobs":false,"user":"u1"})")
+                  .ok());
+  ExpectInvalid(ParseChatCompletionRequest(
+                    R"({"model":"m","messages":[{"role":"user","content":"x","tool_calls":[]}]})"),
+                "messages[0].tool_calls");
+  ExpectInvalid(
+      ParseChatCompletionRequest("{" + base + R"(,"stream":true,"stream_options":{"x":1}})"),
+      "stream_options.x");
+  auto t = ParseTokenizeRequest(
+      R"({"messages":[{"role":"user","content":"x"}],"add_generation_prompt":false})");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(t->chat);
+  EXPECT_FALSE(t->add_generation_prompt);
+  EXPECT_FALSE(t->add_special_tokens);
+  EXPECT_FALSE(ParseTokenizeRequest(R"({"prompt":"x","messages":[]})").ok());
+  EXPECT_FALSE(ParseDetokenizeRequest(R"({"tokens":[-1]})").ok());
+}
+
 // Bad chat bodies get errors naming the problem.
 TEST(OpenAiRequestTest, ChatErrors) {
   ExpectInvalid(ParseChatCompletionRequest("{not json"), "not valid JSON");
@@ -187,8 +217,10 @@ TEST(OpenAiResponseTest, WholeResponses) {
   json t = json::parse(RenderResponse(comp, ids, std::string("bad \xff byte"), "stop", {}));
   EXPECT_EQ(t["object"], "text_completion");
   EXPECT_NE(t["choices"][0]["text"].get<std::string>().find("bad"), std::string::npos);
-  json models = json::parse(RenderModelList({"kvc-tiny"}, 5));
+  json models = json::parse(RenderModelList({{"kvc-tiny", "/models/tiny", 4096}}, 5));
   EXPECT_EQ(models["data"][0]["id"], "kvc-tiny");
+  EXPECT_EQ(models["data"][0]["root"], "/models/tiny");
+  EXPECT_EQ(models["data"][0]["max_model_len"], 4096);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // Parsing and validation of OpenAI-style request bodies.
+#include <algorithm>
+#include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "kvc/conductor/openai_api.h"
@@ -66,6 +69,33 @@ Status ReadStop(const json& j, GenerationRequest* r) {
   return Status();
 }
 
+// A field kvc does not implement is accepted only with the value that means "off"
+// (null, or e.g. presence_penalty 0), so nothing a client asks for is silently ignored.
+bool IsNeutral(const std::string& field, const json& v) {
+  if (v.is_null()) return true;
+  if (field == "presence_penalty" || field == "frequency_penalty")
+    return v.is_number() && v.get<double>() == 0.0;
+  if (field == "repetition_penalty") return v.is_number() && v.get<double>() == 1.0;
+  if (field == "logprobs" || field == "echo") return v.is_boolean() && !v.get<bool>();
+  if (field == "min_tokens") return v.is_number_integer() && v.get<int64_t>() == 0;
+  if (field == "logit_bias" || field == "stop_token_ids" || field == "tools")
+    return (v.is_object() || v.is_array()) && v.empty();
+  if (field == "tool_choice") return v.is_string() && v.get<std::string>() == "none";
+  if (field == "best_of") return v.is_number_integer() && v.get<int64_t>() == 1;
+  return false;
+}
+
+// 400 naming the first field outside `allowed` (vLLM's extra="forbid" behaviour).
+Status RejectUnknownFields(const json& j, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    if (IsNeutral(key, value)) continue;
+    return Invalid(absl::StrCat("unsupported field '", key,
+                                "': kvc does not implement it; remove it from the request"));
+  }
+  return Status();
+}
+
 // Fields both endpoints share.
 Status ReadCommon(const json& j, GenerationRequest* r) {
   if (!j.contains("model") || !j["model"].is_string() || j["model"].get<std::string>().empty()) {
@@ -96,8 +126,15 @@ Status ReadCommon(const json& j, GenerationRequest* r) {
   KVC_RETURN_IF_ERROR(ReadStop(j, r));
   KVC_RETURN_IF_ERROR(ReadBool(j, "ignore_eos", &r->ignore_eos));
   KVC_RETURN_IF_ERROR(ReadBool(j, "stream", &r->stream));
+  if (j.contains("user") && !j["user"].is_null()) {
+    if (!j["user"].is_string()) return Invalid("user must be a string");
+    r->user = j["user"].get<std::string>();
+  }
   if (j.contains("stream_options") && !j["stream_options"].is_null()) {
     if (!j["stream_options"].is_object()) return Invalid("stream_options must be an object");
+    for (const auto& [key, value] : j["stream_options"].items()) {
+      if (key != "include_usage") return Invalid("unsupported field 'stream_options." + key + "'");
+    }
     if (!r->stream) return Invalid("stream_options is only allowed when stream is true");
     KVC_RETURN_IF_ERROR(ReadBool(j["stream_options"], "include_usage", &r->include_usage));
   }
@@ -138,6 +175,9 @@ StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body) 
   KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
   GenerationRequest r;
   r.endpoint = GenerationRequest::Endpoint::kChat;
+  KVC_RETURN_IF_ERROR(RejectUnknownFields(
+      j, {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+          "top_k", "seed", "n", "stop", "ignore_eos", "stream", "stream_options", "user"}));
   KVC_RETURN_IF_ERROR(ReadCommon(j, &r));
   if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
     return Invalid("messages is required: a non-empty array of {role, content}");
@@ -147,23 +187,106 @@ StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body) 
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
       return Invalid(absl::StrCat("messages[", i, "] needs a string role"));
     }
-    const std::string role = m["role"].get<std::string>();
-    if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
-        role != "developer") {
-      return Invalid(absl::StrCat("messages[", i, "].role '", role,
-                                  "' is not one of system, developer, user, assistant, tool"));
+    for (const auto& [key, value] : m.items()) {
+      if (key != "role" && key != "content" && !value.is_null()) {
+        return Invalid(absl::StrCat("unsupported field 'messages[", i, "].", key, "'"));
+      }
     }
+    const std::string role = m["role"].get<std::string>();
     KVC_ASSIGN_OR_RETURN(std::string content, ReadContent(m, i));
-    r.messages.push_back({role == "developer" ? "system" : role, std::move(content)});
+    r.messages.push_back({role, std::move(content)});
     ++i;
   }
+  KVC_RETURN_IF_ERROR(ValidateGenerationRequest(&r));
   return r;
+}
+
+Status ValidateGenerationRequest(GenerationRequest* r) {
+  if (r->endpoint == GenerationRequest::Endpoint::kChat) {
+    if (r->messages.empty()) return Invalid("messages must not be empty");
+    for (size_t i = 0; i < r->messages.size(); ++i) {
+      std::string& role = r->messages[i].role;
+      if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+          role != "developer") {
+        return Invalid(absl::StrCat("messages[", i, "].role '", role,
+                                    "' is not one of system, developer, user, assistant, tool"));
+      }
+      if (role == "developer") role = "system";
+    }
+  } else if (r->prompt_is_tokens ? r->prompt_tokens.empty() : r->prompt_text.empty()) {
+    return Invalid("the prompt must not be empty");
+  }
+  std::erase(r->stop, std::string());
+  if (r->stop.size() > 4) {
+    return Invalid(absl::StrCat("stop takes at most 4 sequences, got ", r->stop.size()));
+  }
+  if (!(r->temperature >= 0 && r->temperature <= 2)) {
+    return Invalid(absl::StrCat("temperature must be between 0 and 2, got ", r->temperature));
+  }
+  if (!(r->top_p > 0 && r->top_p <= 1)) {
+    return Invalid(absl::StrCat("top_p must be greater than 0 and at most 1, got ", r->top_p));
+  }
+  if (r->max_tokens && *r->max_tokens < 1) return Invalid("max_tokens must be >= 1");
+  return Status();
+}
+
+StatusOr<TokenizeRequest> ParseTokenizeRequest(const std::string& body) {
+  KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  KVC_RETURN_IF_ERROR(RejectUnknownFields(
+      j, {"model", "prompt", "messages", "add_generation_prompt", "add_special_tokens"}));
+  TokenizeRequest t;
+  if (j.contains("model") && !j["model"].is_null()) {
+    if (!j["model"].is_string()) return Invalid("model must be a string");
+    t.model = j["model"].get<std::string>();
+  }
+  const bool has_prompt = j.contains("prompt") && !j["prompt"].is_null();
+  if (has_prompt == (j.contains("messages") && !j["messages"].is_null())) {
+    return Invalid("give exactly one of prompt (a string) or messages");
+  }
+  if (has_prompt) {
+    if (!j["prompt"].is_string()) return Invalid("prompt must be a string");
+    t.prompt = j["prompt"].get<std::string>();
+    if (j.contains("add_generation_prompt") && !j["add_generation_prompt"].is_null())
+      return Invalid("add_generation_prompt is only allowed with messages");
+  } else {
+    json chat = {{"model", "x"}, {"messages", j["messages"]}};
+    KVC_ASSIGN_OR_RETURN(GenerationRequest r, ParseChatCompletionRequest(chat.dump()));
+    t.messages = std::move(r.messages);
+    t.chat = true;
+    KVC_RETURN_IF_ERROR(ReadBool(j, "add_generation_prompt", &t.add_generation_prompt));
+  }
+  t.add_special_tokens = !t.chat;  // vLLM's defaults: BOS for a prompt, none for chat
+  KVC_RETURN_IF_ERROR(ReadBool(j, "add_special_tokens", &t.add_special_tokens));
+  return t;
+}
+
+StatusOr<DetokenizeRequest> ParseDetokenizeRequest(const std::string& body) {
+  KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  KVC_RETURN_IF_ERROR(RejectUnknownFields(j, {"model", "tokens"}));
+  DetokenizeRequest d;
+  if (j.contains("model") && !j["model"].is_null()) {
+    if (!j["model"].is_string()) return Invalid("model must be a string");
+    d.model = j["model"].get<std::string>();
+  }
+  if (!j.contains("tokens") || !j["tokens"].is_array())
+    return Invalid("tokens is required: an array of token ids");
+  for (const auto& t : j["tokens"]) {
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 ||
+        t.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
+      return Invalid("tokens must be non-negative integers");
+    }
+    d.tokens.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+  return d;
 }
 
 StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body) {
   KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
   GenerationRequest r;
   r.endpoint = GenerationRequest::Endpoint::kCompletion;
+  KVC_RETURN_IF_ERROR(RejectUnknownFields(
+      j, {"model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "seed", "n", "stop",
+          "ignore_eos", "stream", "stream_options", "user"}));
   KVC_RETURN_IF_ERROR(ReadCommon(j, &r));
   if (!r.max_tokens) r.max_tokens = 16;  // the OpenAI default for /v1/completions
   if (!j.contains("prompt"))
@@ -188,6 +311,7 @@ StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body) {
         "(batched prompts are not supported)");
   }
   if (!r.prompt_is_tokens && r.prompt_text.empty()) return Invalid("prompt must not be empty");
+  KVC_RETURN_IF_ERROR(ValidateGenerationRequest(&r));
   return r;
 }
 

@@ -73,10 +73,15 @@ std::string RenderResponse(const GenerationRequest& r, const ResponseIds& ids,
   return kvc::DumpJson(out);
 }
 
-std::string RenderModelList(const std::vector<std::string>& model_ids, int64_t created) {
+std::string RenderModelList(const std::vector<ModelCard>& models, int64_t created) {
   json data = json::array();
-  for (const auto& id : model_ids) {
-    data.push_back({{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "kvc"}});
+  for (const auto& m : models) {
+    data.push_back({{"id", m.id},
+                    {"object", "model"},
+                    {"created", created},
+                    {"owned_by", "kvc"},
+                    {"root", m.root},
+                    {"max_model_len", m.max_model_len}});
   }
   return kvc::DumpJson(json{{"object", "list"}, {"data", data}});
 }

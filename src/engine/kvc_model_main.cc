@@ -2,6 +2,8 @@
 //   kvc-model init --out DIR [--seed S]
 //   kvc-model generate --model DIR --prompt TEXT --max-tokens N [--prefill-chunk K]
 //                      [--backend cpu|cuda|sim] [--chat] [--json]
+//   kvc-model tokenize --model DIR --text TEXT [--chat] [--no-generation-prompt]
+//                      [--chat-template FILE] [--json]
 //   kvc-model bench --model DIR [--backend ...] [--prompt-tokens P] [--batch B]
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -35,7 +37,21 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--stop", gen.sampling.stop_strings, "stop string (repeatable)");
   gen_cmd->add_flag("--ignore-eos", gen.sampling.ignore_eos, "keep going past EOS");
   gen_cmd->add_flag("--chat", gen.chat, "wrap the prompt in the model's chat template");
+  gen_cmd->add_option("--chat-template", gen.chat_template,
+                      "Jinja chat template file overriding the model's (with --chat)");
   gen_cmd->add_flag("--json", gen.json, "print one JSON object");
+
+  kvc::engine::tool::TokenizeArgs tokenize;
+  auto* tok_cmd = app.add_subcommand("tokenize", "print the token ids of a text or chat prompt");
+  tok_cmd->add_option("--model", tokenize.model, "model directory")->required();
+  tok_cmd->add_option("--text", tokenize.text, "the text")->required();
+  tok_cmd->add_flag("--chat", tokenize.chat, "as one user message through the chat template");
+  tok_cmd->add_flag("!--no-generation-prompt", tokenize.add_generation_prompt,
+                    "with --chat: do not end with the assistant's turn header");
+  tok_cmd->add_option("--chat-template", tokenize.chat_template,
+                      "Jinja chat template file overriding the model's (with --chat)");
+  tok_cmd->add_flag("--json", tokenize.json,
+                    "print {\"count\", \"max_model_len\", \"tokens\"} (vLLM /tokenize shape)");
 
   kvc::engine::tool::BenchArgs bench;
   auto* bench_cmd = app.add_subcommand("bench", "measure prefill and decode tokens/s");
@@ -56,5 +72,6 @@ int main(int argc, char** argv) {
   }
   if (init_cmd->parsed()) return kvc::engine::tool::RunInit(init);
   if (gen_cmd->parsed()) return kvc::engine::tool::RunGenerate(gen);
+  if (tok_cmd->parsed()) return kvc::engine::tool::RunTokenize(tokenize);
   return kvc::engine::tool::RunBench(bench);
 }

@@ -9,7 +9,7 @@
 #include "kvc/common/json.h"
 #include "kvc/engine/generator.h"
 #include "kvc/engine/tiny_model.h"
-#include "kvc/tokenizer/chat_template.h"
+#include "kvc/tokenizer/chat_format.h"
 
 namespace kvc::engine::tool {
 namespace {
@@ -19,11 +19,15 @@ int Fail(const Status& s) {
   return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-std::vector<int32_t> PromptIds(const tokenizer::Tokenizer& tok, const ModelConfig& config,
-                               const std::string& prompt, bool chat) {
-  if (chat) {
+// The prompt's ids: with `chat` (non-null) one user message through the chat format,
+// else BOS + the text (special tokens not parsed).
+StatusOr<std::vector<int32_t>> PromptIds(const tokenizer::Tokenizer& tok, const ModelConfig& config,
+                                         const std::string& prompt,
+                                         const tokenizer::ChatFormat* chat,
+                                         bool add_generation_prompt = true) {
+  if (chat != nullptr) {
     const std::vector<tokenizer::ChatMessage> msgs = {{"user", prompt}};
-    return tokenizer::EncodeChat(tok, tokenizer::DetectChatFamily(tok), msgs);
+    return chat->Encode(msgs, add_generation_prompt);
   }
   std::vector<int32_t> ids;
   if (config.bos_token_id >= 0) ids.push_back(static_cast<int32_t>(config.bos_token_id));
@@ -77,12 +81,18 @@ int RunGenerate(GenerateArgs args) {
   if (!tok.ok()) return Fail(tok.status());
   auto engine = NewEngine(args.model, args.engine);
   if (!engine.ok()) return Fail(engine.status());
+  std::optional<tokenizer::ChatFormat> chat;
   if (args.chat) {
-    for (const auto& t : tokenizer::ChatStopTokens(tokenizer::DetectChatFamily(**tok))) {
+    auto format = tokenizer::ChatFormat::Load(args.model, **tok, args.chat_template);
+    if (!format.ok()) return Fail(format.status());
+    chat = std::move(*format);
+    for (const auto& t : chat->stop_tokens()) {
       if (auto id = (*tok)->TokenId(t)) args.sampling.stop_token_ids.push_back(*id);
     }
   }
-  const auto ids = PromptIds(**tok, (*engine)->config(), args.prompt, args.chat);
+  auto prompt_ids = PromptIds(**tok, (*engine)->config(), args.prompt, chat ? &*chat : nullptr);
+  if (!prompt_ids.ok()) return Fail(prompt_ids.status());
+  const auto& ids = *prompt_ids;
   const auto t0 = std::chrono::steady_clock::now();
   auto result = Generate(**engine, tok->get(), ids, args.sampling, args.prefill_chunk);
   if (!result.ok()) return Fail(result.status());
@@ -154,6 +164,32 @@ int RunBench(const BenchArgs& args) {
     j["reference_sgemm_gflops"] = ref;
   }
   std::cout << kvc::DumpJson(j) << "\n";
+  return 0;
+}
+
+int RunTokenize(const TokenizeArgs& args) {
+  auto tok = tokenizer::LoadTokenizer(args.model);
+  if (!tok.ok()) return Fail(tok.status());
+  auto config = LoadModelConfig(args.model);
+  if (!config.ok()) return Fail(config.status());
+  std::optional<tokenizer::ChatFormat> chat;
+  if (args.chat) {
+    auto format = tokenizer::ChatFormat::Load(args.model, **tok, args.chat_template);
+    if (!format.ok()) return Fail(format.status());
+    chat = std::move(*format);
+  }
+  auto ids =
+      PromptIds(**tok, *config, args.text, chat ? &*chat : nullptr, args.add_generation_prompt);
+  if (!ids.ok()) return Fail(ids.status());
+  if (args.json) {
+    nlohmann::json out = {{"count", ids->size()},
+                          {"max_model_len", config->max_position_embeddings},
+                          {"tokens", *ids}};
+    std::cout << DumpJson(out) << "\n";
+  } else {
+    for (size_t i = 0; i < ids->size(); ++i) std::cout << (i ? " " : "") << (*ids)[i];
+    std::cout << "\n";
+  }
   return 0;
 }
 

@@ -147,6 +147,22 @@ TEST_F(LoaderTest, CorruptHeaderAndConfigAreRejected) {
   EXPECT_NE(LoadError().find("head_dim"), std::string::npos);
 }
 
+// A shape whose element or byte count overflows 64 bits is refused, not wrapped
+// into a match with an empty data span (found by tests/fuzz: signed overflow).
+TEST_F(LoaderTest, OverflowingShapeIsRejected) {
+  for (const std::string shape : {"[4294967296, 4294967296, 1]", "[4611686018427387904]"}) {
+    const std::string header =
+        R"({"w": {"dtype": "F32", "shape": )" + shape + R"(, "data_offsets": [0, 0]}})";
+    const uint64_t n = header.size();
+    std::ofstream(dir_ + "/one.safetensors")
+        << std::string(reinterpret_cast<const char*>(&n), 8) << header;
+    auto model = SafetensorsModel::OpenFile(dir_ + "/one.safetensors");
+    ASSERT_FALSE(model.ok()) << shape;
+    EXPECT_NE(std::string(model.status().message()).find("overflows"), std::string::npos)
+        << model.status();
+  }
+}
+
 // init's files are a loadable checkpoint; the same seed writes identical bytes.
 TEST_F(LoaderTest, TinyModelIsDeterministicAndLoadable) {
   ASSERT_TRUE(WriteTinyModel(dir_ + "/a", 5).ok());

@@ -46,7 +46,13 @@ Status ParseEntry(const json& entry, const uint8_t* data, size_t data_size, Tens
     const int64_t dim = d.get<int64_t>();
     if (dim < 0) return absl::InvalidArgumentError("negative dimension");
     info->shape.push_back(dim);
-    numel *= dim;
+    if (__builtin_mul_overflow(numel, dim, &numel)) {  // found by tests/fuzz
+      return absl::InvalidArgumentError("shape " + ShapeToString(info->shape) + " overflows");
+    }
+  }
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(numel, static_cast<int64_t>(DTypeSize(info->dtype)), &bytes)) {
+    return absl::InvalidArgumentError("shape " + ShapeToString(info->shape) + " overflows");
   }
   const auto& offs = entry["data_offsets"];
   if (!offs.is_array() || offs.size() != 2) return absl::InvalidArgumentError("bad data_offsets");
@@ -56,11 +62,10 @@ Status ParseEntry(const json& entry, const uint8_t* data, size_t data_size, Tens
                                std::to_string(end) + ") run past the end of the data (" +
                                std::to_string(data_size) + " bytes): file truncated?");
   }
-  if (end - begin != static_cast<uint64_t>(numel) * DTypeSize(info->dtype)) {
+  if (end - begin != static_cast<uint64_t>(bytes)) {
     return absl::DataLossError("data_offsets span " + std::to_string(end - begin) +
                                " bytes but shape " + ShapeToString(info->shape) + " of " +
-                               DTypeName(info->dtype) + " needs " +
-                               std::to_string(numel * DTypeSize(info->dtype)));
+                               DTypeName(info->dtype) + " needs " + std::to_string(bytes));
   }
   info->data = data + begin;
   info->num_bytes = end - begin;

@@ -184,7 +184,7 @@ Status MasterCore::Impl::CheckFence(const char* op) const {
 }
 
 MasterStats MasterCore::Stats() const {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   const Impl& m = *impl_;
   uint64_t queued = 0;
   for (const auto& [id, node] : m.nodes) queued += node->queued.size();

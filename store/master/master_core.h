@@ -4,7 +4,8 @@
 // never touches block data and does no I/O: time comes from the injected Clock,
 // work for nodes leaves through heartbeat replies (NodeTask).
 //
-// Thread-safe: every public method takes one internal mutex. Errors carry a
+// Thread-safe: every public method takes one internal reader/writer mutex,
+// shared by the read-only MatchPrefix, Exists, BatchExists and Stats. Errors carry a
 // stable reason (kvc::ReasonOf): INVALID_ARGUMENT family "BAD_SIZE", "BAD_KEYS",
 // "BAD_REPLICAS", "UNKNOWN_SEGMENT"; NOT_FOUND "NOT_FOUND", "PUT_NOT_STARTED";
 // ALREADY_EXISTS "OBJECT_EXISTS", "PUT_IN_PROGRESS", "SEGMENT_EXISTS";

@@ -1,11 +1,13 @@
 // Private state of MasterCore (see master_core.h). Every method here runs with
-// MasterCore's mutex held; none takes it.
+// MasterCore's mutex held (shared for the const ones, exclusive for the rest);
+// none takes it.
 #pragma once
 
 #include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -159,7 +161,11 @@ struct MasterCore::Impl {
   Status AddReplicas(const BlockKey& key, Object& obj, uint32_t count);
   Status DropReplicas(const BlockKey& key, Object& obj, uint32_t count);
 
-  mutable std::mutex mu;  // held by every public MasterCore method
+  // Held by every public MasterCore method: exclusively by those that change
+  // anything (Get too: it grants a lease and touches the LRU), shared by the
+  // read-only MatchPrefix, Exists, BatchExists and Stats, so concurrent prefix
+  // matches (every conductor request makes one) do not queue behind each other.
+  mutable std::shared_mutex mu;
   const MasterPolicyOptions policy;
   const Clock& clock;
   Metrics metrics;

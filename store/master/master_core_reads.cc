@@ -106,7 +106,7 @@ StatusOr<std::vector<StatusOr<GetResult>>> MasterCore::BatchGet(std::span<const 
 }
 
 bool MasterCore::Exists(const BlockKey& key) const {
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   auto it = impl_->objects.find(key);
   return it != impl_->objects.end() && it->second.complete;
 }
@@ -115,7 +115,7 @@ StatusOr<std::vector<bool>> MasterCore::BatchExists(std::span<const BlockKey> ke
   if (keys.size() > impl_->policy.max_batch_keys) {
     return TooManyKeys("BatchExists", keys.size(), impl_->policy.max_batch_keys);
   }
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   std::vector<bool> out;
   out.reserve(keys.size());
   for (const BlockKey& key : keys) {
@@ -132,7 +132,7 @@ StatusOr<PrefixMatch> MasterCore::MatchPrefix(std::span<const BlockKey> keys) co
   }
   const Clock::TimePoint start = m.clock.Now();
   PrefixMatch out;
-  std::lock_guard lock(m.mu);
+  std::shared_lock lock(m.mu);
   // `active` holds the nodes that hold every key so far; a node leaves it at the
   // first key it misses, with that index as its match length.
   std::vector<const Node*> active;

@@ -269,6 +269,68 @@ void ExpectOpenAiError(const testing::HttpResponse& r, int status) {
 
 // Bad input → 400/404 with an OpenAI error body; the cluster keeps serving. An
 // objective no placement can meet → 429 with Retry-After.
+// A model directory whose tokenizer_config.json carries its own Jinja chat template: the
+// cluster renders it (not the built-in Llama-3 format), POST /tokenize over HTTP returns
+// the ids kvc-model tokenize --chat computes, /detokenize inverts them, and a chat
+// completion runs on them.
+TEST(E2eGenerateTest, ModelJinjaTemplateTokenizeAndDetokenize) {
+  testing::TempDir dir;
+  const std::string model = dir.path() + "/model";
+  testing::Subprocess init({testing::BinDir() + "/kvc-model", "init", "--out", model},
+                           dir.path() + "/init.log");
+  auto st = init.WaitFor(milliseconds(30000));
+  ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
+      << testing::ReadFile(dir.path() + "/init.log");
+  const json config = {
+      {"bos_token", "<|begin_of_text|>"},
+      {"chat_template",
+       "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role | upper }}"
+       "<|end_header_id|>\n\n{{ m.content | trim }}<|eot_id|>{% endfor %}"
+       "{% if add_generation_prompt %}<|start_header_id|>ASSISTANT<|end_header_id|>"
+       "\n\n{% endif %}"}};
+  std::ofstream(model + "/tokenizer_config.json") << config.dump();
+  testing::Subprocess tok({testing::BinDir() + "/kvc-model", "tokenize", "--model", model, "--text",
+                           "  Hi there ", "--chat", "--json"},
+                          dir.path() + "/tok.json");
+  st = tok.WaitFor(milliseconds(30000));
+  ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
+      << testing::ReadFile(dir.path() + "/tok.json");
+  const json expected = json::parse(testing::ReadFile(dir.path() + "/tok.json"));
+
+  LocalCluster cluster({"--model", model});
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  const int port = cluster.http_port();
+  auto models = testing::HttpRequest(port, "GET", "/v1/models", "", {}, milliseconds(30000));
+  ASSERT_EQ(models.status, 200) << models.body;
+  const json card = json::parse(models.body)["data"][0];
+  EXPECT_EQ(card["root"], model);
+  EXPECT_EQ(card["max_model_len"], expected["max_model_len"]);
+  const std::string id = json{{"model", card["id"]}}.dump();
+  auto r = testing::HttpRequest(port, "POST", "/tokenize",
+                                R"({"messages":[{"role":"user","content":"  Hi there "}]})",
+                                {"Content-Type: application/json"}, milliseconds(30000));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json got = json::parse(r.body);
+  EXPECT_EQ(got["tokens"], expected["tokens"]);
+  EXPECT_EQ(got["count"], expected["count"]);
+  EXPECT_EQ(got["max_model_len"], expected["max_model_len"]);
+  auto back =
+      testing::HttpRequest(port, "POST", "/detokenize", json{{"tokens", got["tokens"]}}.dump(),
+                           {"Content-Type: application/json"}, milliseconds(30000));
+  ASSERT_EQ(back.status, 200) << back.body;
+  EXPECT_EQ(json::parse(back.body)["prompt"],
+            "<|begin_of_text|><|start_header_id|>USER<|end_header_id|>\n\nHi there<|eot_id|>"
+            "<|start_header_id|>ASSISTANT<|end_header_id|>\n\n");
+  auto chat = Chat(port, testing::ChatBody("  Hi there ", 4, false, id));
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  EXPECT_EQ(Usage(chat)["prompt_tokens"], expected["count"]);
+  json with_logprobs = json::parse(id);
+  with_logprobs["top_logprobs"] = 3;
+  auto refused = Chat(port, testing::ChatBody("hi", 4, false, with_logprobs.dump()));
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("top_logprobs"), std::string::npos) << refused.body;
+}
+
 TEST(E2eGenerateTest, BadRequestsAndOverload) {
   LocalCluster cluster({});
   ASSERT_TRUE(cluster.ok()) << cluster.up_output();

@@ -36,6 +36,7 @@ struct GenerationRequest {
   bool ignore_eos = false;  // extension (vLLM's): EOS and chat end-of-turn ids don't stop
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  std::string user;            // the client's end-user id; logged with the request id
   // Not parsed: set by the front door (kvc/conductor/client_id.h) and sent with the
   // decode reservation, which bounds one client's KV quarantine by it.
   std::string client_id;
@@ -45,6 +46,33 @@ struct GenerationRequest {
 // fit to show the user, naming the field ("max_tokens must be >= 1, got -5").
 StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body);
 StatusOr<GenerationRequest> ParseCompletionRequest(const std::string& body);
+
+// The checks every entry (HTTP chat/completions and gRPC Conductor.Generate) applies to
+// a request after reading it: roles (system, developer -> system, user, assistant,
+// tool), non-empty prompt or messages, at most 4 non-empty stop strings (empty ones
+// dropped), temperature in [0, 2], top_p in (0, 1], max_tokens >= 1. INVALID_ARGUMENT
+// naming the field.
+[[nodiscard]] Status ValidateGenerationRequest(GenerationRequest* request);
+
+// POST /tokenize (vLLM's shape): {"model", "prompt"} or {"model", "messages",
+// "add_generation_prompt"}, optional "add_special_tokens" (default: true for a prompt,
+// i.e. BOS; false for messages, whose template writes its own).
+struct TokenizeRequest {
+  std::string model;  // "" = the served model
+  std::string prompt;
+  std::vector<ChatMessage> messages;
+  bool chat = false;
+  bool add_generation_prompt = true;
+  bool add_special_tokens = true;
+};
+StatusOr<TokenizeRequest> ParseTokenizeRequest(const std::string& body);
+
+// POST /detokenize: {"model", "tokens": [ids]} -> {"prompt": text}.
+struct DetokenizeRequest {
+  std::string model;
+  std::vector<int32_t> tokens;
+};
+StatusOr<DetokenizeRequest> ParseDetokenizeRequest(const std::string& body);
 
 struct Usage {
   uint32_t prompt_tokens = 0;
@@ -71,6 +99,12 @@ std::string RenderResponse(const GenerationRequest& request, const ResponseIds& 
                            const std::string& text, const std::string& finish_reason,
                            const Usage& usage);
 // GET /v1/models.
-std::string RenderModelList(const std::vector<std::string>& model_ids, int64_t created);
+// GET /v1/models, with vLLM's extra fields: the model's directory and context length.
+struct ModelCard {
+  std::string id;
+  std::string root;           // the served model directory ("kvc-tiny" for the built-in)
+  int64_t max_model_len = 0;  // prompt + generated tokens at most
+};
+std::string RenderModelList(const std::vector<ModelCard>& models, int64_t created);
 
 }  // namespace kvc::openai

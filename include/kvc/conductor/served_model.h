@@ -11,7 +11,7 @@
 #include "kvc/common/status.h"
 #include "kvc/conductor/openai_api.h"
 #include "kvc/engine/model_config.h"
-#include "kvc/tokenizer/chat_template.h"
+#include "kvc/tokenizer/chat_format.h"
 #include "kvc/tokenizer/tokenizer.h"
 
 namespace kvc::conductor {
@@ -21,11 +21,15 @@ class ServedModel {
   // Loads the tokenizer and config.json of `dir`; an empty `dir` writes the built-in
   // kvc-tiny model to a temporary directory (removed again on destruction).
   // `served_id` overrides the id ("" = engine::ServedModelId of the directory).
-  [[nodiscard]] static StatusOr<std::unique_ptr<ServedModel>> Load(const std::string& dir,
-                                                                   const std::string& served_id);
+  // `chat_template_file` overrides the model's Jinja chat template (tokenizer::ChatFormat).
+  [[nodiscard]] static StatusOr<std::unique_ptr<ServedModel>> Load(
+      const std::string& dir, const std::string& served_id,
+      const std::string& chat_template_file = "");
   ~ServedModel();
 
   const std::string& id() const { return id_; }
+  // The model directory as given ("kvc-tiny" for the built-in model).
+  const std::string& root() const { return root_; }
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const engine::ModelConfig& config() const { return config_; }
   // Most tokens (prompt + generated) a request may hold.
@@ -43,6 +47,10 @@ class ServedModel {
   // id outside the vocabulary or an empty result.
   [[nodiscard]] StatusOr<std::vector<uint32_t>> PromptTokens(
       const openai::GenerationRequest& request) const;
+  // The chat template's token ids for `messages` (see tokenizer::ChatFormat::Encode);
+  // InvalidArgument when the template refuses the conversation.
+  [[nodiscard]] StatusOr<std::vector<uint32_t>> ChatTokens(
+      const std::vector<openai::ChatMessage>& messages, bool add_generation_prompt) const;
   // Tokens of raw text as a completion prompt (BOS + text), for LookupPrefix.
   std::vector<uint32_t> TextTokens(const std::string& text) const;
 
@@ -50,10 +58,11 @@ class ServedModel {
   ServedModel() = default;
 
   std::string id_;
+  std::string root_;
   std::string temp_dir_;  // removed on destruction when set
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   engine::ModelConfig config_;
-  tokenizer::ChatFamily family_ = tokenizer::ChatFamily::kLlama3;
+  std::unique_ptr<tokenizer::ChatFormat> chat_;
   std::vector<uint32_t> chat_stop_ids_;
 };
 

@@ -38,6 +38,9 @@ class Tokenizer {
   // The id of a token written exactly as in the vocabulary, e.g. "<|eot_id|>".
   virtual std::optional<int32_t> TokenId(std::string_view token) const = 0;
   virtual bool IsSpecial(int32_t id) const = 0;
+  // The texts of the added/special tokens Encode(..., parse_special=true) recognises,
+  // longest first ("<|eot_id|>", "<s>"); empty when there are none.
+  virtual std::vector<std::string> SpecialTokenTexts() const { return {}; }
   // "byte_level_bpe" or "sentencepiece".
   virtual std::string kind() const = 0;
 };

@@ -21,9 +21,21 @@ struct GenerateArgs {
   int64_t max_tokens = 32;
   int64_t prefill_chunk = 0;
   bool chat = false;
+  std::string chat_template;  // overrides the model's Jinja chat template ("" = its own)
   bool json = false;
   EngineOptions engine;
   SamplingOptions sampling;
+};
+
+// kvc-model tokenize: the token ids of --text (as a completion prompt: BOS + text), or
+// with --chat of a one-user-message conversation through the chat template.
+struct TokenizeArgs {
+  std::string model;
+  std::string text;
+  bool chat = false;
+  bool add_generation_prompt = true;  // --chat only
+  std::string chat_template;
+  bool json = false;  // {"count", "max_model_len", "tokens"} (vLLM's /tokenize shape)
 };
 
 struct BenchArgs {
@@ -37,5 +49,6 @@ struct BenchArgs {
 int RunInit(const InitArgs& args);
 int RunGenerate(GenerateArgs args);
 int RunBench(const BenchArgs& args);
+int RunTokenize(const TokenizeArgs& args);
 
 }  // namespace kvc::engine::tool

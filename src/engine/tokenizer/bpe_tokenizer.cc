@@ -35,6 +35,13 @@ class BpeTokenizer final : public Tokenizer {
   bool IsSpecial(int32_t id) const override {
     return id >= 0 && static_cast<size_t>(id) < special_.size() && special_[id];
   }
+  std::vector<std::string> SpecialTokenTexts() const override {
+    std::vector<std::string> out;
+    for (const auto& a : added_) {
+      if (!a.content.empty()) out.push_back(a.content);
+    }
+    return out;
+  }
   std::string kind() const override { return "byte_level_bpe"; }
 
   Status Init(const json& j);
@@ -83,6 +90,21 @@ PreTokenizerFlavor DetectFlavor(const json& j) {
   return PreTokenizerFlavor::kGpt2;
 }
 
+// Token ids are integers in [0, kMaxTokenId): the tables below are indexed by id, so a
+// float (1e70: undefined on conversion) or a huge id (a multi-GiB table) is refused.
+constexpr int64_t kMaxTokenId = int64_t{1} << 22;
+
+StatusOr<int32_t> ReadId(const json& id, const std::string& token) {
+  if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+      (id.is_number_unsigned() && id.get<uint64_t>() >= uint64_t{kMaxTokenId}) ||
+      id.get<int64_t>() >= kMaxTokenId) {
+    return absl::InvalidArgumentError("tokenizer.json: the id of '" + token.substr(0, 64) +
+                                      "' is not an integer in [0, " + std::to_string(kMaxTokenId) +
+                                      ")");
+  }
+  return static_cast<int32_t>(id.get<int64_t>());
+}
+
 Status BpeTokenizer::Init(const json& j) {
   const json& model = j.at("model");
   if (model.value("type", std::string("BPE")) != "BPE") {
@@ -95,12 +117,15 @@ Status BpeTokenizer::Init(const json& j) {
         "tokenizer.json: not a byte-level BPE (no ByteLevel pre-tokenizer/decoder); for "
         "SentencePiece models provide tokenizer.model");
   }
-  for (const auto& [tok, id] : model.at("vocab").items()) vocab_[tok] = id.get<int32_t>();
+  for (const auto& [tok, id] : model.at("vocab").items()) {
+    KVC_ASSIGN_OR_RETURN(vocab_[tok], ReadId(id, tok));
+  }
   KVC_RETURN_IF_ERROR(ParseMerges(model.value("merges", json::array()), &merge_rank_));
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
     for (const auto& t : j["added_tokens"]) {
-      added_.push_back({t.at("content").get<std::string>(), t.at("id").get<int32_t>(),
-                        t.value("special", false)});
+      const std::string content = t.at("content").get<std::string>();
+      KVC_ASSIGN_OR_RETURN(const int32_t id, ReadId(t.at("id"), content));
+      added_.push_back({content, id, t.value("special", false)});
       vocab_[added_.back().content] = added_.back().id;
     }
   }

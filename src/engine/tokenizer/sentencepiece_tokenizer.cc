@@ -82,6 +82,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   bool IsSpecial(int32_t id) const override {
     return id >= 0 && id < sp_.size() && (sp_.IsControl(id) || sp_.IsUnknown(id));
   }
+  std::vector<std::string> SpecialTokenTexts() const override { return {"</s>", "<s>"}; }
   std::string kind() const override { return "sentencepiece"; }
 
  private:

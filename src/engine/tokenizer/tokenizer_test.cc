@@ -1,16 +1,21 @@
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "kvc/tokenizer/chat_format.h"
 // Tokenizer round trips on tokenizer files generated here: byte-level BPE with merges
 // and special tokens, SentencePiece trained on the spot, streaming detokenization.
-#include "kvc/tokenizer/tokenizer.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "kvc/common/utf8.h"
 #include "kvc/tokenizer/chat_template.h"
 #include "kvc/tokenizer/incremental_detokenizer.h"
+#include "kvc/tokenizer/tokenizer.h"
 #include "kvc/tokenizer/tokenizer_builder.h"
 #include "kvc/v1/common.pb.h"
 #include "src/engine/tokenizer/internal/pretokenizer.h"
@@ -80,6 +85,26 @@ TEST(BpeTokenizerTest, RejectsNonByteLevel) {
   ASSERT_FALSE(tok.ok());
   EXPECT_NE(std::string(tok.status().message()).find("Unigram"), std::string::npos);
   EXPECT_FALSE(ParseTokenizerJson("not json").ok());
+}
+
+// Token ids that are not integers in [0, 2^22) are refused, in the vocabulary and
+// in added_tokens (found by tests/fuzz: 1e70 was converted to int32 with undefined
+// behaviour; a huge id sized the id tables at gigabytes).
+TEST(BpeTokenizerTest, RejectsBadTokenIds) {
+  const std::string good = BuildByteLevelTokenizerJson({{{"h", "i"}}, {"<|eot_id|>"}});
+  ASSERT_TRUE(ParseTokenizerJson(good).ok());
+  for (const char* bad : {"1e70", "3.5", "-1", "2147483647", "4194304", "18446744073709551615"}) {
+    nlohmann::json vocab_case = nlohmann::json::parse(good);
+    vocab_case["model"]["vocab"]["hi"] = nlohmann::json::parse(bad);
+    auto tok = ParseTokenizerJson(vocab_case.dump());
+    ASSERT_FALSE(tok.ok()) << bad;
+    EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    nlohmann::json added_case = nlohmann::json::parse(good);
+    added_case["added_tokens"][0]["id"] = nlohmann::json::parse(bad);
+    EXPECT_EQ(ParseTokenizerJson(added_case.dump()).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
 }
 
 // Pre-tokenization covers the text exactly and splits words from their spaces.
@@ -314,6 +339,47 @@ TEST(ChatTemplateTest, ChatMlContentCannotInjectControlTokens) {
   EXPECT_EQ(tok->Decode(ids), ApplyChatTemplate(ChatFamily::kChatMl, msgs));
   const auto injected = tok->Encode(ApplyChatTemplate(ChatFamily::kChatMl, msgs));
   EXPECT_EQ(std::count(injected.begin(), injected.end(), start), 6);  // what it was before
+}
+
+}  // namespace
+}  // namespace kvc::tokenizer
+
+namespace kvc::tokenizer {
+namespace {
+
+// A model's Jinja chat_template is used; template-written special tokens become ids,
+// the same spelling inside message content stays text; --chat-template overrides it.
+TEST(ChatFormatTest, ModelTemplateAndProvenance) {
+  char dir_tmpl[] = "/tmp/kvc-chat-format-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_tmpl), nullptr);
+  const std::string dir = dir_tmpl;
+  ByteLevelTokenizerSpec spec;
+  spec.special_tokens = {"<|im_start|>", "<|im_end|>"};
+  std::ofstream(dir + "/tokenizer.json") << BuildByteLevelTokenizerJson(spec);
+  std::ofstream(dir + "/tokenizer_config.json") << R"({"eos_token": "<|im_end|>", "chat_template":
+    "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>' }}{% endfor %}"})";
+  auto tok = LoadTokenizer(dir);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  auto format = ChatFormat::Load(dir, **tok);
+  ASSERT_TRUE(format.ok()) << format.status();
+  EXPECT_EQ(format->origin(), "tokenizer_config.json");
+  const std::vector<ChatMessage> msgs = {{"user", "a<|im_end|>b"}};
+  auto text = format->Render(msgs);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "<|im_start|>user\na<|im_end|>b<|im_end|>");
+  auto ids = format->Encode(msgs);
+  ASSERT_TRUE(ids.ok());
+  const int32_t end = *(*tok)->TokenId("<|im_end|>");
+  EXPECT_EQ(std::count(ids->begin(), ids->end(), end), 1) << "content's <|im_end|> stays text";
+  EXPECT_EQ(ids->front(), *(*tok)->TokenId("<|im_start|>"));
+  EXPECT_EQ(ids->back(), end);
+  EXPECT_EQ((*tok)->Decode(*ids), *text);
+  std::ofstream(dir + "/override.jinja") << "X{{ messages[0].content }}";
+  auto over = ChatFormat::Load(dir, **tok, dir + "/override.jinja");
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(*over->Render(msgs), "Xa<|im_end|>b");
+  EXPECT_FALSE(ChatFormat::Load(dir, **tok, dir + "/missing.jinja").ok());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
