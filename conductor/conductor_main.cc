@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
   }
   auto log = kvc::Logger("conductor");
   auto model = kvc::conductor::ServedModel::Load(options.model_dir, options.served_model,
-                                                    options.chat_template);
+                                                 options.chat_template);
   if (!model.ok()) {
     log->error("model: {}", model.status().ToString());
     return 2;

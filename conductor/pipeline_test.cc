@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "conductor/fake_workers.h"
+#include "kvc/common/json.h"
 #include "kvc/conductor/generate_service.h"
 #include "kvc/conductor/http_frontend.h"
 #include "kvc/rpc/auth.h"
@@ -693,7 +694,7 @@ TEST_F(PipelineTest, TokenizeDetokenizeAndUnsupportedFields) {
   EXPECT_EQ(ids.size(), 4u) << "BOS + 'Say' as bytes";
   auto bare = Post("/tokenize", R"({"prompt":"Say","add_special_tokens":false})");
   EXPECT_EQ(json::parse(bare.body)["count"], 3);
-  auto back = Post("/detokenize", json{{"model", "kvc-tiny"}, {"tokens", ids}}.dump());
+  auto back = Post("/detokenize", kvc::DumpJson(json{{"model", "kvc-tiny"}, {"tokens", ids}}));
   ASSERT_EQ(back.status, 200) << back.body;
   EXPECT_EQ(json::parse(back.body)["prompt"], "<|begin_of_text|>Say");
   EXPECT_EQ(Post("/detokenize", R"({"tokens":[99999999]})").status, 400);

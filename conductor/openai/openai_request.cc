@@ -169,16 +169,8 @@ StatusOr<std::string> ReadContent(const json& m, size_t index) {
   return out;
 }
 
-}  // namespace
-
-StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body) {
-  KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
-  GenerationRequest r;
-  r.endpoint = GenerationRequest::Endpoint::kChat;
-  KVC_RETURN_IF_ERROR(RejectUnknownFields(
-      j, {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
-          "top_k", "seed", "n", "stop", "ignore_eos", "stream", "stream_options", "user"}));
-  KVC_RETURN_IF_ERROR(ReadCommon(j, &r));
+// messages: a non-empty array of {role, content}; nothing else in a message.
+Status ReadMessages(const json& j, GenerationRequest* r) {
   if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
     return Invalid("messages is required: a non-empty array of {role, content}");
   }
@@ -194,9 +186,23 @@ StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body) 
     }
     const std::string role = m["role"].get<std::string>();
     KVC_ASSIGN_OR_RETURN(std::string content, ReadContent(m, i));
-    r.messages.push_back({role, std::move(content)});
+    r->messages.push_back({role, std::move(content)});
     ++i;
   }
+  return Status();
+}
+
+}  // namespace
+
+StatusOr<GenerationRequest> ParseChatCompletionRequest(const std::string& body) {
+  KVC_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  GenerationRequest r;
+  r.endpoint = GenerationRequest::Endpoint::kChat;
+  KVC_RETURN_IF_ERROR(RejectUnknownFields(
+      j, {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+          "top_k", "seed", "n", "stop", "ignore_eos", "stream", "stream_options", "user"}));
+  KVC_RETURN_IF_ERROR(ReadCommon(j, &r));
+  KVC_RETURN_IF_ERROR(ReadMessages(j, &r));
   KVC_RETURN_IF_ERROR(ValidateGenerationRequest(&r));
   return r;
 }
@@ -249,8 +255,10 @@ StatusOr<TokenizeRequest> ParseTokenizeRequest(const std::string& body) {
     if (j.contains("add_generation_prompt") && !j["add_generation_prompt"].is_null())
       return Invalid("add_generation_prompt is only allowed with messages");
   } else {
-    json chat = {{"model", "x"}, {"messages", j["messages"]}};
-    KVC_ASSIGN_OR_RETURN(GenerationRequest r, ParseChatCompletionRequest(chat.dump()));
+    GenerationRequest r;  // the chat endpoint's message and role checks, without re-parsing
+    r.endpoint = GenerationRequest::Endpoint::kChat;
+    KVC_RETURN_IF_ERROR(ReadMessages(j, &r));
+    KVC_RETURN_IF_ERROR(ValidateGenerationRequest(&r));
     t.messages = std::move(r.messages);
     t.chat = true;
     KVC_RETURN_IF_ERROR(ReadBool(j, "add_generation_prompt", &t.add_generation_prompt));

@@ -13,6 +13,7 @@
 
 #include "kvc/rpc/client.h"
 #include "kvc/rpc/server.h"
+#include "tests/support/test_certs.h"
 
 namespace kvc {
 namespace {
@@ -23,28 +24,12 @@ class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(::testing::TempDir() + "/kvc_tls_" + std::to_string(::getpid()));
-    have_openssl_ = std::system("command -v openssl >/dev/null 2>&1") == 0;
+    have_openssl_ = testing::HaveOpenSsl();
     if (!have_openssl_) return;
     std::filesystem::create_directories(*dir_);
-    std::ofstream(F("server.ext")) << "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
-    std::ofstream(F("client.ext")) << "extendedKeyUsage=clientAuth\n";
-    // Two CAs (ca, rogue); server and client certificates from ca, "stranger" from rogue.
-    std::ofstream(F("make.sh")) << R"(set -e
-for c in ca rogue; do
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout $c.key -out $c.pem -days 2 \
-    -subj /CN=kvc-test-$c -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign
-done
-n=1
-for pair in server:ca client:ca stranger:rogue; do
-  name=${pair%%:*}; signer=${pair#*:}; ext=client.ext
-  [ $name = server ] && ext=server.ext
-  openssl req -newkey rsa:2048 -nodes -keyout $name.key -out $name.csr -subj /CN=127.0.0.1
-  openssl x509 -req -in $name.csr -CA $signer.pem -CAkey $signer.key -set_serial $n -days 2 \
-    -out $name.pem -extfile $ext
-  n=$((n + 1))
-done
-)";
-    made_ = std::system(("cd " + *dir_ + " && bash make.sh >make.log 2>&1").c_str()) == 0;
+    auto certs = testing::MakeTestCerts(*dir_);
+    made_ = certs.ok();
+    if (!certs.ok()) std::ofstream(F("make.log")) << certs.status().message();
   }
   static void TearDownTestSuite() {
     std::error_code ec;

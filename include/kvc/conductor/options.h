@@ -22,10 +22,10 @@ struct ConductorOptions {
   std::string http_tls_key_file;           // HTTPS: its private key
   std::string model_dir;                   // tokenizer + config; "" = built-in kvc-tiny
   std::string served_model;                // model id clients must name; "" = from the model
-  std::string chat_template;               // Jinja template file overriding the model's; "" = its own
-  std::vector<std::string> api_keys;       // accepted HTTP bearer keys; empty = open
-  std::string admin_token;                 // required on Admin RPCs when set
-  std::string cluster_token;               // required on node registration/heartbeats when set
+  std::string chat_template;          // Jinja template file overriding the model's; "" = its own
+  std::vector<std::string> api_keys;  // accepted HTTP bearer keys; empty = open
+  std::string admin_token;            // required on Admin RPCs when set
+  std::string cluster_token;          // required on node registration/heartbeats when set
   // Membership: with a master (master_address or etcd) it lives there and this
   // conductor reads it every membership_poll_ms; without one, nodes register here
   // (in-memory, one conductor) with these heartbeat settings.

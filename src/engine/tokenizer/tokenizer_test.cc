@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "kvc/common/json.h"
 #include "kvc/common/utf8.h"
 #include "kvc/tokenizer/chat_template.h"
 #include "kvc/tokenizer/incremental_detokenizer.h"
@@ -96,12 +97,12 @@ TEST(BpeTokenizerTest, RejectsBadTokenIds) {
   for (const char* bad : {"1e70", "3.5", "-1", "2147483647", "4194304", "18446744073709551615"}) {
     nlohmann::json vocab_case = nlohmann::json::parse(good);
     vocab_case["model"]["vocab"]["hi"] = nlohmann::json::parse(bad);
-    auto tok = ParseTokenizerJson(vocab_case.dump());
+    auto tok = ParseTokenizerJson(kvc::DumpJson(vocab_case));
     ASSERT_FALSE(tok.ok()) << bad;
     EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     nlohmann::json added_case = nlohmann::json::parse(good);
     added_case["added_tokens"][0]["id"] = nlohmann::json::parse(bad);
-    EXPECT_EQ(ParseTokenizerJson(added_case.dump()).status().code(),
+    EXPECT_EQ(ParseTokenizerJson(kvc::DumpJson(added_case)).status().code(),
               absl::StatusCode::kInvalidArgument)
         << bad;
   }
